@@ -1,0 +1,61 @@
+# Two commands a newcomer needs (README):  make lab   |   make test
+# Each sets everything up from nothing and says what it is doing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: lab test setup data kernel lint pytest nbval sync check-sync sync-repo notebooks clean
+
+$(STAMP): pyproject.toml
+	@echo "==> [1/3] creating the virtual environment $(VENV)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "==> [2/3] installing vit_lessons with torch, jupyter and test tools (first time: a few minutes, ~6 GB)"
+	$(PY) -m pip install --upgrade --progress-bar off "pip>=23"
+	$(PY) -m pip install --progress-bar off -e ".[dev,app]"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+data: setup
+	@echo "==> [3/3] looking for Fashion-MNIST"
+	@if ! $(PY) -m vit_lessons data --no-download >/dev/null 2>&1 && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "    installing Debian's dataset-fashion-mnist"; \
+	  (apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)) >/dev/null; \
+	fi
+	$(PY) -m vit_lessons data
+
+kernel: setup
+	$(PY) -m ipykernel install --user --name vit-lessons --display-name "Python (vit-lessons)" >/dev/null
+	@echo "    Jupyter kernel 'Python (vit-lessons)' registered"
+
+lab: data kernel
+	@echo "==> starting JupyterLab on notebooks/ (Ctrl-C to stop)"
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+lint: setup
+	@echo "==> ruff"
+	$(VENV)/bin/ruff check vit_lessons tests notebooks
+
+check-sync: setup
+	@echo "==> every notebooks/*.py has an executed .ipynb with the same code"
+	$(PY) -m pytest -q tests/test_notebooks.py
+
+pytest: setup
+	@echo "==> pytest tests/ and nbval over every notebook in notebooks/"
+	VIT_LESSONS_MODE=ci $(PY) -m pytest tests --nbval notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg --durations=15
+
+test: data lint pytest
+	@echo "==> all checks passed"
+
+# Re-execute notebooks after editing their .py (NB=notebooks/03_attention.py for one).
+NB ?= $(wildcard notebooks/[0-9]*.py)
+notebooks: setup
+	VIT_LESSONS_MODE=ci $(PY) -m vit_lessons.lesson execute $(NB)
+
+sync-repo: setup
+	$(PY) -m vit_lessons.lesson sync-repo
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,16 @@
+"""vit_lessons: the helper package of the "ViT from scratch" course.
+
+Shape legend used everywhere (code comments, lessons, docs):
+
+    B batch   C channels   H W height width   P patch size
+    N tokens = patches + 1 (the class token)   D embed dim
+    h heads   d = D / h head dim
+
+Each object's docstring ends with the notebook that builds it.
+"""
+
+from .config import ViTConfig
+from .model import VisionTransformer, count_params
+
+__version__ = "0.1.0"
+__all__ = ["ViTConfig", "VisionTransformer", "count_params", "__version__"]

@@ -1,0 +1,74 @@
+"""Scaled dot-product attention and multi-head self-attention.
+
+Shape legend: B batch, N tokens, D embed dim, h heads, d = D / h head dim.
+
+Built in notebooks/03_attention.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["scaled_dot_product_attention", "Attention"]
+
+
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                 dropout_p: float = 0.0, training: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(Q K^T / sqrt(d)) V, written out; returns (output, attention probabilities).
+
+    q, k, v: (..., N, d). Returns (..., N, d) and (..., N, N). No mask: every patch may
+    look at every other patch, in both directions.
+    """
+    scale = 1.0 / math.sqrt(q.shape[-1])  # keeps the dot products' variance near 1, so softmax doesn't saturate
+    scores = (q * scale) @ k.transpose(-2, -1)  # (..., N, N)
+    attn = scores.softmax(dim=-1)  # each row sums to 1
+    probs = F.dropout(attn, dropout_p, training) if dropout_p > 0 else attn
+    return probs @ v, attn  # (..., N, d), (..., N, N)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with one fused qkv projection (timm's layout, so weights load as they are).
+
+    Args:
+        dim: D, token width.
+        num_heads: h; must divide dim.
+        qkv_bias: bias on the qkv projection.
+        attn_drop: dropout on attention probabilities.
+        proj_drop: dropout after the output projection.
+        fused_attn: use ``F.scaled_dot_product_attention``; the explicit path is used
+            whenever the probabilities are asked for.
+
+    Built in notebooks/03_attention.
+    """
+
+    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True, attn_drop: float = 0.0,
+                 proj_drop: float = 0.0, fused_attn: bool = True):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.fused_attn = fused_attn
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.attn_drop = nn.Dropout(attn_drop)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x: torch.Tensor, return_attn: bool = False):
+        """(B, N, D) -> (B, N, D), and the (B, h, N, N) probabilities if ``return_attn``."""
+        B, N, D = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim)  # (B, N, 3, h, d)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, h, N, d)
+        attn = None
+        if self.fused_attn and not return_attn:
+            p = self.attn_drop.p if self.training else 0.0
+            x = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, h, N, d)
+        else:
+            x, attn = scaled_dot_product_attention(q, k, v, self.attn_drop.p, self.training)  # (B, h, N, d)
+        x = x.transpose(1, 2).reshape(B, N, D)  # (B, N, D): heads concatenated
+        x = self.proj_drop(self.proj(x))
+        return (x, attn) if return_attn else x
