@@ -53,3 +53,5 @@ def expect_close(got: torch.Tensor, want: torch.Tensor, what: str, hints=(), ato
 # ---- lessons 00-02 (data, patches, embeddings) --------------------------------------------------
 
 # ---- lessons 03-05 (attention, encoder block, the model) ----------------------------------------
+
+# ---- lesson 06 (training) -----------------------------------------------------------------------
