@@ -122,7 +122,9 @@ def execute(paths) -> None:
         nb = jupytext.read(p)
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         print(f"executing {p} ...", flush=True)
-        NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(p.parent)}}).execute()
+        client = NotebookClient(nb, timeout=1200, kernel_name="python3",
+                                resources={"metadata": {"path": str(p.parent)}})
+        client.execute()
         nbformat.write(nb, p.with_suffix(".ipynb"))
 
 

@@ -136,7 +136,7 @@ class VisionTransformer(nn.Module):
         """All parameters (trainable or not)."""
         return count_params(self)
 
-    def set_img_size(self, img_size: int) -> "VisionTransformer":
+    def set_img_size(self, img_size: int) -> VisionTransformer:
         """Accept images of another size: interpolate learned position embeddings (or rebuild sin-cos)."""
         cfg = self.config
         new_cfg = cfg.replace(img_size=img_size)  # validates divisibility by patch_size
@@ -153,7 +153,7 @@ class VisionTransformer(nn.Module):
         return self
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """Like ``nn.Module.load_state_dict``, but a mismatch is a ValueError naming every key and shape that differs."""
+        """Like ``nn.Module.load_state_dict``, but a mismatch is a ValueError naming each key and shape that differs."""
         own = self.state_dict()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -182,7 +182,7 @@ def _few(keys: list[str], n: int = 8) -> str:
 
 
 def _mismatch_hint(shapes, cfg: ViTConfig) -> str:
-    for k, got, want in shapes:
+    for k, got, _want in shapes:
         if k == "pos_embed":
             n = got[1] - (1 if cfg.class_token else 0)
             g = math.isqrt(n)

@@ -1,0 +1,63 @@
+"""Notebook hygiene: every notebooks/*.py has an executed .ipynb twin with the same code, a Colab
+badge that opens itself, and a first cell that installs the package on Colab from the repository
+named in pyproject.toml. (nbval itself executes the .ipynb files: see the Makefile's pytest target.)"""
+
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+from vit_lessons.lesson import repo_url
+
+ROOT = Path(__file__).resolve().parent.parent
+NB_DIR = ROOT / "notebooks"
+SOURCES = sorted(NB_DIR.glob("[0-9][0-9]_*.py")) + sorted((NB_DIR / "solutions").glob("[0-9][0-9]_*.py"))
+LESSONS = sorted(NB_DIR.glob("[0-9][0-9]_*.py"))
+
+
+def _code(cells):
+    return [c.source.strip() for c in cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("py", SOURCES, ids=lambda p: str(p.relative_to(NB_DIR)))
+def test_py_and_ipynb_in_sync_and_executed(py):
+    ipynb = py.with_suffix(".ipynb")
+    assert ipynb.exists(), f"{ipynb.name} missing: run `make notebooks NB={py.relative_to(ROOT)}`"
+    src = jupytext.read(py)
+    nb = nbformat.read(ipynb, as_version=4)
+    assert _code(src.cells) == _code(nb.cells), f"{py.name} and {ipynb.name} differ: re-execute the notebook"
+    md = lambda cells: [c.source.strip() for c in cells if c.cell_type == "markdown"]
+    assert md(src.cells) == md(nb.cells), f"markdown of {py.name} and {ipynb.name} differ"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.execution_count for c in code), f"{ipynb.name} has cells that were never executed"
+    counts = [c.execution_count for c in code]
+    assert counts == list(range(1, len(code) + 1)), f"{ipynb.name} was not executed top to bottom in one go"
+    errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, f"{ipynb.name} has stored errors"
+
+
+@pytest.mark.parametrize("py", SOURCES, ids=lambda p: str(p.relative_to(NB_DIR)))
+def test_colab_badge_and_install_cell(py):
+    nb = jupytext.read(py)
+    rel = py.relative_to(ROOT).with_suffix(".ipynb").as_posix()
+    gh = repo_url().removeprefix("https://github.com/")
+    badge = f"https://colab.research.google.com/github/{gh}/blob/main/{rel}"
+    first_md = next(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert badge in first_md, f"{py.name}: first markdown cell needs the Colab badge {badge} (make sync-repo)"
+    first_code = next(c.source for c in nb.cells if c.cell_type == "code")
+    assert '"google.colab" in sys.modules' in first_code
+    assert f"git+{repo_url()}" in first_code, f"{py.name}: install cell must use {repo_url()} (make sync-repo)"
+
+
+def test_readme_lesson_table_links_every_lesson():
+    readme = (ROOT / "README.md").read_text()
+    gh = repo_url().removeprefix("https://github.com/")
+    for py in LESSONS:
+        rel = py.relative_to(ROOT).with_suffix(".ipynb").as_posix()
+        assert f"https://colab.research.google.com/github/{gh}/blob/main/{rel}" in readme, f"README: no badge for {rel}"
+
+
+def test_each_lesson_has_a_solution_notebook():
+    for py in LESSONS:
+        assert (NB_DIR / "solutions" / py.name).exists(), f"notebooks/solutions/{py.name} missing"
