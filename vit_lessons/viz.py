@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import matplotlib.pyplot as plt
+from matplotlib import patheffects
 import torch
 
 __all__ = ["to_display", "image_grid", "dataset_grid", "patch_grid"]
@@ -79,7 +80,8 @@ def patch_grid(img: torch.Tensor, patch_size: int, ax=None, color: str = "tab:re
         for i in range(h // patch_size):
             for j in range(gw):
                 ax.text(j * patch_size + patch_size / 2, i * patch_size + patch_size / 2,
-                        str(i * gw + j), ha="center", va="center", fontsize=7, color=color)
+                        str(i * gw + j), ha="center", va="center", fontsize=7, color=color,
+                        path_effects=[patheffects.withStroke(linewidth=2, foreground="white")])
     ax.set_xticks([])
     ax.set_yticks([])
     return ax.figure
