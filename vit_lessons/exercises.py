@@ -51,6 +51,370 @@ def expect_close(got: torch.Tensor, want: torch.Tensor, what: str, hints=(), ato
 
 
 # ---- lessons 00-02 (data, patches, embeddings) --------------------------------------------------
+__all__ += ["check_channel_stats", "check_normalize", "check_to_tensor",
+            "check_patchify", "check_num_tokens", "check_unpatchify", "check_linear_to_conv",
+            "check_prepend_class_token", "check_sincos_1d", "check_resize_pos_embed"]
+
+_NOT_YET_L00 = object()  # what _answer_l00 returns when the learner has not written the function yet
+
+
+def _answer_l00(what: str, fn, *args):
+    """Call the learner's ``fn(*args)``; if it still raises NotImplementedError, say so and return _NOT_YET_L00."""
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        print(f"Not attempted yet: {what}. Replace `raise NotImplementedError(...)` with your code, "
+              "then run the cell again.")
+        return _NOT_YET_L00
+
+
+def _shape_hint_l00(got, want: tuple, what: str, wrong_shapes: dict) -> None:
+    """Like expect_shape, with a specific message for shapes that typical mistakes produce."""
+    if isinstance(got, torch.Tensor) and tuple(got.shape) != tuple(want) and tuple(got.shape) in wrong_shapes:
+        raise ExerciseError(f"{what} has shape {tuple(got.shape)} instead of {tuple(want)}: "
+                            f"{wrong_shapes[tuple(got.shape)]}")
+    expect_shape(got, want, what)
+
+
+def _float_l00(got, what: str) -> None:
+    if isinstance(got, torch.Tensor) and not torch.is_floating_point(got):
+        raise ExerciseError(f"{what} is {got.dtype}; it should be a float tensor (convert with .float())")
+
+
+# lesson 00 ----------------------------------------------------------------------------------------
+def _stats_images_l00() -> torch.Tensor:
+    """(32, 3, 6, 6) uint8 images whose three channels have clearly different statistics."""
+    g = torch.Generator().manual_seed(0)
+    lo = torch.tensor([0, 60, 120]).view(1, 3, 1, 1)
+    span = torch.tensor([100, 140, 135]).view(1, 3, 1, 1)
+    return (lo + torch.rand(32, 3, 6, 6, generator=g) * span).round().to(torch.uint8)
+
+
+def check_channel_stats(channel_stats) -> bool:
+    """Exercise 00.1: ``channel_stats(images)`` -> (mean, std), each (C,), in [0, 1] units."""
+    imgs = _stats_images_l00()
+    got = _answer_l00("per-channel mean and std", channel_stats, imgs.clone())
+    if got is _NOT_YET_L00:
+        return False
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise ExerciseError("return two things, (mean, std), each a tensor of shape (C,)")
+    mean, std = (torch.as_tensor(v, dtype=torch.float32) if not isinstance(v, torch.Tensor) else v for v in got)
+    x = imgs.float() / 255
+    want_mean, want_std = x.mean((0, 2, 3)), x.std((0, 2, 3))
+    c = imgs.shape[1]
+    wrong = {(): "a single number for all channels: reduce over dims (0, 2, 3) only, keeping C",
+             (imgs.shape[0],): "one value per image: reduce over the batch too, dims (0, 2, 3)",
+             (imgs.shape[0], c): "one value per image and channel: reduce over the batch too, dims (0, 2, 3)",
+             tuple(imgs.shape[1:]): "one value per pixel: reduce over height and width too, dims (0, 2, 3)"}
+    _shape_hint_l00(mean, (c,), "mean", wrong)
+    _shape_hint_l00(std, (c,), "std", wrong)
+    _float_l00(mean, "mean")
+    unscaled = "values are 255 times too large: divide the uint8 images by 255 first (x.float() / 255)"
+    expect_close(mean, want_mean, "mean", atol=1e-4, hints=[
+        (want_mean * 255, unscaled),
+        (x.mean().expand(c), "every channel got the same value: you averaged over the channels too; "
+                             "reduce over dims (0, 2, 3) only")])
+    biased = x.std((0, 2, 3), unbiased=False)
+    got_std = std.detach().float()
+    if not torch.allclose(got_std, want_std, atol=1e-5) and torch.allclose(got_std, biased, atol=1e-5):
+        return passed("per-channel mean and std (population std, unbiased=False; the difference is tiny)")
+    expect_close(std, want_std, "std", atol=1e-5, hints=[
+        (want_std * 255, unscaled),
+        (want_std**2, "this is the variance: take its square root (or use .std)"),
+        (x.std().expand(c), "every channel got the same value: you took the std over the channels too; "
+                            "reduce over dims (0, 2, 3) only"),
+        (x.std((2, 3)).mean(0), "you averaged the std of each image; the dataset std is over all pixels of "
+                                "all images at once: x.std(dim=(0, 2, 3))")])
+    return passed("per-channel mean and std")
+
+
+def check_normalize(normalize) -> bool:
+    """Exercise 00.2: ``normalize(images_uint8, mean, std)`` -> float (B, C, H, W): (x / 255 - mean) / std."""
+    g = torch.Generator().manual_seed(1)
+    imgs = torch.randint(0, 256, (4, 3, 5, 3), generator=g, dtype=torch.uint8)  # W == C on purpose
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    got = _answer_l00("normalising a batch", normalize, imgs.clone(), mean, std)
+    if got is _NOT_YET_L00:
+        return False
+    x = imgs.float() / 255
+    m, s = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+    want = (x - m) / s
+    _shape_hint_l00(got, tuple(imgs.shape), "normalised batch", {})
+    _float_l00(got, "normalised batch")
+    expect_close(got, want, "normalised batch", atol=1e-5, hints=[
+        ((imgs.float() - m) / s, "forgot to scale to [0, 1]: divide the uint8 values by 255 before "
+                                 "subtracting the mean"),
+        ((x - torch.tensor(mean)) / torch.tensor(std), "mean and std were broadcast over the last dim (width), "
+                                                       "not the channels: reshape them to (C, 1, 1)"),
+        (x - m, "subtracted the mean but did not divide by the std"),
+        ((x - m) * s, "multiplied by the std; divide by it instead"),
+        (x / s - m, "divided before subtracting: it is (x - mean) / std"),
+        (x, "only scaled to [0, 1]; now subtract the mean and divide by the std")])
+    return passed("normalising a batch: (x / 255 - mean) / std per channel")
+
+
+def check_to_tensor(to_tensor) -> bool:
+    """Exercise 00.3: ``to_tensor(array_hwc_uint8)`` -> float (C, H, W) in [0, 1], like torchvision's ToTensor."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    arr = rng.integers(0, 256, (4, 5, 3), dtype=np.uint8)  # (H, W, C) as PIL / NumPy store images
+    got = _answer_l00("(H, W, C) uint8 array -> (C, H, W) float tensor", to_tensor, arr.copy())
+    if got is _NOT_YET_L00:
+        return False
+    t = torch.from_numpy(arr)
+    want = t.permute(2, 0, 1).float() / 255
+    _shape_hint_l00(got, (3, 4, 5), "image tensor", {
+        (4, 5, 3): "still (H, W, C): move the channels first with permute(2, 0, 1)",
+        (3, 5, 4): "this is (C, W, H), height and width swapped: use permute(2, 0, 1), not permute(2, 1, 0)",
+        (1, 4, 5, 3): "keep a single image (C, H, W), no batch dimension"})
+    _float_l00(got, "image tensor")
+    expect_close(got, want, "image tensor", atol=1e-6, hints=[
+        (t.permute(2, 0, 1).float(), "values are in 0..255: divide by 255 to get [0, 1]"),
+        (t.reshape(3, 4, 5).float() / 255, "reshape/view keeps the memory order, so the colours are scrambled "
+                                           "across pixels: move axes with permute(2, 0, 1)"),
+        (t.reshape(3, 4, 5).float(), "used reshape (colours scrambled, use permute(2, 0, 1)) and forgot to "
+                                     "divide by 255")])
+    return passed("(H, W, C) uint8 -> (C, H, W) float in [0, 1], what ToTensor does")
+
+
+# lesson 01 ----------------------------------------------------------------------------------------
+def _patch_input_l01() -> torch.Tensor:
+    """A (2, 3, 8, 12) float batch: not square, so rows and columns cannot be confused unnoticed."""
+    g = torch.Generator().manual_seed(3)
+    return torch.randn(2, 3, 8, 12, generator=g)
+
+
+def check_patchify(patchify) -> bool:
+    """Exercise 01.1: ``patchify(x, patch_size)`` -> (B, N, P*P*C), row-major patches, each flattened (p1 p2 c)."""
+    from einops import rearrange
+
+    x, p = _patch_input_l01(), 4
+    got = _answer_l00("patchify by hand", patchify, x.clone(), p)
+    if got is _NOT_YET_L00:
+        return False
+    b, c, hh, ww = x.shape
+    n, k = (hh // p) * (ww // p), p * p * c
+    want = rearrange(x, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=p, p2=p)
+    _shape_hint_l00(got, (b, n, k), "patches", {
+        (b, k, n): "transposed: tokens come before features, (B, N, P*P*C); did you forget .transpose(1, 2)?",
+        (b, hh // p, ww // p, k): "the patch grid is not flattened: merge the (H/P, W/P) grid into N tokens",
+        (b, n, c, p, p): "each patch is not flattened: merge (P, P, C) into P*P*C numbers",
+        (b, n, p, p, c): "each patch is not flattened: merge (P, P, C) into P*P*C numbers"})
+    expect_close(got, want, "patches", atol=1e-6, hints=[
+        (rearrange(x, "b c (h p1) (w p2) -> b (h w) (c p1 p2)", p1=p, p2=p),
+         "each patch is flattened as (c p1 p2), channels first (F.unfold's order); the course flattens "
+         "as (p1 p2 c): permute so the channel dim comes last before flattening"),
+        (rearrange(x, "b c (h p1) (w p2) -> b (h w) (p2 p1 c)", p1=p, p2=p),
+         "rows and columns inside each patch are swapped: flatten each patch row by row, (p1 p2 c)"),
+        (rearrange(x, "b c (h p1) (w p2) -> b (w h) (p1 p2 c)", p1=p, p2=p),
+         "the patches are numbered column by column; number them row by row, left to right: (h w)"),
+        (x.reshape(b, n, k), "reshaped without permuting: a plain reshape mixes pixels of different patches; "
+                             "split H into (H/P, P) and W into (W/P, P), then permute"),
+        (x.permute(0, 2, 3, 1).reshape(b, n, k), "moved the channels last but never split H and W into patches: "
+                                                 "reshape to (B, H/P, P, W/P, P, C) and bring the two P dims "
+                                                 "together")])
+    return passed("patchify: (B, C, H, W) -> (B, N, P*P*C)")
+
+
+def check_num_tokens(num_tokens) -> bool:
+    """Exercise 01.2: ``num_tokens(img_size, patch_size, class_token)`` -> N, the sequence length."""
+    cases = [(224, 16, True), (224, 16, False), (28, 4, True), (32, 4, False), (224, 14, True), (384, 16, True)]
+    got0 = _answer_l00("counting tokens", num_tokens, *cases[0])
+    if got0 is _NOT_YET_L00:
+        return False
+    for img, p, cls in cases:
+        got = got0 if (img, p, cls) == cases[0] else num_tokens(img, p, cls)
+        want = (img // p) ** 2 + int(cls)
+        where = f"num_tokens({img}, {p}, class_token={cls})"
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if isinstance(got, float):
+            if got == want:
+                raise ExerciseError(f"{where} returned the float {got}; return an int (use // instead of /)")
+            raise ExerciseError(f"{where} returned the float {got} (want the int {want}); use // for whole patches")
+        if not isinstance(got, int) or isinstance(got, bool):
+            raise ExerciseError(f"{where} should return an int, got {type(got).__name__}")
+        if got == want:
+            continue
+        if cls and got == want - 1:
+            raise ExerciseError(f"{where} = {got}: forgot the class token, add 1 when class_token=True")
+        if not cls and got == want + 1:
+            raise ExerciseError(f"{where} = {got}: added a class token although class_token=False")
+        if got in (img // p + int(cls), img // p):
+            raise ExerciseError(f"{where} = {got}: that counts the patches along one side only; "
+                                f"the grid is (H/P) x (W/P) = {img // p} x {img // p}")
+        if got in (img * img // p + int(cls), img * img // p):
+            raise ExerciseError(f"{where} = {got}: divide the pixel count H*W by P*P (the pixels in a patch), not P")
+        raise ExerciseError(f"{where} = {got}, but it should be {want}")
+    return passed("token counts, N = (H/P)*(W/P) + 1 with the class token")
+
+
+def check_unpatchify(unpatchify) -> bool:
+    """Exercise 01.3: ``unpatchify(patches, patch_size, channels, height, width)`` -> (B, C, H, W)."""
+    from einops import rearrange
+
+    x, p = _patch_input_l01(), 4
+    b, c, hh, ww = x.shape
+    patches = rearrange(x, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=p, p2=p)
+    got = _answer_l00("unpatchify", unpatchify, patches.clone(), p, c, hh, ww)
+    if got is _NOT_YET_L00:
+        return False
+    _shape_hint_l00(got, tuple(x.shape), "images", {
+        (b, c, ww, hh): "height and width swapped: the grid has H/P rows and W/P columns",
+        (b, hh, ww, c): "channels are last: the result should be (B, C, H, W)"})
+    gh, gw = hh // p, ww // p
+    expect_close(got, x, "images", atol=1e-6, hints=[
+        (rearrange(patches, "b (h w) (c p1 p2) -> b c (h p1) (w p2)", h=gh, w=gw, p1=p, p2=p),
+         "each patch was read as (c p1 p2); patchify flattened it as (p1 p2 c), channels last"),
+        (patches.reshape(x.shape), "reshaped without permuting: split each token back into (P, P, C) and the "
+                                   "tokens into the (H/P, W/P) grid, then permute"),
+        (rearrange(patches, "b (w h) (p1 p2 c) -> b c (h p1) (w p2)", h=gh, w=gw, p1=p, p2=p),
+         "the patches were placed column by column; token i sits at row i // (W/P), column i % (W/P)")])
+    return passed("unpatchify undoes patchify exactly")
+
+
+def check_linear_to_conv(linear_to_conv) -> bool:
+    """Exercise 01.4: ``linear_to_conv(linear, patch_size, in_chans)`` -> nn.Conv2d equal to Linear on patches."""
+    from einops import rearrange
+    from torch import nn
+
+    p, c, d = 2, 3, 5
+    torch.manual_seed(4)
+    lin = nn.Linear(p * p * c, d)
+    got = _answer_l00("Linear -> Conv2d", linear_to_conv, lin, p, c)
+    if got is _NOT_YET_L00:
+        return False
+    if not isinstance(got, nn.Conv2d):
+        raise ExerciseError(f"return an nn.Conv2d, got {type(got).__name__}")
+    ks, st = tuple(got.kernel_size), tuple(got.stride)
+    if ks != (p, p) or st != (p, p):
+        raise ExerciseError(f"the Conv2d has kernel_size {ks} and stride {st}; both must equal the patch size "
+                            f"({p}, {p}) so the kernel sees each patch exactly once")
+    if got.in_channels != c or got.out_channels != d:
+        raise ExerciseError(f"the Conv2d maps {got.in_channels} -> {got.out_channels} channels; it should map "
+                            f"in_chans={c} -> D={d}")
+    w = lin.weight.detach()
+    want_w = w.reshape(d, p, p, c).permute(0, 3, 1, 2)
+    expect_close(got.weight, want_w, "conv.weight", atol=1e-6, hints=[
+        (w.reshape(d, c, p, p), "reshaped the Linear weight straight to (D, C, P, P); its inputs are ordered "
+                                "(p1 p2 c), so reshape to (D, P, P, C) first, then permute(0, 3, 1, 2)"),
+        (w.reshape(d, p, p, c).permute(0, 3, 2, 1), "p1 and p2 are swapped: permute (D, p1, p2, C) to "
+                                                    "(D, C, p1, p2) with permute(0, 3, 1, 2)")])
+    if got.bias is None or not torch.allclose(got.bias.detach(), lin.bias.detach(), atol=1e-6):
+        raise ExerciseError("the weights are right but the bias was not copied: conv.bias = linear.bias")
+    x = torch.randn(2, c, 6, 4, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        via_lin = lin(rearrange(x, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=p, p2=p))  # (B, N, D)
+        via_conv = got(x).flatten(2).transpose(1, 2)  # (B, N, D)
+    expect_close(via_conv, via_lin, "Conv2d output (flattened to (B, N, D))", atol=1e-5)
+    return passed("a Conv2d with kernel = stride = P computes the same as Linear on flattened patches")
+
+
+# lesson 02 ----------------------------------------------------------------------------------------
+def check_prepend_class_token(prepend_class_token) -> bool:
+    """Exercise 02.1: ``prepend_class_token(tokens (B, L, D), cls (1, 1, D))`` -> (B, L + 1, D), class token first."""
+    from torch import nn
+
+    g = torch.Generator().manual_seed(6)
+    b, n, d = 3, 4, 8
+    tokens = torch.randn(b, n, d, generator=g)
+    cls = nn.Parameter(torch.randn(1, 1, d, generator=g))
+    got = _answer_l00("prepending the class token", prepend_class_token, tokens.clone(), cls)
+    if got is _NOT_YET_L00:
+        return False
+    want = torch.cat([cls.detach().expand(b, -1, -1), tokens], dim=1)
+    _shape_hint_l00(got, (b, n + 1, d), "tokens with class token", {
+        (b, n, d): "added the class token to every patch instead of putting it in front: concatenate along "
+                   "the token dim, torch.cat([cls, x], dim=1)",
+        (1, n + 1, d): "only one image came back: expand the class token to the batch first, cls.expand(B, -1, -1)",
+        (b, n, d + d): "concatenated along the feature dim; the class token is a new token: dim=1",
+        (b + 1, n, d): "concatenated along the batch dim; the class token is a new token: dim=1"})
+    expect_close(got, want, "tokens with class token", atol=1e-6, hints=[
+        (torch.cat([tokens, cls.detach().expand(b, -1, -1)], dim=1),
+         "the class token was appended at the end; it goes first, at index 0 (the model reads x[:, 0])")])
+    if not got.requires_grad:
+        raise ExerciseError("the values are right but no gradient reaches the class token (used .data, .detach() "
+                            "or a copy?); concatenate the parameter itself so it can be learned")
+    got.sum().backward()
+    if cls.grad is None or not torch.allclose(cls.grad, torch.full_like(cls, float(b))):
+        raise ExerciseError("the gradient of the class token is wrong: every image should use the same "
+                            "parameter, e.g. cls.expand(B, -1, -1)")
+    return passed("class token prepended at index 0, shared by the batch, trainable")
+
+
+def check_sincos_1d(sincos_1d) -> bool:
+    """Exercise 02.2: ``sincos_1d(num_positions, dim)`` -> (N, D): sines of all frequencies, then cosines."""
+    from .embeddings import sincos_1d as ref
+
+    got0 = _answer_l00("the 1-D sin-cos table", sincos_1d, 12, 16)
+    if got0 is _NOT_YET_L00:
+        return False
+    for n, d in ((12, 16), (5, 8)):
+        got = got0 if (n, d) == (12, 16) else sincos_1d(n, d)
+        want = ref(n, d)
+        what = f"sincos_1d({n}, {d})"
+        _shape_hint_l00(got, (n, d), what, {(d, n): "transposed: one row per position, (num_positions, dim)",
+                                             (n, d // 2): "only half the dims: sines fill the first half, "
+                                                          "cosines the second"})
+        _float_l00(got, what)
+        pos = torch.arange(n, dtype=torch.float64)[:, None]
+        i = torch.arange(d // 2, dtype=torch.float64)
+        ang = pos / 10000 ** (i / (d // 2))
+        expect_close(got, want, what, atol=1e-5, hints=[
+            (torch.stack([ang.sin(), ang.cos()], dim=-1).reshape(n, d).float(),
+             "sines and cosines are interleaved (sin, cos, sin, cos…, the original Transformer layout); this "
+             "course puts all sines first, then all cosines: torch.cat([sin, cos], dim=1)"),
+            (torch.cat([ang.cos(), ang.sin()], dim=1).float(), "cosines first; put the sines first"),
+            (torch.cat([(pos / 10000 ** (i / d)).sin(), (pos / 10000 ** (i / d)).cos()], 1).float(),
+             "the frequencies are off: the exponent is i / (D/2) for i = 0 … D/2-1, you divided by D"),
+            (ref(n + 1, d)[1:], "positions start at 1; they start at 0 (torch.arange(num_positions))"),
+            (torch.cat([(pos * 10000 ** (i / (d // 2))).sin(), (pos * 10000 ** (i / (d // 2))).cos()], 1).float(),
+             "the frequencies grow instead of shrink: omega_i = 1 / 10000**(i / (D/2))")])
+    return passed("1-D sin-cos position table")
+
+
+def check_resize_pos_embed(resize_pos_embed) -> bool:
+    """Exercise 02.3: ``resize_pos_embed(pos_embed (1, 1 + g*g, D), new_grid)`` -> (1, 1 + new_grid**2, D), bicubic."""
+    import torch.nn.functional as F
+
+    g, new, d = 4, 6, 8
+    gen = torch.Generator().manual_seed(7)
+    pe = torch.randn(1, 1 + g * g, d, generator=gen)
+    got = _answer_l00("resizing a position grid", resize_pos_embed, pe.clone(), new)
+    if got is _NOT_YET_L00:
+        return False
+
+    def grid_resize(grid, **kw):  # grid: (1, D, g, g)
+        if kw["mode"] != "nearest":
+            kw.setdefault("align_corners", False)
+        out = F.interpolate(grid, size=(new, new), **kw)  # (1, D, new, new)
+        return out.permute(0, 2, 3, 1).reshape(1, new * new, d)  # (1, new*new, D)
+
+    cls, grid = pe[:, :1], pe[:, 1:].reshape(1, g, g, d).permute(0, 3, 1, 2)  # (1, D, g, g)
+    want = torch.cat([cls, grid_resize(grid, mode="bicubic")], dim=1)
+    want_aa = torch.cat([cls, grid_resize(grid, mode="bicubic", antialias=True)], dim=1)
+    _shape_hint_l00(got, (1, 1 + new * new, d), "resized pos_embed", {
+        (1, new * new, d): "the class token's embedding is missing: split it off before interpolating "
+                           "(pos_embed[:, :1]) and concatenate it back in front",
+        (1, d, new, new): "still in image layout (1, D, g, g): permute back and flatten to (1, N, D)",
+        (1, new, new, d): "flatten the (new, new) grid into new*new tokens and put the class token back in front"})
+    if isinstance(got, torch.Tensor) and torch.allclose(got.detach().float(), want_aa, atol=1e-5):
+        return passed("position grid resized (bicubic, with antialias=True as timm does)")
+    expect_close(got, want, "resized pos_embed", atol=1e-5, hints=[
+        (torch.cat([cls, grid_resize(pe[:, 1:].reshape(1, d, g, g), mode="bicubic")], dim=1),
+         "reshaped (1, N, D) straight to (1, D, g, g), which scrambles the embeddings: reshape to (1, g, g, D) "
+         "and permute(0, 3, 1, 2) so D becomes the channel dim"),
+        (torch.cat([cls, grid_resize(grid.transpose(2, 3), mode="bicubic")], dim=1),
+         "rows and columns are swapped: keep the grid (1, D, rows, cols) in the same order going back"),
+        (torch.cat([cls, grid_resize(grid, mode="bilinear")], dim=1),
+         "this is bilinear interpolation; use mode='bicubic' (the paper's code and timm do)"),
+        (torch.cat([cls, grid_resize(grid, mode="nearest")], dim=1),
+         "this is nearest-neighbour resizing; use mode='bicubic'"),
+        (torch.cat([cls, grid_resize(grid, mode="bicubic", align_corners=True)], dim=1),
+         "align_corners=True stretches the grid differently; use align_corners=False (timm's default)")])
+    return passed("position grid resized (bicubic), class token kept in front")
+
 
 # ---- lessons 03-05 (attention, encoder block, the model) ----------------------------------------
 
