@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 
 import matplotlib.pyplot as plt
-from matplotlib import patheffects
 import torch
+from matplotlib import patheffects
 
 __all__ = ["to_display", "image_grid", "dataset_grid", "patch_grid"]
 
@@ -54,7 +54,7 @@ def dataset_grid(data, per_class: int = 4, split: str = "train", seed: int = 0):
     classes = data.info.classes
     shown = range(min(len(classes), 10))
     imgs, labs = [], []
-    for r in range(per_class):
+    for _ in range(per_class):
         for c in shown:
             idx = (y == c).nonzero().flatten()
             pick = idx[torch.randint(len(idx), (1,), generator=g)] if len(idx) else None
@@ -85,3 +85,62 @@ def patch_grid(img: torch.Tensor, patch_size: int, ax=None, color: str = "tab:re
     ax.set_xticks([])
     ax.set_yticks([])
     return ax.figure
+
+
+__all__ += ["asset_path", "similarity_grid"]
+
+
+def asset_path(name: str):
+    """Path of a file in the repository's assets/ folder (images with their provenance in assets/README.md).
+
+    In a clone the file is on disk; where the package was pip-installed without the repository
+    (Colab), it is fetched once from the repository named in the package metadata into the cache.
+    """
+    import os
+    from importlib import metadata
+    from pathlib import Path
+    from urllib.request import urlretrieve
+
+    from .lesson import ROOT
+
+    local = ROOT / "assets" / name
+    if local.exists():
+        return local
+    cached = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vit_lessons" / "assets" / name
+    if not cached.exists():
+        urls = metadata.metadata("vit-lessons").get_all("Project-URL") or []
+        repo = next((u.split(",", 1)[1].strip() for u in urls if u.lower().startswith("repository")), None)
+        if repo is None:
+            raise FileNotFoundError(f"assets/{name} is not on disk and the package metadata names no repository")
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        urlretrieve(f"{repo.rstrip('/')}/raw/main/assets/{name}", cached)
+    return cached
+
+
+def similarity_grid(sim: torch.Tensor, title: str | None = None, size: float = 0.75, cmap: str = "viridis"):
+    """A (g, g, g, g) similarity tensor as a g x g grid of small (g, g) heat maps (the paper's Fig. 7, centre).
+
+    Tile (i, j) shows how similar the patch at row i, column j is to every other patch.
+    """
+    g = sim.shape[0]
+    s = sim.detach().cpu().float()
+    vmin, vmax = float(s.min()), float(s.max())
+    fig, axes = plt.subplots(g, g, figsize=(g * size + 1.0, g * size + 0.4), squeeze=False)
+    for i in range(g):
+        for j in range(g):
+            ax = axes[i, j]
+            im = ax.imshow(s[i, j].numpy(), vmin=vmin, vmax=vmax, cmap=cmap)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j == 0:
+                ax.set_ylabel(str(i + 1), fontsize=8, rotation=0, labelpad=8, va="center")
+            if i == g - 1:
+                ax.set_xlabel(str(j + 1), fontsize=8)
+    fig.supylabel("input patch row", fontsize=9)
+    fig.supxlabel("input patch column", fontsize=9)
+    fig.subplots_adjust(left=0.1, right=0.8, bottom=0.1, top=0.92 if title else 0.97, wspace=0.08, hspace=0.08)
+    cax = fig.add_axes((0.83, 0.1, 0.025, 0.82 if title else 0.87))
+    fig.colorbar(im, cax=cax, label="cosine similarity")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
