@@ -32,7 +32,7 @@ kernel: setup
 
 lab: data kernel
 	@echo "==> starting JupyterLab on notebooks/ (Ctrl-C to stop)"
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 lint: setup
 	@echo "==> ruff"
