@@ -144,3 +144,31 @@ def similarity_grid(sim: torch.Tensor, title: str | None = None, size: float = 0
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+__all__ += ["patch_strip"]
+
+
+def patch_strip(tiles: torch.Tensor, ncols: int = 16, size: float = 0.8, title: str | None = None,
+                cmap: str = "gray_r"):
+    """(N, C, P, P) patches as a framed, numbered sequence in reading order: what the Transformer is given."""
+    n = len(tiles)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.25) + (0.35 if title else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.axis("off")
+            continue
+        t = tiles[i]
+        grey = t.shape[0] == 1
+        ax.imshow(to_display(t), cmap=cmap if grey else None, vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(str(i), fontsize=7, pad=2)
+        for s in ax.spines.values():
+            s.set_color("0.6")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(pad=0.3, w_pad=0.2, h_pad=0.3)
+    return fig
