@@ -1,0 +1,479 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Embeddings
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vit-from-scratch/vit-from-scratch/blob/main/notebooks/02_embeddings.ipynb)
+#
+# Lesson 01 turned an image into a sequence of patch vectors. This lesson builds the rest of the ViT's
+# input, the paper's Eq. 1. You will:
+#
+# - project patches to tokens of width $D$ and prepend a learnable **class token**,
+# - build **position embeddings** three ways (learned, 1-D sin-cos, 2-D sin-cos) and check them against
+#   `vit_lessons.embeddings`,
+# - prove that without position embeddings a Transformer cannot tell a shuffled image from the real one,
+# - draw the cosine-similarity map of position embeddings (the paper's Fig. 7, centre),
+# - resize a grid of position embeddings for a new image size, the way fine-tuning at higher resolution
+#   does, and compare with timm,
+# - load your own embedding layer into the package's `VisionTransformer`.
+
+# %%
+# Colab: install the course package from the repository (elsewhere `make lab` already did).
+import subprocess, sys
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "vit-lessons[dev] @ git+https://github.com/vit-from-scratch/vit-from-scratch"], check=True)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from vit_lessons.lesson import setup, pick
+device = setup(seed=0)
+import math
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from timm.layers import resample_abs_pos_embed
+from torch import nn
+from vit_lessons import ViTConfig, VisionTransformer
+from vit_lessons.data import load_dataset, test_transform
+from vit_lessons.embeddings import pos_embed_similarity, resize_pos_embed, sincos_1d, sincos_2d
+from vit_lessons.patches import PatchEmbed, patchify, unpatchify
+from vit_lessons.shapes import check_shape
+from vit_lessons.viz import similarity_grid
+
+# %% [markdown]
+# ## 2.1 From patches to tokens
+#
+# The paper writes the whole input of the encoder in one line (Dosovitskiy et al. 2021, Eq. 1):
+#
+# $$\mathbf{z}_0 = [\,\mathbf{x}_\text{class};\; \mathbf{x}_p^1\mathbf{E};\; \mathbf{x}_p^2\mathbf{E};\; \dots;\;
+# \mathbf{x}_p^{N}\mathbf{E}\,] + \mathbf{E}_{pos}, \qquad
+# \mathbf{E} \in \mathbb{R}^{(P^2 C)\times D},\; \mathbf{E}_{pos} \in \mathbb{R}^{(N+1)\times D}$$
+#
+# The first part, $\mathbf{x}_p^i\mathbf{E}$, is lesson 01's patch embedding: a Linear on flattened
+# patches, which `PatchEmbed` computes as a strided Conv2d. We use the course's CPU model sizes:
+# 28×28 grey images, $P = 4$, $D = 96$.
+
+# %%
+cfg = ViTConfig.fashion_mnist_cpu()
+D, P = cfg.embed_dim, cfg.patch_size
+data = load_dataset("fashion-mnist")
+x = test_transform(data.info)(data.test_x[:8])  # (B, 1, 28, 28), normalised as in lesson 00
+B = x.shape[0]
+
+torch.manual_seed(0)
+patch_embed = PatchEmbed(cfg.img_size, P, cfg.in_chans, D)
+tokens = patch_embed(x)  # (B, 49, D)
+check_shape(tokens, (B, cfg.num_patches, D), "patch tokens")
+print(f"{B} images -> {tuple(tokens.shape)}: {cfg.num_patches} patch tokens of width {D} each")
+
+# %% [markdown]
+# ## 2.2 The class token
+#
+# > "Similar to BERT's `[class]` token, we prepend a learnable embedding to the sequence of embedded
+# > patches ($\mathbf{z}_0^0 = \mathbf{x}_\text{class}$), whose state at the output of the Transformer
+# > encoder ($\mathbf{z}_L^0$) serves as the image representation $\mathbf{y}$" — Sec. 3.1
+#
+# Why an extra token? Every patch token stands for one place in the image. The class token stands for
+# no place: it starts as the same learned vector for every image, and in every layer it attends to all
+# patches and collects what the classifier needs. At the end the head reads just this one vector,
+# whatever the number of patches. (Averaging all patch tokens instead also works; the paper's
+# Appendix D.3 finds the two equally good once the learning rate is tuned, and `ViTConfig(pool="mean")`
+# offers it.) BERT (Devlin et al. 2019) introduced the idea for sentences.
+
+# %%
+cls_token = nn.Parameter(torch.zeros(1, 1, D))  # one vector, shared by all images
+nn.init.normal_(cls_token, std=0.02)
+
+z = torch.cat([cls_token.expand(B, -1, -1), tokens], dim=1)  # (B, N, D), N = 49 + 1
+check_shape(z, (B, cfg.num_tokens, D), "tokens with class token")
+assert torch.equal(z[:, 1:], tokens)  # the patches, unchanged, behind it
+assert torch.equal(z[:, 0], cls_token[0].expand(B, -1))  # position 0: the same vector in every image
+print("sequence:", tuple(z.shape), "| token 0 is the class token, tokens 1..49 the patches")
+
+# %% [markdown]
+# `expand` makes a view, not a copy: the gradient from all $B$ images flows back into the one
+# parameter, and the class token is learned like any weight.
+
+# %% [markdown]
+# ## 2.3 Position embeddings
+#
+# Self-attention treats its input as a *set*: nothing in it knows which token came from where (2.4
+# proves it). The position must be written into the tokens themselves, by adding a vector that depends
+# only on the position:
+#
+# > "Position embeddings are added to the patch embeddings to retain positional information. We use
+# > standard learnable 1D position embeddings, since we have not observed significant performance gains
+# > from using more advanced 2D-aware position embeddings" — Sec. 3.1
+#
+# **Learned.** One free $D$-vector per position, class token included, initialised small and random
+# (timm uses a truncated normal with std 0.02), trained with the rest. Before training it carries no
+# structure at all; lesson 07 looks at what training puts into it.
+
+# %%
+pos_learned = nn.Parameter(torch.zeros(1, cfg.num_tokens, D))  # (1, N, D)
+nn.init.trunc_normal_(pos_learned, std=0.02)
+z_learned = z + pos_learned  # (B, N, D): the same (1, N, D) table added to every image
+check_shape(z_learned, (B, 50, D), "embedded tokens")
+
+# %% [markdown]
+# **1-D sin-cos.** The original Transformer (Vaswani et al. 2017, Sec. 3.5) uses fixed waves of
+# geometrically spaced frequencies $\omega_i = 10000^{-i/(D/2)}$, $i = 0, \dots, D/2-1$:
+#
+# $$PE(p, i) = \sin(p\,\omega_i), \qquad PE(p, D/2 + i) = \cos(p\,\omega_i).$$
+#
+# (Vaswani et al. interleave sines and cosines in even and odd dims; the course, like MAE and timm,
+# puts all sines first. That is only a fixed reordering of the dims, which the next Linear layer
+# absorbs; the cell checks it.) We write it for any positions, whole or fractional — 2.6 needs that.
+
+# %%
+def sincos_at(positions: torch.Tensor, dim: int, temperature: float = 10000.0) -> torch.Tensor:
+    """(len(positions), dim): sin(p * w_i) for all i, then cos(p * w_i)."""
+    pos = positions.double()[:, None]  # (N, 1)
+    omega = temperature ** (-torch.arange(dim // 2, dtype=torch.float64) / (dim // 2))  # (D/2,)
+    angles = pos * omega  # (N, D/2)
+    return torch.cat([angles.sin(), angles.cos()], dim=1).float()  # (N, D)
+
+
+pe_1d = sincos_at(torch.arange(cfg.num_tokens), D)  # (50, 96)
+torch.testing.assert_close(pe_1d, sincos_1d(cfg.num_tokens, D), atol=1e-6, rtol=0)
+
+interleaved = torch.stack([pe_1d[:, : D // 2], pe_1d[:, D // 2:]], dim=-1).reshape(cfg.num_tokens, D)  # sin, cos, sin, cos…
+reorder = torch.cat([torch.arange(0, D, 2), torch.arange(1, D, 2)])  # even dims, then odd dims
+assert torch.equal(interleaved[:, reorder], pe_1d)
+print("sincos_at == vit_lessons.embeddings.sincos_1d; the interleaved layout is a reordering of the same dims")
+
+# %% [markdown]
+# **2-D sin-cos.** An image position is a (row, column) pair. MoCo v3 (Chen et al. 2021) and MAE
+# (He et al. 2022) give half of the dims to a 1-D sin-cos code of the row and half to the column. The
+# patches are numbered row by row, so token $k$ sits at row $k\,//\,g$, column $k\,\%\,g$ on a
+# $g \times g$ grid.
+
+# %%
+def sincos_grid(rows: torch.Tensor, cols: torch.Tensor, dim: int) -> torch.Tensor:
+    """(len(rows) * len(cols), dim): row code in the first half of the dims, column code in the second."""
+    r = sincos_at(rows, dim // 2)  # (gh, D/2)
+    c = sincos_at(cols, dim // 2)  # (gw, D/2)
+    gh, gw = len(rows), len(cols)
+    grid = torch.cat([r[:, None, :].expand(gh, gw, -1), c[None, :, :].expand(gh, gw, -1)], dim=-1)  # (gh, gw, D)
+    return grid.reshape(gh * gw, dim)  # (N, D), row-major like the patches
+
+
+g = cfg.grid_size  # 7
+pe_2d = sincos_grid(torch.arange(g), torch.arange(g), D)  # (49, 96)
+torch.testing.assert_close(pe_2d, sincos_2d(g, D), atol=1e-6, rtol=0)
+k = 10  # row 1, column 3
+torch.testing.assert_close(pe_2d[k], torch.cat([sincos_1d(g, D // 2)[k // g], sincos_1d(g, D // 2)[k % g]]), atol=1e-6, rtol=0)
+print("sincos_grid == vit_lessons.embeddings.sincos_2d")
+
+# %% [markdown]
+# The three tables side by side. Each row is the vector added to one token. Sin-cos rows change
+# smoothly from position to position: the fast waves on the left tell neighbours apart, the slow ones on
+# the right move so little over 50 positions that they are nearly constant. In the 2-D table the row
+# half changes only every 7 tokens (a new grid row), the column half cycles within each row.
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+for ax, table, title, lim in [(axes[0], pos_learned[0].detach(), "learned, at initialisation (note the scale)", 0.05),
+                              (axes[1], pe_1d, "1-D sin-cos", 1),
+                              (axes[2], pe_2d, "2-D sin-cos: row half | column half", 1)]:
+    im = ax.imshow(table, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("dimension")
+    ax.set_ylabel("token position" if table is not pe_2d else "patch position (row-major)")
+    fig.colorbar(im, ax=ax, pad=0.02)
+axes[2].axvline(D / 2 - 0.5, color="k", lw=1)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 2.4 What happens without them
+#
+# Self-attention and the MLP treat every token the same way, and a softmax-weighted sum over tokens does
+# not depend on their order. So if we shuffle the patches, a Transformer encoder shuffles its patch
+# outputs the same way and gives the class token *exactly* the same output: for it, the two images
+# below are the same input.
+
+# %%
+torch.manual_seed(0)
+encoder = nn.TransformerEncoder(
+    nn.TransformerEncoderLayer(D, nhead=cfg.num_heads, dim_feedforward=2 * D, dropout=0.0,
+                               batch_first=True, norm_first=True),
+    num_layers=2, enable_nested_tensor=False).eval()  # a small pre-norm encoder from torch; lesson 04 builds one
+
+perm = torch.randperm(cfg.num_patches, generator=torch.Generator().manual_seed(1))
+z_shuffled = torch.cat([z[:, :1], z[:, 1:][:, perm]], dim=1)  # (B, N, D): same class token, patches shuffled
+
+shuffled_img = unpatchify(patchify(x, P)[:, perm], P, 1)  # (B, 1, 28, 28): what the shuffled tokens show
+fig, axes = plt.subplots(1, 2, figsize=(5, 2.6))
+for ax, img, title in [(axes[0], x[0, 0], "image"), (axes[1], shuffled_img[0, 0], "patches shuffled")]:
+    ax.imshow(img, cmap="gray_r")
+    ax.set_title(title, fontsize=10)
+    ax.axis("off")
+fig.tight_layout()
+plt.show()
+
+# %%
+with torch.no_grad():
+    out = encoder(z)  # (B, N, D)
+    out_shuffled = encoder(z_shuffled)  # (B, N, D)
+torch.testing.assert_close(out_shuffled[:, 0], out[:, 0], atol=1e-5, rtol=1e-5)  # class token: identical
+torch.testing.assert_close(out_shuffled[:, 1:], out[:, 1:][:, perm], atol=1e-5, rtol=1e-5)  # patches: shuffled along
+print("no position embeddings: class-token output unchanged by the shuffle; patch outputs shuffled the same way")
+
+# %% [markdown]
+# Add position embeddings *after* shuffling — position $k$ keeps its vector, whichever patch lands there —
+# and the two inputs differ, so the outputs do. Both kinds of embedding break the symmetry:
+
+# %%
+pos_2d = torch.cat([torch.zeros(1, D), pe_2d])[None]  # (1, N, D): the class token gets zeros, as in the package
+with torch.no_grad():
+    for name, pos in [("2-D sin-cos", pos_2d), ("learned (random init)", pos_learned)]:
+        a = encoder(z + pos)[:, 0]  # (B, D)
+        b = encoder(z_shuffled + pos)[:, 0]  # (B, D)
+        diff = (a - b).abs().max().item()
+        assert diff > 1e-3
+        print(f"with {name:22s}: class-token outputs of image and shuffled image differ by up to {diff:.3f}")
+
+# %% [markdown]
+# ## 2.5 Which positions look alike?
+#
+# The paper's Fig. 7 (centre) shows, for each patch position, the cosine similarity of its position
+# embedding with those of all other positions: a $g \times g$ grid of $g \times g$ heat maps. For
+# trained ViT-L/32 embeddings each map lights up the patch's own row and column, and nearby patches.
+# Here is the same picture for the 2-D sin-cos table of our 7×7 grid. First the computation, checked
+# against the package:
+
+# %%
+def similarity(pos_patches: torch.Tensor) -> torch.Tensor:
+    """(g*g, D) position embeddings of the patches -> (g, g, g, g) cosine similarities."""
+    e = F.normalize(pos_patches, dim=-1)  # (N, D), unit length
+    g = math.isqrt(e.shape[0])
+    return (e @ e.T).reshape(g, g, g, g)  # sim[i, j, k, l]: patch (i, j) vs patch (k, l)
+
+
+sim = similarity(pe_2d)
+torch.testing.assert_close(sim, pos_embed_similarity(pe_2d), atol=1e-6, rtol=0)
+torch.testing.assert_close(sim[2, 3, 2, 3], torch.tensor(1.0), atol=1e-6, rtol=0)  # each position with itself
+print(f"similarity of (0, 0) with (0, 1): {sim[0, 0, 0, 1]:.3f}, with (6, 6): {sim[0, 0, 6, 6]:.3f}")
+
+# %%
+similarity_grid(sim, title="2-D sin-cos position embeddings, 7x7 grid, D=96: cosine similarity")
+plt.show()
+
+# %% [markdown]
+# The cross shape comes from the construction: two positions in the same row share the whole row half
+# of their vectors. The learned embeddings at initialisation show no structure (only the diagonal, each
+# position with itself); the trained ones in lesson 07 can be compared with both pictures.
+
+# %%
+similarity_grid(similarity(pos_learned[0, 1:].detach()), title="learned position embeddings at initialisation")
+plt.show()
+
+# %% [markdown]
+# ## 2.6 A new image size: resizing the position grid
+#
+# Fine-tuning at a higher resolution than pre-training (the paper fine-tunes at 384 px after
+# pre-training at 224 px) keeps the patch size, so there are more patches: a 14×14 grid becomes
+# 24×24, and the learned table has no rows for the new positions. The fix:
+#
+# > "We therefore perform 2D interpolation of the pre-trained position embeddings, according to their
+# > location in the original image." — Sec. 3.2
+#
+# Lay the patch embeddings out as a $D$-channel $g \times g$ image, resize it like an image, flatten it
+# back; the class token has no place in the grid and is kept as it is.
+
+# %%
+def resize_grid(pos_embed: torch.Tensor, new_grid: int, mode: str = "bicubic") -> torch.Tensor:
+    """(1, 1 + g*g, D) -> (1, 1 + new_grid**2, D), interpolating the patch positions in 2-D."""
+    cls, grid = pos_embed[:, :1], pos_embed[:, 1:]  # (1, 1, D), (1, g*g, D)
+    g, D = math.isqrt(grid.shape[1]), grid.shape[2]
+    grid = grid.reshape(1, g, g, D).permute(0, 3, 1, 2)  # (1, D, g, g): an image with D channels
+    grid = F.interpolate(grid, size=(new_grid, new_grid), mode=mode, antialias=True, align_corners=False)  # (1, D, g', g')
+    grid = grid.permute(0, 2, 3, 1).reshape(1, new_grid * new_grid, D)  # (1, g'*g', D)
+    return torch.cat([cls, grid], dim=1)  # (1, 1 + g'*g', D)
+
+
+torch.manual_seed(0)
+pe_b16 = torch.randn(1, 1 + 14 * 14, 768) * 0.02  # a ViT-B/16-shaped table (224 px)
+for old, new in [(14, 24), (14, 7)]:  # 224 px -> 384 px, and 224 px -> 112 px
+    pe = pe_b16
+    ours = resize_grid(pe, new)
+    check_shape(ours, (1, 1 + new * new, 768), "resized pos_embed")
+    torch.testing.assert_close(ours, resize_pos_embed(pe, new), atol=1e-6, rtol=0)
+    torch.testing.assert_close(ours, resample_abs_pos_embed(pe, [new, new], num_prefix_tokens=1,
+                                                            interpolation="bicubic", antialias=True), atol=1e-6, rtol=0)
+    assert torch.equal(ours[:, 0], pe[:, 0])  # the class token's embedding is untouched
+    print(f"{old}x{old} -> {new}x{new}: resize_grid == vit_lessons resize_pos_embed == timm resample_abs_pos_embed")
+
+# %% [markdown]
+# **Resizing sin-cos.** A sin-cos table is a formula, so we can ask how close interpolation comes to
+# evaluating the formula. Interpolation keeps the *old* units: new patch $i$ (of $g'$) covers the
+# place that old position $p_i = (i + \tfrac12)\,g/g' - \tfrac12$ covered (pixel centres,
+# `align_corners=False`). So compare the interpolated 7×7 → 14×14 table with sin-cos evaluated at those
+# fractional positions — and, for contrast, with `sincos_2d(14)`, the table built fresh for a 14×14
+# grid, which counts positions in *new* patches:
+
+# %%
+old, new = 7, 14
+table = torch.cat([torch.zeros(1, D), sincos_2d(old, D)])[None]  # (1, 1 + 49, D)
+interpolated = resize_grid(table, new)[0, 1:]  # (196, D)
+p = (torch.arange(new) + 0.5) * old / new - 0.5  # old-grid coordinates of the new patch centres
+at_new_centres = sincos_grid(p, p, D)  # (196, D): the formula, evaluated where the new patches are
+fresh = sincos_2d(new, D)  # (196, D): positions 0..13, one unit per new patch
+
+for name, ref in [("sin-cos at the new patch centres (old units)", at_new_centres),
+                  ("sincos_2d(14), recomputed in new units", fresh)]:
+    err = (interpolated - ref).abs()
+    cos = F.cosine_similarity(interpolated, ref, dim=-1)
+    print(f"interpolated vs {name}:\n    mean |diff| {err.mean():.4f}, max |diff| {err.max():.3f}, "
+          f"smallest cosine similarity of a row {cos.min():.4f}")
+torch.testing.assert_close(interpolated, at_new_centres, atol=0.2, rtol=0)
+assert (interpolated - at_new_centres).abs().mean() < 0.01 < (interpolated - fresh).abs().mean()
+
+# %% [markdown]
+# Bicubic interpolation reproduces the formula closely: a mean error of about 0.004 on values in
+# $[-1, 1]$, every row above 0.998 cosine similarity. The largest errors sit in the fastest waves, one
+# radian per old patch, where 7 samples per row are few for a cubic, and at the border, where the new
+# centres lie outside the old grid. The freshly computed `sincos_2d(14)` is a different table: it spaces
+# positions twice as far apart in angle, which is why a model with fixed sin-cos embeddings that
+# rebuilds its table for a new size (`VisionTransformer.set_img_size` does) sees its positions at a new
+# scale. The plot shows one row-frequency dim of each kind:
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
+rows_old = torch.arange(old)
+for ax, i in zip(axes, (0, 6)):  # the fastest wave (1 rad per old patch) and a slower one
+    w = 10000 ** (-i / (D // 4))  # frequency of row dim i (the row half is a 1-D code of width D/2)
+    fine = torch.linspace(-0.5, old - 0.5, 300)
+    ax.plot(fine, torch.sin(fine * w), color="0.7", lw=1, label="sin(p·ω), the formula")
+    ax.plot(rows_old, sincos_2d(old, D).reshape(old, old, D)[:, 0, i], "ko", label="7x7 table (old grid)")
+    ax.plot(p, interpolated.reshape(new, new, D)[:, 0, i], "x", color="tab:red", ms=7, label="interpolated to 14x14")
+    ax.set_title(f"row dim {i}: ω = {w:.3f} rad per old patch", fontsize=10)
+    ax.set_xlabel("row position, in old patches")
+axes[0].legend(fontsize=8, loc="lower left")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 2.7 Parity: our embedding layer in the package's model
+#
+# Everything of Eq. 1 in one module, with timm's parameter names (`patch_embed.proj`, `cls_token`,
+# `pos_embed`), so its state dict loads straight into `VisionTransformer`, whose `embed` method does the
+# same three steps.
+
+# %%
+class Embedding(nn.Module):
+    """(B, C, H, W) -> (B, N, D): patch embedding, class token in front, position embeddings added."""
+
+    def __init__(self, cfg: ViTConfig):
+        super().__init__()
+        self.patch_embed = PatchEmbed(cfg.img_size, cfg.patch_size, cfg.in_chans, cfg.embed_dim)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, cfg.embed_dim) * 0.02)
+        self.pos_embed = nn.Parameter(torch.randn(1, cfg.num_tokens, cfg.embed_dim) * 0.02)
+
+    def forward(self, x):
+        x = self.patch_embed(x)  # (B, N-1, D)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # (B, N, D)
+        return x + self.pos_embed  # (B, N, D)
+
+
+torch.manual_seed(0)
+mine = Embedding(cfg)
+model = VisionTransformer(cfg).eval()
+result = model.load_state_dict(mine.state_dict(), strict=False)
+assert not result.unexpected_keys and all(k.startswith(("blocks.", "norm.", "head.")) for k in result.missing_keys)
+with torch.no_grad():
+    ours, theirs = mine(x), model.embed(x)  # (B, N, D) each
+check_shape(theirs, (B, 50, 96), "embedded tokens")
+torch.testing.assert_close(theirs, ours, atol=1e-6, rtol=0)
+print("Embedding == VisionTransformer(cfg).embed:", tuple(ours.shape))
+
+# %% [markdown]
+# And with fixed 2-D sin-cos position embeddings (`pos_embed="sincos2d"`), the model's table is exactly
+# `[zeros for the class token; sincos_2d(grid)]`, the one we built in 2.3:
+
+# %%
+fixed = VisionTransformer(cfg.replace(pos_embed="sincos2d"))
+torch.testing.assert_close(fixed.pos_embed, pos_2d, atol=1e-6, rtol=0)
+print("pos_embed='sincos2d' is a buffer, not a parameter:", "pos_embed" not in dict(fixed.named_parameters()))
+
+# %% [markdown]
+# ## Summary
+#
+# - The encoder input is $\mathbf{z}_0 = [\mathbf{x}_\text{class}; \mathbf{x}_p^1\mathbf{E}; \dots] +
+#   \mathbf{E}_{pos}$: patch tokens, one learned class token in front (index 0), plus one position vector
+#   per token. Shape `(B, N, D)` with $N = HW/P^2 + 1$.
+# - Without position embeddings a Transformer encoder is blind to the arrangement of patches: shuffling
+#   them leaves the class-token output unchanged, which we asserted.
+# - Position embeddings can be learned (the paper), or fixed sin-cos in 1-D or 2-D; the 2-D version splits
+#   the dims between row and column, which shows as crosses in the similarity map.
+# - For a new image size, position grids are interpolated in 2-D (bicubic), the class token kept; ours,
+#   the package's and timm's agree. For sin-cos, interpolation stays within about 0.004 (mean) of the
+#   formula at the new positions.
+#
+# Next, [lesson 03](03_attention.ipynb) builds the operation that mixes these tokens: attention.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write the body of each function, then run its cell. The check prints **Correct** when your answer is
+# right, and otherwise says what is wrong. Worked solutions are in
+# [solutions/02_embeddings.ipynb](solutions/02_embeddings.ipynb).
+#
+# **Exercise 02.1 · Prepend the class token.** Given patch tokens `(B, L, D)` and a class token
+# parameter `(1, 1, D)`, return `(B, L + 1, D)` with the class token first. The check also verifies that
+# the gradient reaches the parameter.
+
+# %%
+from vit_lessons.exercises import check_prepend_class_token
+
+
+def my_prepend_class_token(tokens: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
+    """(B, L, D) and (1, 1, D) -> (B, L + 1, D)."""
+    raise NotImplementedError("your code here")
+
+
+check_prepend_class_token(my_prepend_class_token)
+
+# %% [markdown]
+# **Exercise 02.2 · The 1-D sin-cos table.** Return the `(num_positions, dim)` table of 2.3 for positions
+# $0, 1, \dots$: sines of the $D/2$ frequencies $\omega_i = 10000^{-i/(D/2)}$ first, then their cosines.
+
+# %%
+from vit_lessons.exercises import check_sincos_1d
+
+
+def my_sincos_1d(num_positions: int, dim: int) -> torch.Tensor:
+    """(num_positions, dim) sin-cos position table."""
+    raise NotImplementedError("your code here")
+
+
+check_sincos_1d(my_sincos_1d)
+
+# %% [markdown]
+# **Exercise 02.3 · Resize a position grid.** Given `pos_embed` of shape `(1, 1 + g·g, D)` (class token
+# first) and a new grid side, return `(1, 1 + new·new, D)`: the patch part interpolated in 2-D with
+# `mode="bicubic"`, `align_corners=False`; the class token kept as it is.
+
+# %%
+from vit_lessons.exercises import check_resize_pos_embed
+
+
+def my_resize_pos_embed(pos_embed: torch.Tensor, new_grid: int) -> torch.Tensor:
+    """(1, 1 + g*g, D) -> (1, 1 + new_grid**2, D)."""
+    raise NotImplementedError("your code here")
+
+
+check_resize_pos_embed(my_resize_pos_embed)
