@@ -304,7 +304,7 @@ assert err > 0.1
 # - It is one library call that reads the image where it is; `patchify` first copies the whole batch
 #   into the patch layout, then the Linear reads the copy.
 # - The weights of published checkpoints are stored in the conv layout `(D, C, P, P)`, so they load as
-#   they are (lesson 09 does this with real ViT-B/16 weights).
+#   they are (lesson 05 loads timm and torchvision ViT weights into our model this way).
 # - The same layer works for any image size divisible by $P$ with no reshaping code, and the convolution
 #   kernels of cuDNN and oneDNN are among the most tuned code in deep learning.
 #

@@ -119,7 +119,7 @@ print("sequence:", tuple(z.shape), "| token 0 is the class token, tokens 1..49 t
 #
 # **Learned.** One free $D$-vector per position, class token included, initialised small and random
 # (timm uses a truncated normal with std 0.02), trained with the rest. Before training it carries no
-# structure at all; lesson 07 looks at what training puts into it.
+# structure at all; a later lesson, after training, looks at what it has learned.
 
 # %%
 pos_learned = nn.Parameter(torch.zeros(1, cfg.num_tokens, D))  # (1, N, D)
@@ -275,7 +275,7 @@ plt.show()
 # %% [markdown]
 # The cross shape comes from the construction: two positions in the same row share the whole row half
 # of their vectors. The learned embeddings at initialisation show no structure (only the diagonal, each
-# position with itself); the trained ones in lesson 07 can be compared with both pictures.
+# position with itself); the trained ones, shown in a later lesson, can be compared with both pictures.
 
 # %%
 similarity_grid(similarity(pos_learned[0, 1:].detach()), title="learned position embeddings at initialisation")
