@@ -417,5 +417,408 @@ def check_resize_pos_embed(resize_pos_embed) -> bool:
 
 
 # ---- lessons 03-05 (attention, encoder block, the model) ----------------------------------------
+__all__ += ["check_scaled_dot_product", "check_split_heads", "check_merge_heads", "check_multi_head_attention"]
+
+_NOT_YET_L03 = object()  # what _answer_l03 returns when the learner has not written the function yet
+
+
+def _answer_l03(what: str, fn, *args):
+    """Call the learner's ``fn(*args)``; if it still raises NotImplementedError, say so and return _NOT_YET_L03."""
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        print(f"Not attempted yet: {what}. Replace `raise NotImplementedError(...)` with your code, "
+              "then run the cell again.")
+        return _NOT_YET_L03
+
+
+def _shape_hint_l03(got, want: tuple, what: str, wrong_shapes: dict) -> None:
+    """Like expect_shape, with a specific message for shapes that typical mistakes produce."""
+    if isinstance(got, (tuple, list)) and len(got) == 2 and isinstance(got[0], torch.Tensor):
+        raise ExerciseError(f"{what}: return one tensor, not a tuple")
+    if isinstance(got, torch.Tensor) and tuple(got.shape) != tuple(want) and tuple(got.shape) in wrong_shapes:
+        raise ExerciseError(f"{what} has shape {tuple(got.shape)} instead of {tuple(want)}: "
+                            f"{wrong_shapes[tuple(got.shape)]}")
+    expect_shape(got, want, what)
+
+
+# lesson 03 ----------------------------------------------------------------------------------------
+def check_scaled_dot_product(attention) -> bool:
+    """Exercise 03.1: ``attention(q, k, v)`` -> softmax(q k^T / sqrt(d)) v; q, k (B, N, d), v (B, N, d_v)."""
+    import math
+
+    g = torch.Generator().manual_seed(30)
+    b, n, d, dv = 2, 6, 8, 5
+    q, k, v = torch.randn(b, n, d, generator=g) * 2, torch.randn(b, n, d, generator=g) * 2, torch.randn(b, n, dv,
+                                                                                                       generator=g)
+    got = _answer_l03("scaled dot-product attention", attention, q.clone(), k.clone(), v.clone())
+    if got is _NOT_YET_L03:
+        return False
+    s = q @ k.transpose(-2, -1)  # (B, N, N), unscaled
+    want = (s / math.sqrt(d)).softmax(-1) @ v
+    _shape_hint_l03(got, (b, n, dv), "attention output", {
+        (b, n, n): "this is the (B, N, N) matrix of weights (or scores); multiply the weights by v"})
+    expect_close(got, want, "attention output", atol=1e-5, hints=[
+        (s.softmax(-1) @ v, "forgot the scale: divide the scores by sqrt(d) before the softmax"),
+        ((s / d).softmax(-1) @ v, "divided by d; the scale is 1 / sqrt(d)"),
+        ((s * math.sqrt(d)).softmax(-1) @ v, "multiplied by sqrt(d); divide by it"),
+        ((s / math.sqrt(dv)).softmax(-1) @ v, "scaled by sqrt of v's width; use d, the width of q and k"),
+        ((s / math.sqrt(d)).softmax(-2) @ v, "softmax over the wrong dim (-2, the queries): each query's row "
+                                             "of weights must sum to 1, softmax(dim=-1)"),
+        ((s / math.sqrt(d)).softmax(-1).transpose(-2, -1) @ v, "the weights are transposed: use weights @ v, "
+                                                               "row i of the weights belongs to query i"),
+        ((s / math.sqrt(d)).transpose(-2, -1).softmax(-1) @ v, "the scores are transposed (k @ q^T): they "
+                                                               "should be q @ k.transpose(-2, -1)"),
+        ((s / math.sqrt(d)) @ v, "forgot the softmax: weights = scores.softmax(dim=-1)")])
+    return passed("scaled dot-product attention, softmax(q k^T / sqrt(d)) v")
+
+
+def _heads_input_l03():
+    g = torch.Generator().manual_seed(31)
+    return torch.randn(2, 5, 12, generator=g)  # (B, N, D) with h = 3, d = 4; N differs from h and d
+
+
+def check_split_heads(split_heads) -> bool:
+    """Exercise 03.2: ``split_heads(x (B, N, D), num_heads)`` -> (B, h, N, d), head i = features i*d:(i+1)*d."""
+    x, h = _heads_input_l03(), 3
+    b, n, dim = x.shape
+    d = dim // h
+    got = _answer_l03("splitting the heads", split_heads, x.clone(), h)
+    if got is _NOT_YET_L03:
+        return False
+    want = x.view(b, n, h, d).transpose(1, 2)
+    _shape_hint_l03(got, (b, h, n, d), "heads", {
+        (b, n, h, d): "split into (B, N, h, d) but did not move the head dim in front of the tokens: "
+                      "add .transpose(1, 2)",
+        (b, h, d, n): "tokens and features are swapped: the result is (B, h, N, d)",
+        (b, d, n, h): "split as (B, N, d, h): the head index is the slower-moving one, view(B, N, h, d)"})
+    expect_close(got, want, "heads", atol=0, rtol=0, hints=[
+        (x.view(b, h, n, d), "reshaped straight to (B, h, N, d), which mixes tokens into the heads: view as "
+                             "(B, N, h, d) first, then transpose(1, 2)"),
+        (x.view(b, n, d, h).permute(0, 3, 1, 2), "each head got every h-th feature (interleaved): head i owns the "
+                                                 "contiguous block i*d:(i+1)*d, so view(B, N, h, d)")])
+    return passed("heads split: (B, N, D) -> (B, h, N, d)")
+
+
+def check_merge_heads(merge_heads) -> bool:
+    """Exercise 03.3: ``merge_heads(x (B, h, N, d))`` -> (B, N, D), the heads concatenated."""
+    x, h = _heads_input_l03(), 3
+    b, n, dim = x.shape
+    d = dim // h
+    heads = x.view(b, n, h, d).transpose(1, 2)  # (B, h, N, d)
+    got = _answer_l03("merging the heads", merge_heads, heads.clone())
+    if got is _NOT_YET_L03:
+        return False
+    _shape_hint_l03(got, (b, n, dim), "merged heads", {
+        (b, h, n * d): "merged the tokens with the features; move the head dim next to d first, transpose(1, 2)",
+        (b, n, h, d): "the heads are not concatenated yet: reshape (B, N, h, d) to (B, N, h*d)"})
+    expect_close(got, x, "merged heads", atol=0, rtol=0, hints=[
+        (heads.reshape(b, n, dim), "reshaped without transposing: tokens of different heads are mixed; "
+                                   "transpose(1, 2) to (B, N, h, d) before reshaping"),
+        (heads.permute(0, 2, 3, 1).reshape(b, n, dim), "the features are interleaved across heads (permuted to "
+                                                       "(B, N, d, h)); concatenate whole heads: (B, N, h, d)")])
+    return passed("heads merged: (B, h, N, d) -> (B, N, D)")
+
+
+def check_multi_head_attention(mha) -> bool:
+    """Exercise 03.4: ``mha(x, qkv_weight, qkv_bias, proj_weight, proj_bias, num_heads)`` -> (B, N, D)."""
+    import math
+
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(32)
+    b, n, dim, h = 2, 7, 16, 4
+    d = dim // h
+    x = torch.randn(b, n, dim, generator=g)
+    wq, bq = torch.randn(3 * dim, dim, generator=g) * 0.5, torch.randn(3 * dim, generator=g) * 0.1
+    wp, bp = torch.randn(dim, dim, generator=g) * 0.3, torch.randn(dim, generator=g) * 0.1
+    got = _answer_l03("multi-head self-attention", mha, x.clone(), wq.clone(), bq.clone(), wp.clone(), bp.clone(), h)
+    if got is _NOT_YET_L03:
+        return False
+
+    def ref(scale=None, split="3hd", proj=True, bias=True):
+        qkv = F.linear(x, wq, bq if bias else None)  # (B, N, 3D)
+        if split == "3hd":
+            q, k, v = qkv.view(b, n, 3, h, d).permute(2, 0, 3, 1, 4)
+        else:  # "h3d": per-head interleaved q, k, v
+            q, k, v = qkv.view(b, n, h, 3, d).permute(3, 0, 2, 1, 4)
+        s = q @ k.transpose(-2, -1) / (math.sqrt(d) if scale is None else scale)
+        out = (s.softmax(-1) @ v).transpose(1, 2).reshape(b, n, dim)  # (B, N, D)
+        return F.linear(out, wp, bp) if proj else out
+
+    _shape_hint_l03(got, (b, n, dim), "attention output", {
+        (b, h, n, d): "the heads are not merged back: transpose(1, 2) and reshape to (B, N, D), then apply proj",
+        (b, n, 3 * dim): "that is the qkv projection's output; split it into q, k, v and heads"})
+    expect_close(got, ref(), "attention output", atol=1e-4, hints=[
+        (ref(scale=math.sqrt(dim)), "scaled by sqrt(D), the full width; each head uses sqrt(d) with d = D / h"),
+        (ref(scale=1.0), "forgot the 1/sqrt(d) scale"),
+        (ref(proj=False), "forgot the output projection (proj_weight, proj_bias) after merging the heads"),
+        (ref(bias=False), "forgot the qkv bias"),
+        (ref(split="h3d"), "split qkv as (h, 3, d); the fused layout is (3, h, d): all queries, then all keys, "
+                           "then all values")])
+    return passed("multi-head self-attention from the fused qkv weights")
+
+
+# lesson 04 ----------------------------------------------------------------------------------------
+__all__ += ["check_layer_norm", "check_gelu", "check_pre_norm_block", "check_block_params"]
+
+
+def check_layer_norm(layer_norm) -> bool:
+    """Exercise 04.1: ``layer_norm(x, weight, bias, eps)`` normalises the last dim, like nn.LayerNorm."""
+    g = torch.Generator().manual_seed(40)
+    d, eps = 8, 1e-6
+    x = torch.randn(2, 4, d, generator=g) * 3 + 1
+    x[0, 0] = 0.5 + 1e-3 * torch.randn(d, generator=g)  # a nearly constant token: here eps matters
+    w, b = torch.randn(d, generator=g), torch.randn(d, generator=g)
+    got = _answer_l03("LayerNorm by hand", layer_norm, x.clone(), w.clone(), b.clone(), eps)
+    if got is _NOT_YET_L03:
+        return False
+    mu, var = x.mean(-1, keepdim=True), x.var(-1, keepdim=True, unbiased=False)
+    want = torch.nn.functional.layer_norm(x, (d,), w, b, eps)
+    xc = x - mu
+    _shape_hint_l03(got, tuple(x.shape), "LayerNorm output", {
+        (2, 4, 1): "that is one number per token (the mean or the std); return the normalised tokens"})
+    expect_close(got, want, "LayerNorm output", atol=1e-4, hints=[
+        (xc / torch.sqrt(x.var(-1, keepdim=True) + eps) * w + b,
+         "used the unbiased variance (divides by D - 1); LayerNorm divides by D: var(unbiased=False)"),
+        (xc / torch.sqrt(var) * w + b, "forgot eps: divide by sqrt(var + eps); it matters for nearly constant tokens"),
+        (xc / (torch.sqrt(var) + eps) * w + b, "eps is added to the std; it goes inside the square root, "
+                                               "sqrt(var + eps)"),
+        (xc / torch.sqrt(var + 1e-5) * w + b, "used eps=1e-5 (PyTorch's default) instead of the eps argument"),
+        (xc / torch.sqrt(var + eps), "forgot the learned scale and shift: multiply by weight, add bias"),
+        (xc / torch.sqrt(var + eps) * w, "forgot the bias (the learned shift beta)"),
+        (x / torch.sqrt(var + eps) * w + b, "forgot to subtract the mean"),
+        ((x - x.mean(0, keepdim=True)) / torch.sqrt(x.var(0, keepdim=True, unbiased=False) + eps) * w + b,
+         "normalised over the batch (dim 0), like BatchNorm; LayerNorm normalises each token over its "
+         "features, dim=-1"),
+        ((x - x.mean(-2, keepdim=True)) / torch.sqrt(x.var(-2, keepdim=True, unbiased=False) + eps) * w + b,
+         "normalised over the tokens (dim -2); normalise each token over its features, dim=-1")])
+    return passed("LayerNorm by hand (biased variance, eps inside the square root)")
+
+
+def check_gelu(gelu) -> bool:
+    """Exercise 04.2: ``gelu(x)`` -> x * Phi(x), the exact (erf) GELU."""
+    import math
+
+    x = torch.linspace(-4, 4, 161)
+    got = _answer_l03("GELU", gelu, x.clone())
+    if got is _NOT_YET_L03:
+        return False
+    want = x * 0.5 * (1 + torch.erf(x / math.sqrt(2)))
+    _shape_hint_l03(got, tuple(x.shape), "GELU output", {})
+    expect_close(got, want, "GELU output", atol=1e-5, rtol=1e-5, hints=[
+        (torch.nn.functional.gelu(x, approximate="tanh"), "this is the tanh approximation (differs by up to 5e-4); "
+                                                          "use the exact form with torch.erf"),
+        (x * torch.sigmoid(1.702 * x), "this is the sigmoid approximation x * sigmoid(1.702 x); use torch.erf"),
+        (x * 0.5 * (1 + torch.erf(x)), "forgot to divide by sqrt(2) inside erf: Phi(x) = (1 + erf(x / sqrt(2))) / 2"),
+        (0.5 * (1 + torch.erf(x / math.sqrt(2))), "this is Phi(x) alone; GELU multiplies it by x"),
+        (x * (1 + torch.erf(x / math.sqrt(2))), "forgot the factor 1/2: Phi(x) = (1 + erf(x / sqrt(2))) / 2"),
+        (torch.relu(x), "this is ReLU")])
+    return passed("exact GELU, x * Phi(x)")
+
+
+def _block_l04():
+    from .blocks import Block
+
+    blk = Block(16, num_heads=4, mlp_ratio=2.0)
+    g = torch.Generator().manual_seed(41)
+    with torch.no_grad():
+        for p in blk.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+        blk.norm1.weight.add_(1.0)  # LayerNorm scales around 1, so the norms do matter
+        blk.norm2.weight.add_(1.0)
+    return blk.eval()
+
+
+def check_pre_norm_block(block_forward) -> bool:
+    """Exercise 04.3: ``block_forward(block, x)`` -> x + attn(norm1(x)), then + mlp(norm2(.)) (paper Eq. 2-3)."""
+    blk = _block_l04()
+    x = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(42)) * 2
+    with torch.no_grad():
+        got = _answer_l03("the pre-norm block", block_forward, blk, x.clone())
+        if got is _NOT_YET_L03:
+            return False
+        a, m, n1, n2 = blk.attn, blk.mlp, blk.norm1, blk.norm2
+        want = blk(x)
+        h = x + a(n1(x))
+        hints = [
+            (n2(n1(x + a(x)) + m(n1(x + a(x)))), "this is the post-norm block (LayerNorm after the addition, "
+                                                 "the original Transformer); ViT normalises the branch input: "
+                                                 "x + attn(norm1(x))"),
+            (a(n1(x)) + m(n2(a(n1(x)))), "forgot the residual around attention: x = x + attn(norm1(x))"),
+            (h + m(n2(h)) - h, "forgot the residual around the MLP: x = x + mlp(norm2(x))"),
+            ((lambda y: y + m(n2(y)))(n1(x) + a(n1(x))), "normalised the residual stream itself (x = norm1(x) "
+                                                         "first); only the branch input is normalised, the "
+                                                         "stream stays as it is"),
+            (h + m(n1(h)), "used norm1 before the MLP as well; the MLP has its own norm2"),
+            ((lambda y: y + a(n1(y)))(x + m(n2(x))), "ran the MLP before attention; attention comes first (Eq. 2)"),
+            (h, "forgot the MLP half of the block (Eq. 3)"),
+            (x + a(n1(x)) + m(n2(x)), "the MLP read the block's input instead of the output of the attention step: "
+                                      "x = x + attn(norm1(x)) first, then x = x + mlp(norm2(x))")]
+    _shape_hint_l03(got, tuple(x.shape), "block output", {})
+    expect_close(got, want, "block output", atol=1e-5, hints=hints)
+    return passed("the pre-norm encoder block, x + MSA(LN(x)) then x + MLP(LN(x))")
+
+
+def check_block_params(block_params) -> bool:
+    """Exercise 04.4: ``block_params(dim, mlp_ratio)`` -> parameters of one encoder block (an int)."""
+    from .blocks import Block
+
+    cases = [(768, 4.0), (96, 2.0), (192, 4.0), (64, 3.0)]
+    first = _answer_l03("parameters of a block", block_params, *cases[0])
+    if first is _NOT_YET_L03:
+        return False
+    for dim, ratio in cases:
+        got = first if (dim, ratio) == cases[0] else block_params(dim, ratio)
+        hid = int(dim * ratio)
+        with torch.device("meta"):
+            want = sum(p.numel() for p in Block(dim, 4, ratio).parameters())
+        where = f"block_params({dim}, {ratio})"
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if isinstance(got, float) and got == int(got):
+            got = int(got)
+        if not isinstance(got, int) or isinstance(got, bool):
+            raise ExerciseError(f"{where} should return an int, got {type(got).__name__} {got!r}")
+        if got == want:
+            continue
+        d = want - got
+        hints = {
+            4 * dim: "forgot the two LayerNorms (a weight and a bias of size D each)",
+            2 * dim: "counted one LayerNorm; the block has two (norm1 and norm2), each with weight and bias",
+            3 * dim + dim + hid + dim: "forgot the biases of the linear layers",
+            2 * dim * dim + 2 * dim: "counted the qkv projection as D x D; it makes q, k and v: 3D x D plus 3D biases",
+            dim * dim + dim: "forgot the attention's output projection (proj, D x D plus D)",
+            dim * hid + dim: "counted only one MLP layer; there are two, D -> hidden and hidden -> D",
+            dim * hid + hid: "counted only one MLP layer; there are two, D -> hidden and hidden -> D",
+        }
+        if d in hints:
+            raise ExerciseError(f"{where} = {got:,}, short by {d:,}: {hints[d]}")
+        raise ExerciseError(f"{where} = {got:,} but a block has {want:,} parameters")
+    return passed("parameters of an encoder block (12 D^2 + 13 D with MLP ratio 4)")
+
+
+# lesson 05 ----------------------------------------------------------------------------------------
+__all__ += ["check_vit_param_count", "check_mean_pool", "check_vit_forward"]
+
+
+def check_vit_param_count(vit_param_count) -> bool:
+    """Exercise 05.1: ``vit_param_count(config)`` -> the parameters of ``VisionTransformer(config)`` (an int)."""
+    from .config import ViTConfig
+    from .model import VisionTransformer
+
+    cases = [ViTConfig.vit_b_16(), ViTConfig.fashion_mnist_cpu(), ViTConfig.vit_l_32(), ViTConfig.tiny(num_classes=0),
+             ViTConfig.tiny(class_token=False, pool="mean"), ViTConfig.tiny(pos_embed="sincos2d")]
+    first = _answer_l03("counting a ViT's parameters", vit_param_count, cases[0])
+    if first is _NOT_YET_L03:
+        return False
+    for cfg in cases:
+        got = first if cfg is cases[0] else vit_param_count(cfg)
+        with torch.device("meta"):
+            want = sum(p.numel() for p in VisionTransformer(cfg).parameters())
+        where = f"vit_param_count({cfg.name}{', num_classes=0' if cfg.num_classes == 0 else ''}" + (
+            ", class_token=False" if not cfg.class_token else "") + (
+            ", pos_embed='sincos2d'" if cfg.pos_embed == "sincos2d" else "") + ")"
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if isinstance(got, float) and got == int(got):
+            got = int(got)
+        if not isinstance(got, int) or isinstance(got, bool):
+            raise ExerciseError(f"{where} should return an int, got {type(got).__name__} {got!r}")
+        if got == want:
+            continue
+        D, n, c, p = cfg.embed_dim, cfg.num_tokens, cfg.num_classes, cfg.patch_size
+        d = want - got
+        hints = {
+            D: "short by D: the class token (1 x D) or the class token's row of pos_embed (it has N = patches + 1 "
+               "rows) is missing",
+            -D: "D too many: is there a class token in this config? (class_token=False: no cls_token, and "
+                "pos_embed has one row per patch)",
+            n * D: "forgot the learned position embeddings (N x D)",
+            -n * D: "counted position embeddings that are not parameters: with pos_embed='sincos2d' they are a "
+                    "fixed buffer",
+            2 * D: "forgot the final LayerNorm (norm, 2D) after the last block",
+            D * c + c: "forgot the classification head (D x num_classes plus biases)",
+            D * p * p * cfg.in_chans + D: "forgot the patch embedding (a P*P*C -> D projection with bias)",
+            D * p * p * cfg.in_chans: "forgot the patch embedding's weights (P*P*C x D)",
+        }
+        if d in hints:
+            raise ExerciseError(f"{where} = {got:,}, short by {d:,}: {hints[d]}" if d > 0 else
+                                f"{where} = {got:,}, {-d:,} too many: {hints[d]}")
+        if cfg.num_classes == 0 and d < 0:
+            raise ExerciseError(f"{where} = {got:,} but the model has {want:,}: with num_classes=0 there is no head")
+        raise ExerciseError(f"{where} = {got:,} but the model has {want:,} parameters "
+                            f"({'short by' if d > 0 else 'too many by'} {abs(d):,})")
+    return passed("ViT parameter count from the config")
+
+
+def check_mean_pool(mean_pool) -> bool:
+    """Exercise 05.2: ``mean_pool(tokens (B, N, D))`` -> (B, D), the mean of the patch tokens (not the class token)."""
+    g = torch.Generator().manual_seed(50)
+    b, n, d = 3, 6, 4
+    x = torch.randn(b, n, d, generator=g)
+    x[:, 0] += 5.0  # a class token that stands out
+    got = _answer_l03("mean pooling", mean_pool, x.clone())
+    if got is _NOT_YET_L03:
+        return False
+    want = x[:, 1:].mean(1)
+    _shape_hint_l03(got, (b, d), "pooled features", {
+        (b, n): "averaged over the features (dim -1); average over the tokens, dim=1",
+        (b, n - 1): "averaged over the features (dim -1); average over the patch tokens, dim=1",
+        (n, d): "averaged over the batch (dim 0); average over the tokens, dim=1",
+        (n - 1, d): "averaged over the batch (dim 0); average over the patch tokens, dim=1",
+        (b, 1, d): "keep no token dim: mean(dim=1) without keepdim"})
+    expect_close(got, want, "pooled features", atol=1e-6, hints=[
+        (x.mean(1), "included the class token: average the patch tokens only, tokens[:, 1:].mean(dim=1)"),
+        (x[:, 0], "this is the class token (cls pooling); mean pooling averages the patch tokens, tokens[:, 1:]"),
+        (x[:, :-1].mean(1), "dropped the last token instead of the first; the class token is at index 0"),
+        (x[:, 1:].sum(1), "summed instead of averaging"),
+        (x[:, 1:].sum(1) / n, "divided by N including the class token; there are N - 1 patch tokens")])
+    return passed("mean pooling over the patch tokens, class token excluded")
+
+
+def check_vit_forward(vit_forward) -> bool:
+    """Exercise 05.3: ``vit_forward(model, images)`` -> logits, using the model's parts (class-token pooling)."""
+    from .config import ViTConfig
+    from .model import VisionTransformer
+
+    torch.manual_seed(51)
+    model = VisionTransformer(ViTConfig.tiny()).eval()
+    g = torch.Generator().manual_seed(52)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.3)
+    x = torch.randn(2, 3, 32, 32, generator=g)
+    with torch.no_grad():
+        got = _answer_l03("the ViT forward pass", vit_forward, model, x.clone())
+        if got is _NOT_YET_L03:
+            return False
+        want = model(x)
+        patches = model.patch_embed(x)  # (B, N-1, D)
+        cls = model.cls_token.expand(2, -1, -1)
+
+        def run(tokens, norm=True, pool="cls"):
+            for blk in model.blocks:
+                tokens = blk(tokens)
+            if norm:
+                tokens = model.norm(tokens)
+            return model.head(tokens[:, 0] if pool == "cls" else tokens[:, 1:].mean(1) if pool == "mean"
+                              else tokens[:, -1])
+
+        first = torch.cat([cls, patches], 1)
+        hints = [(run(first), "forgot the position embeddings: add model.pos_embed after prepending the class token"),
+                 (run(first + model.pos_embed, norm=False), "forgot the final LayerNorm (model.norm) after the blocks"),
+                 (run(first + model.pos_embed, pool="mean"), "pooled by the mean of the patch tokens; this model "
+                                                             "reads the class token, tokens[:, 0]"),
+                 (run(torch.cat([patches, cls], 1) + model.pos_embed, pool="last"),
+                  "put the class token at the end; it goes first (index 0)"),
+                 (run(torch.cat([patches, cls], 1) + model.pos_embed), "put the class token at the end; it goes "
+                                                                      "first, and the head reads index 0")]
+    _shape_hint_l03(got, tuple(want.shape), "logits", {
+        (2, 17, 10): "the head was applied to every token; pool first (the class token, tokens[:, 0])",
+        (2, 32): "these are the pooled features; apply model.head"})
+    expect_close(got, want, "logits", atol=1e-4, hints=hints)
+    return passed("the ViT forward pass from its parts")
+
 
 # ---- lesson 06 (training) -----------------------------------------------------------------------

@@ -1,0 +1,598 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Attention
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vit-from-scratch/vit-from-scratch/blob/main/notebooks/03_attention.ipynb)
+#
+# Attention is the only place in a Vision Transformer where patches exchange information. In this
+# lesson you will build it from its equation and then make it fast:
+#
+# - **scaled dot-product attention**, $\mathrm{softmax}(QK^\top/\sqrt{d})\,V$, on numbers small enough to
+#   follow by hand, and an experiment that shows why the $\sqrt{d}$ is there;
+# - one attention head on the patches of a real Fashion-MNIST image, as a heat map;
+# - **multi-head self-attention four ways** (a loop over heads, all heads batched, one fused qkv
+#   projection, PyTorch's fused kernel), all proven equal, and equal to `torch.nn.MultiheadAttention`
+#   and to `vit_lessons.attention.Attention`;
+# - why images need **no causal mask**;
+# - what attention **costs**: time and memory grow with the square of the number of tokens, which
+#   makes the patch size a trade-off.
+
+# %%
+# Colab: install the course package from the repository (elsewhere `make lab` already did).
+import subprocess, sys
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "vit-lessons[dev] @ git+https://github.com/vit-from-scratch/vit-from-scratch"], check=True)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from vit_lessons.lesson import setup, pick
+device = setup(seed=0)
+import math
+import time
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+from torch.testing import assert_close
+
+from vit_lessons.attention import Attention
+from vit_lessons.data import load_dataset
+from vit_lessons.patches import patchify
+from vit_lessons.shapes import check_shape
+
+# %% [markdown]
+# ## 3.1 Scaled dot-product attention
+#
+# Vaswani et al. (2017, Sec. 3.2.1) describe attention as mapping a *query* and a set of *key–value*
+# pairs to an output: the output is a weighted sum of the values, and each weight says how well the
+# query matches that value's key. With all queries, keys and values stacked as rows of matrices
+# $Q, K \in \mathbb{R}^{N\times d}$ and $V \in \mathbb{R}^{N\times d_v}$:
+#
+# $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt{d}}\right) V$$
+#
+# Three steps, one line each: **scores** (every query against every key), **softmax** along each row
+# (each query's weights are positive and sum to 1), **weighted sum** of the value rows.
+
+# %%
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
+    """softmax(q k^T / sqrt(d)) v for q, k: (..., N, d), v: (..., N, d_v); returns (output, weights)."""
+    d = q.shape[-1]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (..., N, N): query i against key j
+    weights = scores.softmax(dim=-1)  # (..., N, N): each row sums to 1
+    return weights @ v, weights  # (..., N, d_v), (..., N, N)
+
+
+# %% [markdown]
+# **A worked example you can follow by hand.** Three tokens, $d = 2$. Token 0's query points the same
+# way as token 1's key, so token 0 should mostly read token 1's value.
+
+# %%
+Q = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # (N=3, d=2)
+K = torch.tensor([[0.0, 1.0], [2.0, 0.0], [1.0, 1.0]])  # (3, 2)
+V = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])  # (3, 2)
+
+
+def show(name, t):
+    """Print a small matrix with two decimals."""
+    rows = ["  [" + "  ".join(f"{v:6.2f}" for v in row) + " ]" for row in t.tolist()]
+    print(f"{name} {tuple(t.shape)}:\n" + "\n".join(rows))
+
+
+scores = Q @ K.T / math.sqrt(2)  # (3, 3)
+weights = scores.softmax(dim=-1)  # (3, 3)
+out = weights @ V  # (3, 2)
+show("scores = Q K^T / sqrt(2)", scores)
+show("weights = softmax(scores) row by row", weights)
+show("output = weights V", out)
+
+# %% [markdown]
+# Check row 0 with a pencil: its scores are $(0, 4, 2)/\sqrt2 = (0, 2.83, 1.41)$; the softmax is
+# $e^{s_j}/\sum_k e^{s_k}$, which gives weights $(0.05, 0.77, 0.19)$; the output is
+# $0.05\,v_0 + 0.77\,v_1 + 0.19\,v_2 = (0.14, 0.86)$, mostly token 1's value, as designed.
+
+# %%
+s0 = [0 / math.sqrt(2), 4 / math.sqrt(2), 2 / math.sqrt(2)]
+w0 = [math.exp(s) / sum(math.exp(t) for t in s0) for s in s0]
+by_hand = [sum(w * V[j, c].item() for j, w in enumerate(w0)) for c in range(2)]
+assert_close(weights[0], torch.tensor(w0), atol=1e-6, rtol=0)
+assert_close(out[0], torch.tensor(by_hand), atol=1e-6, rtol=0)
+assert_close(weights.sum(-1), torch.ones(3), atol=1e-6, rtol=0)  # every row is a distribution
+assert_close(attention(Q, K, V)[0], out, atol=0, rtol=0)  # the function does the same three steps
+assert_close(F.scaled_dot_product_attention(Q[None], K[None], V[None])[0], out, atol=1e-6, rtol=1e-6)
+print("by hand == matrix form == attention() == F.scaled_dot_product_attention")
+
+# %% [markdown]
+# ## 3.2 Why divide by $\sqrt{d}$
+#
+# Vaswani et al. suspect that "for large values of $d_k$, the dot products grow large in magnitude,
+# pushing the softmax function into regions where it has extremely small gradients" (Sec. 3.2.1,
+# footnote 4). If the entries of $q$ and $k$ are independent with mean 0 and variance 1, then
+# $q\cdot k = \sum_{i=1}^{d} q_i k_i$ is a sum of $d$ terms of variance 1, so
+# $\mathrm{Var}(q\cdot k) = d$. Dividing by $\sqrt d$ brings the variance back to 1 for every $d$.
+# Let's measure it, and measure what it does to the softmax: the largest weight in a row of 16 keys
+# (1/16 = 0.06 would be perfectly even, 1.0 means the row is one-hot, "saturated").
+
+# %%
+g = torch.Generator().manual_seed(0)
+dims = [4, 16, 64, 256, 1024]
+rows = []
+for d in dims:
+    q = torch.randn(512, 16, d, generator=g)  # (samples, N=16 keys per query, d)
+    k = torch.randn(512, 16, d, generator=g)
+    dots = (q[:, :1] * k).sum(-1)  # (512, 16): one query against 16 keys
+    scaled = dots / math.sqrt(d)
+    rows.append((d, dots.var().item(), scaled.var().item(),
+                 dots.softmax(-1).max(-1).values.mean().item(), scaled.softmax(-1).max(-1).values.mean().item()))
+print(f"{'d':>5} {'Var(q.k)':>9} {'Var(q.k/sqrt d)':>16} {'max weight, unscaled':>21} {'max weight, scaled':>19}")
+for d, v_raw, v_sc, m_raw, m_sc in rows:
+    print(f"{d:5d} {v_raw:9.1f} {v_sc:16.2f} {m_raw:21.2f} {m_sc:19.2f}")
+
+# %%
+for d, v_raw, v_sc, _, m_sc in rows:
+    assert 0.85 * d < v_raw < 1.15 * d, "Var(q.k) grows like d"
+    assert 0.85 < v_sc < 1.15, "after the scale it stays near 1"
+    assert 0.2 < m_sc < 0.5, "scaled rows stay spread over several keys"
+assert rows[-1][3] > 0.9, "unscaled at d=1024 the softmax is almost one-hot"
+assert rows[2][3] > 0.7, "already at d=64 (ViT-B's head size) most of the weight is on one key"
+
+# %%
+fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.3))
+a1.loglog(dims, [r[1] for r in rows], "o-", label="q·k")
+a1.loglog(dims, [r[2] for r in rows], "s-", label="q·k / √d")
+a1.loglog(dims, dims, "k:", lw=1, label="= d")
+a1.set(xlabel="head dim d", ylabel="variance of the score", title="Scores grow with d unless scaled")
+a1.legend()
+a2.semilogx(dims, [r[3] for r in rows], "o-", label="softmax(q·k)")
+a2.semilogx(dims, [r[4] for r in rows], "s-", label="softmax(q·k / √d)")
+a2.axhline(1 / 16, color="k", ls=":", lw=1, label="uniform, 1/16")
+a2.set(xlabel="head dim d", ylabel="mean largest weight (16 keys)", ylim=(0, 1.05),
+       title="Without the scale the softmax saturates")
+a2.legend(loc="center right")
+fig.tight_layout()
+
+# %% [markdown]
+# A saturated softmax is a problem for learning, not just for looks: where one weight is ≈ 1 and
+# the rest ≈ 0, the softmax's Jacobian $\mathrm{diag}(p) - pp^\top$ is ≈ 0, so almost no gradient
+# reaches the queries and keys. Measured on the same kind of scores:
+
+# %%
+def score_grad_norm(d, scale):
+    """Gradient norm reaching the scores through a softmax, for one query against 16 keys."""
+    g = torch.Generator().manual_seed(1)
+    s = ((torch.randn(256, 1, d, generator=g) * torch.randn(256, 16, d, generator=g)).sum(-1)
+         / (math.sqrt(d) if scale else 1.0)).requires_grad_()  # (256, 16)
+    w = torch.randn(256, 16, generator=g)  # a fixed random "loss" direction
+    (s.softmax(-1) * w).sum().backward()
+    return s.grad.norm().item()
+
+
+grads = {d: (score_grad_norm(d, False), score_grad_norm(d, True)) for d in (16, 256, 1024)}
+for d, (raw, sc) in grads.items():
+    print(f"d={d:5d}: gradient norm at the scores, unscaled {raw:6.2f}, scaled {sc:6.2f}")
+assert grads[16][0] > grads[256][0] > grads[1024][0], "unscaled: the larger d, the less gradient gets through"
+assert grads[1024][0] < 0.5 * grads[1024][1], "at d=1024 less than half of what the scaled version passes"
+
+# %% [markdown]
+# ## 3.3 One head on a real image
+#
+# Self-attention means $Q$, $K$ and $V$ all come from the *same* tokens, through three learned
+# projections $W_Q, W_K, W_V$. Before anything is learned we can still look at what attention does
+# with the simplest projections of all, the identity: each patch of a Fashion-MNIST image (4×4
+# pixels, 49 patches, lesson 01), normalised with the dataset's mean and std (lesson 00), is its own
+# query, key and value. Then the weight of patch $i$ on patch $j$ is large when the two patches look
+# alike and are bright.
+
+# %%
+data = load_dataset("fashion-mnist")
+img = data.train_x[0].float() / 255  # (1, 28, 28)
+label = data.info.classes[int(data.train_y[0])]
+mean, std = data.info.mean[0], data.info.std[0]
+tokens = patchify((img[None] - mean) / std, 4)[0]  # (N=49, 16): 49 patches of 4*4 pixels
+_, attn_map = attention(tokens, tokens, tokens)  # (49, 49)
+check_shape(attn_map, (49, 49), "attention of one head")
+assert_close(attn_map.sum(-1), torch.ones(49), atol=1e-5, rtol=0)
+
+# %%
+query = 3 * 7 + 3  # the centre patch (row 3, column 3 of the 7x7 grid)
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1, 1.25, 1]})
+axes[0].imshow(img[0], cmap="gray_r")
+axes[0].add_patch(plt.Rectangle((3 * 4 - 0.5, 3 * 4 - 0.5), 4, 4, fill=False, ec="tab:red", lw=2))
+axes[0].set_title(f"{label}: query patch {query} in red")
+im = axes[1].imshow(attn_map, cmap="viridis")
+axes[1].set(title="attention weights, all 49 x 49", xlabel="key patch j", ylabel="query patch i")
+fig.colorbar(im, ax=axes[1], fraction=0.046)
+axes[2].imshow(img[0], cmap="gray_r")
+axes[2].imshow(attn_map[query].reshape(7, 7), cmap="magma", alpha=0.6, extent=(-0.5, 27.5, 27.5, -0.5))
+axes[2].set_title(f"row {query} on the image")
+for ax in (axes[0], axes[2]):
+    ax.axis("off")
+fig.tight_layout()
+
+# %% [markdown]
+# Each row is one query's distribution over the 49 keys. Background patches (all the same value)
+# spread their weight evenly; a bright query concentrates on the brightest, most similar patches,
+# wherever they are in the image: attention has no notion of distance, only of content (position
+# information must come from the position embeddings of lesson 02). A trained ViT learns $W_Q, W_K, W_V$ so that the matches become
+# useful for the task; lesson 07 looks at trained attention maps.
+#
+# ## 3.4 Multi-head self-attention, four ways
+#
+# One head compares tokens in one way. The ViT paper (Appendix A, Eq. 5–8) runs $h$ heads side by
+# side, each with its own projections to $d = D/h$ dimensions, concatenates their outputs and mixes
+# them with one more projection $U_{msa}$ (timm calls it `proj`):
+#
+# $$\mathrm{MSA}(z) = [\mathrm{SA}_1(z); \mathrm{SA}_2(z); \ldots; \mathrm{SA}_h(z)]\,U_{msa}, \qquad
+#   \mathrm{SA}_i(z) = \mathrm{softmax}\!\left(\frac{q_i k_i^\top}{\sqrt{d}}\right)v_i,\quad
+#   [q_i, k_i, v_i] = z\,U_{qkv}^{(i)}$$
+#
+# The same computation can be written four ways, from the most literal to the fastest. We build all
+# four, copy one set of weights into each, and assert they agree.
+#
+# **Way 1: one head at a time.** A head is a module with its own query, key and value `Linear`s; the
+# multi-head module loops over its heads and concatenates. This is how tintn's
+# vision-transformer-from-scratch builds its first version, and it reads exactly like the equation.
+
+# %%
+class AttentionHead(nn.Module):
+    """One head: its own q, k, v projections D -> d, then scaled dot-product attention."""
+
+    def __init__(self, dim, head_dim, bias=True):
+        super().__init__()
+        self.q = nn.Linear(dim, head_dim, bias=bias)
+        self.k = nn.Linear(dim, head_dim, bias=bias)
+        self.v = nn.Linear(dim, head_dim, bias=bias)
+
+    def forward(self, x):  # x: (B, N, D)
+        out, weights = attention(self.q(x), self.k(x), self.v(x))  # (B, N, d), (B, N, N)
+        return out, weights
+
+
+class LoopMSA(nn.Module):
+    """Way 1: h separate heads in a Python loop, outputs concatenated, then the output projection."""
+
+    def __init__(self, dim, num_heads, bias=True):
+        super().__init__()
+        self.heads = nn.ModuleList([AttentionHead(dim, dim // num_heads, bias) for _ in range(num_heads)])
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):  # x: (B, N, D)
+        outs = [head(x)[0] for head in self.heads]  # h x (B, N, d)
+        return self.proj(torch.cat(outs, dim=-1))  # (B, N, h*d) = (B, N, D) -> (B, N, D)
+
+
+# %% [markdown]
+# **Way 2: all heads batched.** The $h$ query projections $D\to d$ stacked on top of each other are one
+# projection $D \to hd = D$. Compute it once, then *split* the last dimension into heads and move the
+# head dimension next to the batch, so one batched matrix product handles every head.
+
+# %%
+def split_heads(t, num_heads):
+    """(B, N, D) -> (B, h, N, d)."""
+    B, N, D = t.shape
+    return t.view(B, N, num_heads, D // num_heads).transpose(1, 2)  # (B, N, h, d) -> (B, h, N, d)
+
+
+def merge_heads(t):
+    """(B, h, N, d) -> (B, N, D): the concatenation of the heads."""
+    B, h, N, d = t.shape
+    return t.transpose(1, 2).reshape(B, N, h * d)  # (B, N, h, d) -> (B, N, D)
+
+
+class BatchedMSA(nn.Module):
+    """Way 2: one q, one k, one v projection D -> D; heads split off and run as a batch."""
+
+    def __init__(self, dim, num_heads, bias=True):
+        super().__init__()
+        self.num_heads = num_heads
+        self.q, self.k, self.v = (nn.Linear(dim, dim, bias=bias) for _ in range(3))
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):  # x: (B, N, D)
+        q, k, v = (split_heads(f(x), self.num_heads) for f in (self.q, self.k, self.v))  # 3 x (B, h, N, d)
+        out, _ = attention(q, k, v)  # (B, h, N, d)
+        return self.proj(merge_heads(out))  # (B, N, D)
+
+
+# %% [markdown]
+# **Way 3: one fused qkv projection.** Stack the three projections once more: a single `Linear(D, 3D)`
+# gives queries, keys and values in one matrix product (tintn's "faster attention"; timm and our
+# package do the same, the layer is called `qkv`). The output is split as `(3, h, d)`: first all
+# queries, then all keys, then all values, each head a contiguous block of $d$ columns.
+#
+# **Way 4: PyTorch's kernel.** `F.scaled_dot_product_attention(q, k, v)` computes step 3.1 in one
+# call and picks a fused, memory-saving implementation where it can (FlashAttention on suitable
+# GPUs); it never returns the weights, which is why the package keeps the explicit path for
+# attention maps.
+
+# %%
+class FusedMSA(nn.Module):
+    """Way 3 (explicit softmax) and way 4 (sdpa=True): one Linear(D, 3D) for q, k and v."""
+
+    def __init__(self, dim, num_heads, bias=True, sdpa=False):
+        super().__init__()
+        self.num_heads, self.head_dim, self.sdpa = num_heads, dim // num_heads, sdpa
+        self.qkv = nn.Linear(dim, 3 * dim, bias=bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):  # x: (B, N, D)
+        B, N, D = x.shape
+        qkv = self.qkv(x).view(B, N, 3, self.num_heads, self.head_dim)  # (B, N, 3, h, d)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # 3 x (B, h, N, d)
+        if self.sdpa:
+            out = F.scaled_dot_product_attention(q, k, v)  # (B, h, N, d)
+        else:
+            out, _ = attention(q, k, v)  # (B, h, N, d)
+        return self.proj(merge_heads(out))  # (B, N, D)
+
+
+# %% [markdown]
+# The view/permute split reads better as one einops pattern; both give the same tensors:
+
+# %%
+x_demo = torch.randn(2, 5, 3 * 12)  # (B, N, 3D) with h=3, d=4
+B_, N_, h_, d_ = 2, 5, 3, 4
+by_view = x_demo.view(B_, N_, 3, h_, d_).permute(2, 0, 3, 1, 4)  # (3, B, h, N, d)
+by_einops = rearrange(x_demo, "b n (three h d) -> three b h n d", three=3, h=h_)  # (3, B, h, N, d)
+assert_close(by_view, by_einops, atol=0, rtol=0)
+
+# %% [markdown]
+# Now one set of weights, copied into every version. Going from way 1 to way 2 stacks the heads'
+# weights row-wise (head 0's rows first); going to way 3 stacks q, k and v.
+
+# %%
+torch.manual_seed(0)
+B, N, D, h = 2, 50, 64, 4  # a Fashion-MNIST-sized sequence: 49 patches + the class token
+x = torch.randn(B, N, D)  # (B, N, D)
+
+loop = LoopMSA(D, h)
+batched, fused, fused_sdpa = BatchedMSA(D, h), FusedMSA(D, h), FusedMSA(D, h, sdpa=True)
+with torch.no_grad():
+    for name in ("q", "k", "v"):  # heads stacked row-wise: (h*d, D) = (D, D)
+        getattr(batched, name).weight.copy_(torch.cat([getattr(hd, name).weight for hd in loop.heads]))
+        getattr(batched, name).bias.copy_(torch.cat([getattr(hd, name).bias for hd in loop.heads]))
+    for m in (fused, fused_sdpa):  # q, k, v stacked row-wise: (3D, D)
+        m.qkv.weight.copy_(torch.cat([batched.q.weight, batched.k.weight, batched.v.weight]))
+        m.qkv.bias.copy_(torch.cat([batched.q.bias, batched.k.bias, batched.v.bias]))
+    for m in (batched, fused, fused_sdpa):
+        m.proj.load_state_dict(loop.proj.state_dict())
+
+with torch.no_grad():
+    y1, y2, y3, y4 = loop(x), batched(x), fused(x), fused_sdpa(x)  # each (B, N, D)
+check_shape(y1, (B, N, D), "multi-head attention output")
+assert_close(y2, y1, atol=1e-6, rtol=1e-5)
+assert_close(y3, y1, atol=1e-6, rtol=1e-5)
+assert_close(y4, y1, atol=1e-5, rtol=1e-5)
+print("loop == batched == fused qkv == F.scaled_dot_product_attention; largest difference "
+      f"{max((y - y1).abs().max().item() for y in (y2, y3, y4)):.0e}")
+
+# %% [markdown]
+# **PyTorch's own module.** `nn.MultiheadAttention` stores the fused projection as `in_proj_weight`
+# (q, k, v stacked row-wise, like our `qkv.weight`) and the output projection as `out_proj`. With
+# `batch_first=True` it takes (B, N, D); self-attention passes the same tensor as query, key and
+# value. It can also return the per-head weights.
+
+# %%
+mha = nn.MultiheadAttention(D, h, batch_first=True)
+with torch.no_grad():
+    mha.in_proj_weight.copy_(fused.qkv.weight)
+    mha.in_proj_bias.copy_(fused.qkv.bias)
+    mha.out_proj.weight.copy_(fused.proj.weight)
+    mha.out_proj.bias.copy_(fused.proj.bias)
+    y_mha, w_mha = mha(x, x, x, need_weights=True, average_attn_weights=False)  # (B, N, D), (B, h, N, N)
+    q_, k_, _ = fused.qkv(x).view(B, N, 3, h, D // h).permute(2, 0, 3, 1, 4)  # 3 x (B, h, N, d)
+    _, w_ours = attention(q_, k_, k_)  # (B, h, N, N)
+assert_close(y_mha, y1, atol=1e-5, rtol=1e-5)
+assert_close(w_mha, w_ours, atol=1e-6, rtol=1e-5)
+print("nn.MultiheadAttention gives the same output and the same per-head weights", tuple(w_mha.shape))
+
+# %% [markdown]
+# **Parity with the package.** `vit_lessons.attention.Attention` is way 3/4 with timm's names
+# (`qkv`, `proj`), so the fused module's state dict loads into it as it is. Its explicit path also
+# returns the (B, h, N, N) probabilities that later lessons turn into attention maps.
+
+# %%
+pkg = Attention(D, h)
+pkg.load_state_dict(fused.state_dict())
+with torch.no_grad():
+    y_pkg = pkg(x)  # (B, N, D), fused kernel
+    y_pkg_explicit, w_pkg = pkg(x, return_attn=True)  # (B, N, D), (B, h, N, N)
+assert_close(y_pkg, y1, atol=1e-5, rtol=1e-5)
+assert_close(y_pkg_explicit, y3, atol=1e-6, rtol=1e-5)
+assert_close(w_pkg, w_ours, atol=1e-6, rtol=1e-5)
+print("inline FusedMSA == vit_lessons.attention.Attention:", sorted(fused.state_dict()))
+
+# %% [markdown]
+# ## 3.5 No causal mask for images
+#
+# A language model predicts the next word, so token $i$ must not see tokens after it: a *causal mask*
+# sets the scores above the diagonal to $-\infty$ before the softmax. An image has no "later":
+# patch 30 is not the future of patch 29, and every patch may use every other. ViT's encoder, like
+# BERT's, uses **no mask**.
+#
+# A causal mask would also break the classifier. The class token sits at position 0, and ViT reads
+# the prediction from it alone (lesson 05). Under a causal mask row 0 may only attend to position 0,
+# itself, so the class token never sees a single patch:
+
+# %%
+q, k, v = (split_heads(t, h) for t in torch.randn(3, B, N, D).unbind(0))  # 3 x (B, h, N, d)
+causal = torch.ones(N, N, dtype=torch.bool).tril()  # (N, N): True where attending is allowed
+scores_c = (q @ k.transpose(-2, -1) / math.sqrt(D // h)).masked_fill(~causal, float("-inf"))  # (B, h, N, N)
+w_causal = scores_c.softmax(-1)
+print("class token's weights with a causal mask (head 0, first 6 keys):", w_causal[0, 0, 0, :6].tolist())
+print("... and without a mask (rounded):", [round(t, 3) for t in attention(q, k, v)[1][0, 0, 0, :6].tolist()])
+
+out_causal = w_causal @ v  # (B, h, N, d)
+assert_close(out_causal[:, :, 0], v[:, :, 0], atol=0, rtol=0)  # the class token just copies its own value
+assert_close(F.scaled_dot_product_attention(q, k, v, is_causal=True), out_causal, atol=1e-5, rtol=1e-5)
+v_other = v.clone()
+v_other[:, :, 1:] = torch.randn_like(v_other[:, :, 1:])  # a completely different image
+assert_close((w_causal @ v_other)[:, :, 0], out_causal[:, :, 0], atol=0, rtol=0)
+print("with a causal mask the class token's output does not depend on the image at all")
+
+# %% [markdown]
+# ## 3.6 What attention costs
+#
+# Every query meets every key, so one head stores an $N \times N$ matrix and spends about $2N^2d$
+# multiply-adds for $QK^\top$ and as many for the weighted sum. Double the tokens and that part
+# costs four times as much. Let's measure the explicit path for $D = 64$ (4 heads of 16) and a batch
+# of 8 — the weight matrix alone is $B\cdot h\cdot N^2$ floats of 4 bytes. (Timings depend on your
+# machine; the shape of the curve does not.)
+
+# %%
+def attn_matrix_bytes(batch, heads, tokens, bytes_per_float=4):
+    """Memory of the (B, h, N, N) attention weights."""
+    return batch * heads * tokens * tokens * bytes_per_float
+
+
+Ns = [16, 32, 64, 128, 256, 512, 1024]
+mem = [attn_matrix_bytes(8, 4, n) for n in Ns]
+for n, m in zip(Ns, mem):
+    print(f"N = {n:5d}: attention weights of a batch of 8 take {m / 2**20:8.2f} MiB")
+assert mem[-1] == 8 * 4 * 1024 * 1024 * 4 == 128 * 2**20  # 128 MiB at N = 1024
+assert all(b == 4 * a for a, b in zip(mem, mem[1:]))  # doubling N quadruples the memory
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+mod = FusedMSA(64, 4).eval()
+times = []
+with torch.no_grad():
+    for n in Ns:
+        xs = torch.randn(8, n, 64)  # (B, N, D)
+        mod(xs)  # warm-up
+        reps = max(1, pick(ci=128, default=1024) // n)
+        best = float("inf")
+        for _ in range(3):  # best of 3: other programs on the machine only ever make it slower
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                mod(xs)
+            best = min(best, (time.perf_counter() - t0) / reps)
+        times.append(best)
+        print(f"N = {n:5d}: {times[-1] * 1e3:8.2f} ms per forward")
+
+# %%
+fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.3))
+a1.loglog(Ns, times, "o-", label="measured")
+a1.loglog(Ns, [times[-1] * (n / Ns[-1]) ** 2 for n in Ns], "k:", label="∝ N² (through the last point)")
+a1.set(xlabel="tokens N", ylabel="seconds per forward", title="Time (explicit attention, D=64, B=8)")
+a1.legend()
+a2.loglog(Ns, [m / 2**20 for m in mem], "o-", color="tab:red", label="(B, h, N, N) weights")
+a2.loglog(Ns, [mem[-1] / 2**20 * (n / Ns[-1]) ** 2 for n in Ns], "k:", label="∝ N²")
+a2.set(xlabel="tokens N", ylabel="MiB", title="Memory of the attention weights")
+a2.legend()
+fig.tight_layout()
+
+# %% [markdown]
+# At small $N$ the time is mostly fixed overhead and the linear projections (which grow like $N$);
+# from a few hundred tokens on the $N^2$ term takes over.
+#
+# **What it means for the patch size.** For a 224 px image the number of tokens is
+# $(224/P)^2 + 1$. Halving the patch side quadruples $N$ and multiplies the attention matrices by 16.
+# Below, the memory of ViT-B's attention weights for one image over all 12 layers (12 heads each),
+# and the share of the encoder's multiply-adds spent in the two $N^2$ products (the rest is the
+# $N\cdot D^2$ of the qkv, projection and MLP layers: $24ND^2$ per block against $4N^2D$).
+
+# %%
+D_b, heads_b, layers_b = 768, 12, 12
+print(f"{'patch':>5} {'grid':>7} {'N':>6} {'weights, 12 layers':>19} {'attention share of FLOPs':>25}")
+table = {}
+for P in (32, 16, 14, 8, 4):
+    n = (224 // P) ** 2 + 1
+    mib = layers_b * attn_matrix_bytes(1, heads_b, n) / 2**20
+    share = 4 * n * n * D_b / (4 * n * n * D_b + 24 * n * D_b**2)
+    table[P] = (n, mib, share)
+    print(f"{P:5d} {224 // P:3d}x{224 // P:<3d} {n:6d} {mib:15.1f} MiB {share:24.0%}")
+assert table[16][0] == 197 and table[14][0] == 257
+assert table[8][1] > 14 * table[16][1]  # half the patch side: ~16x the attention memory
+
+# %% [markdown]
+# With 16×16 patches (the paper's default) attention is a small part of the work; with 4×4 patches
+# on a 224 px image it would need gigabytes per image just for the weights. This is why ViT cuts
+# images into fairly large patches, why small-image courses like this one use small images, and why
+# the paper notes that smaller patches are more expensive (Sec. 3.1: the sequence length is
+# inversely proportional to the square of the patch size). Fused kernels such as FlashAttention avoid
+# *storing* the $N\times N$ matrix, but they still do the $N^2$ work.
+
+# %% [markdown]
+# ## Summary
+#
+# - Attention is $\mathrm{softmax}(QK^\top/\sqrt d)V$: scores, a row-wise softmax, a weighted sum.
+# - The $1/\sqrt d$ keeps the scores' variance near 1; without it the softmax saturates as $d$ grows
+#   and its gradient vanishes.
+# - Multi-head attention runs $h$ heads of width $d = D/h$ in parallel and mixes their concatenation
+#   with a projection. A loop over heads, batched heads, one fused `qkv` projection and
+#   `F.scaled_dot_product_attention` compute the same thing, and so do `nn.MultiheadAttention` and
+#   `vit_lessons.attention.Attention` with the same weights.
+# - Images use no causal mask: patches have no time order, and the class token must see all of them.
+# - Time and memory grow like $N^2$, so the patch size trades detail for cost.
+#
+# Next, lesson 04 wraps attention with LayerNorm, an MLP and residual connections into the encoder
+# block.
+
+# %% [markdown]
+# ## Exercises
+#
+# Write each function, run the cell, and read what the check says. Worked solutions are in
+# [solutions/03_attention](solutions/03_attention.ipynb).
+
+# %%
+from vit_lessons.exercises import (check_merge_heads, check_multi_head_attention, check_scaled_dot_product,
+                                   check_split_heads)
+
+# %% [markdown]
+# **Exercise 03.1 · Scaled dot-product attention.** `my_attention(q, k, v)` takes q, k of shape
+# (B, N, d) and v of shape (B, N, d_v) and returns softmax(q kᵀ / √d) v, shape (B, N, d_v).
+
+# %%
+def my_attention(q, k, v):
+    raise NotImplementedError("your code here")
+
+
+check_scaled_dot_product(my_attention)
+
+# %% [markdown]
+# **Exercise 03.2 · Split the heads.** `my_split_heads(x, num_heads)`: (B, N, D) → (B, h, N, d), head
+# $i$ taking the $i$-th block of $d$ features, as in way 2 above.
+
+# %%
+def my_split_heads(x, num_heads):
+    raise NotImplementedError("your code here")
+
+
+check_split_heads(my_split_heads)
+
+# %% [markdown]
+# **Exercise 03.3 · Merge the heads.** `my_merge_heads(x)`: (B, h, N, d) → (B, N, D), the heads
+# concatenated along the features (the inverse of 03.2).
+
+# %%
+def my_merge_heads(x):
+    raise NotImplementedError("your code here")
+
+
+check_merge_heads(my_merge_heads)
+
+# %% [markdown]
+# **Exercise 03.4 · Multi-head self-attention as a function.** Given the fused `qkv` projection
+# (weight (3D, D), bias (3D,)), the output projection (weight (D, D), bias (D,)) and $h$, compute the
+# whole module of way 3 for x of shape (B, N, D). Mind which $d$ goes under the square root.
+
+# %%
+def my_multi_head_attention(x, qkv_weight, qkv_bias, proj_weight, proj_bias, num_heads):
+    raise NotImplementedError("your code here")
+
+
+check_multi_head_attention(my_multi_head_attention)

@@ -1,0 +1,405 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · The Vision Transformer
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vit-from-scratch/vit-from-scratch/blob/main/notebooks/05_vision_transformer.ipynb)
+#
+# Every piece exists now: patches (01), the class token and position embeddings (02), attention (03)
+# and the encoder block (04). In this lesson you will
+#
+# - **assemble the model** inline in a few lines and prove it equal to `vit_lessons.VisionTransformer`;
+# - compare **class-token and mean pooling**, including a common bug;
+# - walk through **ViT-B/16** and find where its 86,567,656 parameters are;
+# - count the parameters of **ViT-Ti/S/B/L/H** in an instant (on the `meta` device) and match the
+#   paper's Table 1 and torchvision exactly;
+# - load the weights of **timm's and torchvision's ViT-B/16** into our model and get the same logits;
+# - run the course's **Fashion-MNIST model** on real images, take a few training steps, and read out
+#   its **attention maps**.
+
+# %%
+# Colab: install the course package from the repository (elsewhere `make lab` already did).
+import subprocess, sys
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "vit-lessons[dev] @ git+https://github.com/vit-from-scratch/vit-from-scratch"], check=True)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from vit_lessons.lesson import setup, pick
+device = setup(seed=0)
+import math
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+warnings.filterwarnings("ignore", message="IProgress not found")  # timm's progress bars, without ipywidgets
+import timm
+import torchvision
+from PIL import Image
+from torch import nn
+from torch.testing import assert_close
+
+from vit_lessons import ViTConfig, VisionTransformer, count_params
+from vit_lessons.blocks import Block
+from vit_lessons.data import load_dataset
+from vit_lessons.patches import PatchEmbed
+from vit_lessons.pretrained import convert_torchvision_state_dict
+from vit_lessons.shapes import check_shape
+
+# %% [markdown]
+# ## 5.1 The model in one class
+#
+# The paper's Eq. 1 and 4 frame the encoder of lesson 04. The image's $N_p$ flattened patches are
+# projected by $E$, a learnable class token $x_\text{class}$ goes in front, position embeddings are
+# added; after $L$ blocks, the class token's final state, normalised, is the image representation $y$,
+# and a linear head turns it into class scores:
+#
+# $$z_0 = [x_\text{class};\ x_p^1E;\ x_p^2E;\ \cdots;\ x_p^{N_p}E] + E_{pos}, \qquad
+#   y = \mathrm{LN}(z_L^0)$$
+#
+# Names follow timm (`patch_embed`, `cls_token`, `pos_embed`, `blocks`, `norm`, `head`), so this
+# inline model and the package's have the same state dict.
+
+# %%
+class ViT(nn.Module):
+    """A Vision Transformer from the course's pieces: patches -> tokens -> blocks -> class token -> head."""
+
+    def __init__(self, img_size=28, patch_size=4, in_chans=1, num_classes=10, embed_dim=96, depth=6,
+                 num_heads=4, mlp_ratio=2.0, pool="cls"):
+        super().__init__()
+        self.pool = pool
+        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim)  # lesson 01
+        num_patches = (img_size // patch_size) ** 2
+        self.cls_token = nn.Parameter(torch.randn(1, 1, embed_dim) * 0.02)  # lesson 02
+        self.pos_embed = nn.Parameter(torch.randn(1, num_patches + 1, embed_dim) * 0.02)  # lesson 02
+        self.blocks = nn.ModuleList([Block(embed_dim, num_heads, mlp_ratio) for _ in range(depth)])  # lesson 04
+        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.head = nn.Linear(embed_dim, num_classes)
+
+    def forward(self, x):  # x: (B, C, H, W)
+        x = self.patch_embed(x)  # (B, N-1, D)
+        cls = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, D)
+        x = torch.cat([cls, x], dim=1) + self.pos_embed  # (B, N, D): Eq. 1
+        for blk in self.blocks:
+            x = blk(x)  # (B, N, D): Eq. 2-3
+        x = self.norm(x)  # (B, N, D): Eq. 4
+        x = x[:, 0] if self.pool == "cls" else x[:, 1:].mean(dim=1)  # (B, D)
+        return self.head(x)  # (B, num_classes)
+
+
+torch.manual_seed(0)
+vit = ViT().eval()
+x = torch.randn(4, 1, 28, 28)  # (B, C, H, W): a Fashion-MNIST-sized batch
+logits = check_shape(vit(x), (4, 10), "logits")
+print(f"inline ViT: {count_params(vit):,} parameters, logits {tuple(logits.shape)}")
+
+# %% [markdown]
+# **Parity.** Those are exactly the defaults of `ViTConfig.fashion_mnist_cpu()`, so the inline model's
+# state dict loads into the package's `VisionTransformer` key for key, and the logits agree.
+
+# %%
+pkg = VisionTransformer(ViTConfig.fashion_mnist_cpu()).eval()
+pkg.load_state_dict(vit.state_dict())  # strict: every key and shape must match
+with torch.no_grad():
+    assert_close(pkg(x), vit(x), atol=1e-5, rtol=1e-5)
+assert count_params(pkg) == count_params(vit)
+print("inline ViT == vit_lessons.VisionTransformer(ViTConfig.fashion_mnist_cpu())")
+
+# %% [markdown]
+# ## 5.2 Class token or mean pooling
+#
+# The paper follows BERT and classifies from the class token; it also reports that averaging the
+# patch tokens ("global average pooling") works as well once the learning rate is tuned (Appendix
+# D.3, Fig. 9). With mean pooling the class token is unnecessary, and when there is one it must be
+# **left out** of the average, because it is not a patch. Averaging all $N$ tokens is an easy bug:
+# it runs, the shapes are right, and the features are wrong.
+
+# %%
+tokens = pkg.forward_features(x)  # (B, N, D): normalised tokens, class token at index 0
+cls_pooled = tokens[:, 0]  # (B, D)
+mean_pooled = tokens[:, 1:].mean(dim=1)  # (B, D): patch tokens only
+buggy = tokens.mean(dim=1)  # (B, D): the class token sneaks in
+print(f"mean pooling with vs without the class token: largest difference {(buggy - mean_pooled).abs().max():.3f}")
+assert not torch.allclose(buggy, mean_pooled, atol=1e-3)
+assert_close(buggy, (tokens[:, 0] + 49 * mean_pooled) / 50, atol=1e-5, rtol=1e-5)  # one token in 50 mixed in
+
+pkg_mean = VisionTransformer(ViTConfig.fashion_mnist_cpu(pool="mean")).eval()
+pkg_mean.load_state_dict(pkg.state_dict())
+with torch.no_grad():
+    assert_close(pkg_mean.pool(tokens), mean_pooled, atol=0, rtol=0)  # the package excludes the class token
+    assert_close(pkg_mean(x), pkg.head(mean_pooled), atol=1e-5, rtol=1e-5)
+    assert_close(pkg(x), pkg.head(cls_pooled), atol=1e-5, rtol=1e-5)
+print("package: pool='cls' reads tokens[:, 0]; pool='mean' == tokens[:, 1:].mean(1)")
+
+# %% [markdown]
+# ## 5.3 ViT-B/16, walked through
+#
+# The "Base" model of the paper's Table 1 with 16×16 patches: a 224 px RGB image is cut into
+# $14 \times 14 = 196$ patches, plus the class token gives $N = 197$ tokens of width $D = 768$;
+# 12 blocks, each with 12 heads of $d = 64$ and an MLP of $4D = 3072$; a 1000-class head.
+
+# %%
+cfg = ViTConfig.vit_b_16()
+print(cfg)
+assert (cfg.img_size // cfg.patch_size, cfg.num_patches, cfg.num_tokens) == (14, 196, 197)
+assert (cfg.embed_dim, cfg.num_heads, cfg.head_dim, cfg.mlp_hidden_dim, cfg.depth) == (768, 12, 64, 3072, 12)
+
+# %% [markdown]
+# Where are the parameters? On the `meta` device PyTorch creates tensors with shapes but no memory
+# and no values, so building even ViT-H is instant, and counting needs nothing more.
+
+# %%
+with torch.device("meta"):
+    vit_b = VisionTransformer(cfg)
+groups = Counter()
+for name, p in vit_b.named_parameters():
+    part = name.split(".")[0] if not name.startswith("blocks.") else "blocks." + name.split(".")[2]
+    groups[part] += p.numel()
+D, N, L = cfg.embed_dim, cfg.num_tokens, cfg.depth
+formula = {
+    "patch_embed": 16 * 16 * 3 * D + D,  # one (P*P*C -> D) projection with bias
+    "cls_token": D,
+    "pos_embed": N * D,  # one learned vector per token
+    "blocks.norm1": L * 2 * D, "blocks.attn": L * (3 * D * D + 3 * D + D * D + D),  # qkv + proj
+    "blocks.norm2": L * 2 * D, "blocks.mlp": L * (D * 4 * D + 4 * D + 4 * D * D + D),  # fc1 + fc2
+    "norm": 2 * D, "head": D * 1000 + 1000,
+}
+total = count_params(vit_b)
+for part, n in groups.items():
+    print(f"{part:13s} {n:>11,}  {n / total:6.1%}")
+print(f"{'total':13s} {total:>11,}")
+assert dict(groups) == formula
+assert total == 86_567_656
+
+# %% [markdown]
+# Two thirds of the model are MLP weights, one third attention; embeddings, norms and head together
+# are about 1.7%. Each block has $12D^2 + 13D$ = 7,087,872 parameters (lesson 04), twelve of them
+# make 85,054,464 of the 86,567,656.
+#
+# ## 5.4 The whole family
+#
+# The paper's Table 1 defines Base, Large and Huge; DeiT (Touvron et al. 2021) added Tiny and Small,
+# trained on ImageNet alone. The presets build each on the meta device; the table compares our counts
+# with the paper's rounded numbers and torchvision's exact ones (1000-class head, 224 px).
+
+# %%
+paper_table1 = {"vit_b_16": "86M", "vit_l_16": "307M", "vit_h_14": "632M"}
+torchvision_counts = {"vit_b_16": 86_567_656, "vit_b_32": 88_224_232, "vit_l_16": 304_326_632,
+                      "vit_l_32": 306_535_400, "vit_h_14": 632_045_800}
+deit_counts = {"vit_ti_16": "5.7M", "vit_s_16": "22.1M"}  # DeiT paper, Table 1
+print(f"{'model':10s} {'D':>5s} {'layers':>6s} {'heads':>5s} {'MLP':>5s} {'ours':>13s} {'paper/DeiT':>10s} "
+      f"{'torchvision':>13s}")
+counts = {}
+for name in ("vit_ti_16", "vit_s_16", "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"):
+    c = ViTConfig.preset(name)
+    with torch.device("meta"):
+        counts[name] = count_params(VisionTransformer(c))
+    ref = torchvision_counts.get(name)
+    print(f"{name:10s} {c.embed_dim:5d} {c.depth:6d} {c.num_heads:5d} {c.mlp_hidden_dim:5d} {counts[name]:13,} "
+          f"{paper_table1.get(name, deit_counts.get(name, '')):>10s} {f'{ref:,}' if ref else '':>13s}")
+for name, n in torchvision_counts.items():
+    assert counts[name] == n, name
+assert round(counts["vit_ti_16"] / 1e6, 1) == 5.7 and round(counts["vit_s_16"] / 1e6, 1) == 22.1
+
+# %% [markdown]
+# Table 1 gives one rounded figure per model size (307M for Large, while L/16 here and in
+# torchvision has 304.3M). B/32 has *more* parameters than B/16, because its patch projection
+# reads 32·32·3 = 3072 numbers instead of 768, yet it is about 4× cheaper to run: 50 tokens instead
+# of 197 (lesson 03's cost table).
+#
+# ## 5.5 Someone else's weights in our model
+#
+# Because our names are timm's, a timm ViT's state dict loads into our model as it is. Here timm
+# builds ViT-B/16 with *random* weights (`pretrained=False`: nothing is downloaded); with the internet,
+# `timm.create_model("vit_base_patch16_224", pretrained=True)` or
+# `vit_lessons.pretrained.from_timm("vit_base_patch16_224")` gives the real ImageNet weights through the
+# same code. Same weights in, same logits out, on one 224 px photo.
+#
+# (We build our model on the `meta` device and load with `assign=True`: the loaded tensors become the
+# parameters, so the 86M random numbers of our own initialisation are never drawn. It saves seconds.)
+
+# %%
+cat = np.array(Image.open(Path("..") / "assets" / "chelsea_224.jpg").convert("RGB"))  # (H, W, C) uint8
+img = torch.from_numpy(cat).permute(2, 0, 1).float().div(255)  # (C, H, W) in [0, 1]
+img = ((img - 0.5) / 0.5)[None]  # (1, 3, 224, 224): timm's ViT-B/16 normalisation
+torch.manual_seed(0)
+timm_vit = timm.create_model("vit_base_patch16_224", pretrained=False).eval()
+with torch.device("meta"):
+    ours = VisionTransformer(ViTConfig.vit_b_16())
+ours.load_state_dict(timm_vit.state_dict(), assign=True)  # strict: all 152 tensors, same names
+ours.eval()
+with torch.no_grad():
+    ref, got = timm_vit(img), ours(img)  # (1, 1000) each
+assert_close(got, ref, atol=1e-5, rtol=1e-5)
+print("timm's ViT-B/16 and ours, same weights: all 1000 logits agree within 1e-5")
+
+# %% [markdown]
+# torchvision names the same tensors differently (`conv_proj`, `encoder.layers.encoder_layer_0.ln_1`,
+# `self_attention.in_proj_weight`…). `vit_lessons.pretrained.convert_torchvision_state_dict` renames
+# them; nothing needs reshaping, since `in_proj_weight` stacks q, k, v row-wise exactly like our
+# `qkv.weight` (lesson 03). With the internet, `vit_b_16(weights="DEFAULT")` or
+# `vit_lessons.pretrained.from_torchvision("vit_b_16")` gives the trained weights.
+
+# %%
+torch.manual_seed(0)
+tv_vit = torchvision.models.vit_b_16(weights=None).eval()
+converted = convert_torchvision_state_dict(tv_vit.state_dict())
+print("torchvision -> ours:", *[f"{a} -> {b}" for a, b in zip(list(tv_vit.state_dict())[:6], list(converted)[:6])],
+      sep="\n  ")
+with torch.device("meta"):
+    ours_tv = VisionTransformer(ViTConfig.vit_b_16())
+ours_tv.load_state_dict(converted, assign=True)
+ours_tv.eval()
+with torch.no_grad():
+    ref, got = tv_vit(img), ours_tv(img)  # (1, 1000) each
+assert_close(got, ref, atol=1e-5, rtol=1e-5)
+print("torchvision's ViT-B/16 and ours, same weights: all 1000 logits agree within 1e-5")
+del timm_vit, tv_vit, ours, ours_tv, converted
+
+# %% [markdown]
+# ## 5.6 The course's model on Fashion-MNIST
+#
+# `ViTConfig.fashion_mnist_cpu()` is the model lesson 06 trains: 28×28 grey images, 4×4 patches
+# (49 + 1 tokens), D = 96, 6 blocks, 4 heads. One forward pass on a batch of real images; before
+# training, the predictions are close to uniform, so the cross-entropy should be near $\ln 10 = 2.30$.
+
+# %%
+data = load_dataset("fashion-mnist")
+mean, std = data.info.mean[0], data.info.std[0]
+batch = pick(ci=32, default=128)
+xb = (data.train_x[:batch].float() / 255 - mean) / std  # (B, 1, 28, 28), normalised as in lesson 00
+yb = data.train_y[:batch]  # (B,)
+torch.manual_seed(0)
+model = VisionTransformer(ViTConfig.fashion_mnist_cpu())
+logits = check_shape(model(xb), (batch, 10), "logits")
+loss0 = F.cross_entropy(logits, yb).item()
+print(f"{count_params(model):,} parameters; loss before training {loss0:.3f} (ln 10 = {math.log(10):.3f})")
+assert abs(loss0 - math.log(10)) < 0.3
+
+# %% [markdown]
+# A model that can learn should at least be able to memorise one batch. A few AdamW steps on the same
+# fixed batch (a standard sanity check before real training; lesson 06 trains properly):
+
+# %%
+opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+losses = []
+model.train()
+for _ in range(pick(ci=10, default=40)):
+    loss = F.cross_entropy(model(xb), yb)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    losses.append(loss.item())
+print("loss on the fixed batch:", " ".join(f"{v:.2f}" for v in losses))
+assert losses[-1] < losses[0] - 0.3, "the loss went down"
+
+# %% [markdown]
+# ## 5.7 Attention maps
+#
+# `model(x, return_attention=True)` also returns one (B, h, N, N) tensor of attention probabilities
+# per block. They come from the explicit path of lesson 03 (the fused kernel never materialises
+# them), and the logits agree with the plain forward pass.
+
+# %%
+model.eval()
+with torch.no_grad():
+    plain = model(xb[:8])  # (8, 10)
+    logits_a, attns = model(xb[:8], return_attention=True)
+assert_close(logits_a, plain, atol=1e-5, rtol=1e-5)
+assert len(attns) == 6 and all(tuple(a.shape) == (8, 4, 50, 50) for a in attns)
+assert_close(attns[0].sum(-1), torch.ones(8, 4, 50), atol=1e-5, rtol=0)
+print(f"{len(attns)} attention tensors of shape {tuple(attns[0].shape)}; logits equal to the plain forward")
+
+# %% [markdown]
+# Row 0 of each matrix is where the class token looks. Averaged over the heads and laid out on the
+# 7×7 patch grid, for the last block (bright = more attention). After a few steps on one batch the
+# maps already follow the garment's outline or the background around it; whether that means
+# anything is a question for a trained model, which lesson 07 studies with attention maps, rollout
+# and more.
+
+# %%
+fig, axes = plt.subplots(2, 4, figsize=(8.5, 4.4))
+for i in range(4):
+    cls_attn = attns[-1][i, :, 0, 1:].mean(0).reshape(7, 7)  # (7, 7): last block, heads averaged
+    axes[0, i].imshow(xb[i, 0] * std + mean, cmap="gray_r")
+    axes[0, i].set_title(data.info.classes[int(yb[i])], fontsize=9)
+    axes[1, i].imshow(cls_attn, cmap="magma")
+    axes[1, i].set_title("class token → patches", fontsize=9)
+for ax in axes.flat:
+    ax.axis("off")
+fig.tight_layout()
+
+# %% [markdown]
+# ## Summary
+#
+# - A ViT is: patch embedding, class token in front, position embeddings added, $L$ pre-norm blocks,
+#   a final LayerNorm, the class token (or the mean of the patch tokens, never including the class
+#   token) into a linear head. Our inline version equals `vit_lessons.VisionTransformer`.
+# - ViT-B/16: 197 tokens of 768, 12 blocks with 12 heads of 64 and an MLP of 3072;
+#   86,567,656 parameters, two thirds in the MLPs. The meta device counts any size instantly, and our
+#   counts equal torchvision's for B/16, B/32, L/16, L/32 and H/14.
+# - timm's weights load as they are; torchvision's after renaming; both give the same logits as the
+#   original model.
+# - The Fashion-MNIST model starts at loss ≈ ln 10 and can memorise a batch;
+#   `return_attention=True` exposes the attention maps without changing the logits.
+#
+# Lesson 06 trains it.
+
+# %% [markdown]
+# ## Exercises
+#
+# Worked solutions are in [solutions/05_vision_transformer](solutions/05_vision_transformer.ipynb).
+
+# %%
+from vit_lessons.exercises import check_mean_pool, check_vit_forward, check_vit_param_count
+
+# %% [markdown]
+# **Exercise 05.1 · Count the parameters from the config.** `my_vit_param_count(config)` returns the
+# number of parameters of `VisionTransformer(config)` from the config's numbers alone (no model).
+# Mind the options: `num_classes=0` (no head), `class_token=False`, `pos_embed="sincos2d"` (fixed, not
+# learned).
+
+# %%
+def my_vit_param_count(config):
+    raise NotImplementedError("your code here")
+
+
+check_vit_param_count(my_vit_param_count)
+
+# %% [markdown]
+# **Exercise 05.2 · Mean pooling.** `my_mean_pool(tokens)`: (B, N, D) with the class token at index 0
+# → (B, D), the average of the patch tokens.
+
+# %%
+def my_mean_pool(tokens):
+    raise NotImplementedError("your code here")
+
+
+check_mean_pool(my_mean_pool)
+
+# %% [markdown]
+# **Exercise 05.3 · The forward pass from the parts.** `my_vit_forward(model, images)` computes the
+# logits of a `VisionTransformer` (class-token pooling) with its parts: `model.patch_embed`,
+# `model.cls_token`, `model.pos_embed`, `model.blocks`, `model.norm`, `model.head`.
+
+# %%
+def my_vit_forward(model, images):
+    raise NotImplementedError("your code here")
+
+
+check_vit_forward(my_vit_forward)

@@ -1,0 +1,90 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Solutions to lesson 05
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vit-from-scratch/vit-from-scratch/blob/main/notebooks/solutions/05_vision_transformer.ipynb)
+#
+# Worked solutions to the exercises of [lesson 05](../05_vision_transformer.ipynb). Try them yourself first:
+# each check below says what is wrong when an answer is not right yet.
+
+# %%
+# Colab: install the course package from the repository (elsewhere `make lab` already did).
+import subprocess, sys
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "vit-lessons[dev] @ git+https://github.com/vit-from-scratch/vit-from-scratch"], check=True)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from vit_lessons.lesson import setup, pick
+device = setup(seed=0)
+import torch
+from vit_lessons import ViTConfig
+from vit_lessons.exercises import check_mean_pool, check_vit_forward, check_vit_param_count
+
+# %% [markdown]
+# ## Exercise 05.1 · Count the parameters from the config
+#
+# Patch embedding $P^2CD + D$; class token $D$; learned position embeddings $N \cdot D$ (none when
+# they are sin-cos); $L$ blocks of two LayerNorms, qkv, proj and the MLP; the final LayerNorm $2D$;
+# the head $D \cdot K + K$ for $K$ classes (none when $K = 0$).
+
+# %%
+def my_vit_param_count(config):
+    """Parameters of VisionTransformer(config), from the numbers alone."""
+    D, H, P, C = config.embed_dim, config.mlp_hidden_dim, config.patch_size, config.in_chans
+    n_tokens = (config.img_size // P) ** 2 + int(config.class_token)
+    embed = P * P * C * D + D  # patch_embed.proj (a Conv2d, kernel = stride = P)
+    embed += D if config.class_token else 0  # cls_token
+    embed += n_tokens * D if config.pos_embed == "learned" else 0  # pos_embed
+    block = 2 * (2 * D) + (3 * D * D + 3 * D) + (D * D + D) + (D * H + H) + (H * D + D)
+    head = D * config.num_classes + config.num_classes if config.num_classes else 0
+    return embed + config.depth * block + 2 * D + head
+
+
+check_vit_param_count(my_vit_param_count)
+assert my_vit_param_count(ViTConfig.vit_b_16()) == 86_567_656
+
+# %% [markdown]
+# ## Exercise 05.2 · Mean pooling
+#
+# Skip index 0, the class token, and average over the token dim.
+
+# %%
+def my_mean_pool(tokens):
+    """(B, N, D) -> (B, D): mean of the patch tokens."""
+    return tokens[:, 1:].mean(dim=1)  # (B, D)
+
+
+check_mean_pool(my_mean_pool)
+
+# %% [markdown]
+# ## Exercise 05.3 · The forward pass from the parts
+#
+# Eq. 1 (patches, class token in front, position embeddings), the blocks, the final LayerNorm, the
+# class token into the head.
+
+# %%
+def my_vit_forward(model, images):
+    """(B, C, H, W) -> (B, num_classes)."""
+    x = model.patch_embed(images)  # (B, N-1, D)
+    cls = model.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, D)
+    x = torch.cat([cls, x], dim=1) + model.pos_embed  # (B, N, D)
+    for blk in model.blocks:
+        x = blk(x)  # (B, N, D)
+    x = model.norm(x)  # (B, N, D)
+    return model.head(x[:, 0])  # (B, num_classes)
+
+
+check_vit_forward(my_vit_forward)
