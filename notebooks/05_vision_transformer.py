@@ -41,7 +41,6 @@ device = setup(seed=0)
 import math
 import warnings
 from collections import Counter
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -60,6 +59,7 @@ from vit_lessons.data import load_dataset
 from vit_lessons.patches import PatchEmbed
 from vit_lessons.pretrained import convert_torchvision_state_dict
 from vit_lessons.shapes import check_shape
+from vit_lessons.viz import asset_path
 
 # %% [markdown]
 # ## 5.1 The model in one class
@@ -234,7 +234,7 @@ assert round(counts["vit_ti_16"] / 1e6, 1) == 5.7 and round(counts["vit_s_16"] /
 # parameters, so the 86M random numbers of our own initialisation are never drawn. It saves seconds.)
 
 # %%
-cat = np.array(Image.open(Path("..") / "assets" / "chelsea_224.jpg").convert("RGB"))  # (H, W, C) uint8
+cat = np.array(Image.open(asset_path("chelsea_224.jpg")).convert("RGB"))  # (H, W, C) uint8, lesson 01's photo
 img = torch.from_numpy(cat).permute(2, 0, 1).float().div(255)  # (C, H, W) in [0, 1]
 img = ((img - 0.5) / 0.5)[None]  # (1, 3, 224, 224): timm's ViT-B/16 normalisation
 torch.manual_seed(0)
