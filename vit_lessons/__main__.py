@@ -46,7 +46,7 @@ def _load_extras() -> None:
             if e.name != f"vit_lessons.{mod}":
                 raise
             continue
-        if hasattr(m, "register_cli"):
+        if hasattr(m, "register_cli") and m.register_cli not in _EXTRA:  # main() may be called more than once
             _EXTRA.append(m.register_cli)
 
 

@@ -361,8 +361,8 @@ def batch_random_erase(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     boxes = boxes.to(x.device)
     r = torch.arange(H, device=x.device)[None, :, None]  # (1, H, 1)
     c = torch.arange(W, device=x.device)[None, None, :]  # (1, 1, W)
-    t, l, h, w = (boxes[:, i, None, None] for i in range(4))  # each (B, 1, 1)
-    inside = (r >= t) & (r < t + h) & (c >= l) & (c < l + w)  # (B, H, W)
+    top, left, h, w = (boxes[:, i, None, None] for i in range(4))  # each (B, 1, 1)
+    inside = (r >= top) & (r < top + h) & (c >= left) & (c < left + w)  # (B, H, W)
     return x.masked_fill(inside[:, None], 0)
 
 

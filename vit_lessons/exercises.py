@@ -822,3 +822,158 @@ def check_vit_forward(vit_forward) -> bool:
 
 
 # ---- lesson 06 (training) -----------------------------------------------------------------------
+
+
+def _attempt(fn, *args):
+    """Call the learner's function; None (and a 'Not attempted' line) if it still raises NotImplementedError."""
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        print(f"Not attempted yet: {getattr(fn, '__name__', 'the function')} still raises NotImplementedError")
+        return None
+
+
+def check_lr_schedule(fn) -> bool | None:
+    """Lesson 06: ``fn(step, total_steps, peak_lr, warmup_steps)`` -> linear warm-up from 0, then cosine to 0."""
+    import math
+
+    total, peak, warm = 100, 1e-3, 10
+
+    def ref(s, t, p, w):
+        if s < w:
+            return p * s / w
+        return p * 0.5 * (1 + math.cos(math.pi * (s - w) / (t - w)))
+
+    steps = [0, 1, 5, 9, 10, 11, 30, 55, 80, 99, 100]
+    try:
+        got = torch.tensor([float(fn(s, total, peak, warm)) for s in steps], dtype=torch.float64)
+    except NotImplementedError:
+        print(f"Not attempted yet: {getattr(fn, '__name__', 'the function')} still raises NotImplementedError")
+        return None
+    want = torch.tensor([ref(s, total, peak, warm) for s in steps], dtype=torch.float64)
+    hints = [
+        (torch.tensor([peak * 0.5 * (1 + math.cos(math.pi * s / total)) for s in steps], dtype=torch.float64),
+         "there is no warm-up: the learning rate should start at 0 and rise linearly to the peak over warmup_steps"),
+        (torch.tensor([peak * s / warm if s < warm else peak * 0.5 * (1 + math.cos(math.pi * s / total))
+                       for s in steps], dtype=torch.float64),
+         "the cosine starts counting at step 0 instead of at the end of the warm-up: use (step - warmup_steps) / "
+         "(total_steps - warmup_steps)"),
+        (torch.tensor([peak * s / warm if s < warm else peak * (1 - (s - warm) / (total - warm)) for s in steps],
+                      dtype=torch.float64),
+         "that decays linearly; the schedule is a half cosine: 0.5 * (1 + cos(pi * progress))"),
+        (torch.tensor([peak * s / warm if s < warm else peak * math.cos(math.pi * (s - warm) / (total - warm))
+                       for s in steps], dtype=torch.float64),
+         "cos(pi * progress) goes negative; use 0.5 * (1 + cos(pi * progress)) so it ends at 0"),
+    ]
+    expect_close(got, want, "the learning rate at steps " + str(steps), hints=hints, atol=1e-9, rtol=1e-6)
+    return passed("linear warm-up to the peak, then a half cosine down to zero at the last step")
+
+
+def check_smoothed_loss(fn) -> bool | None:
+    """Lesson 06: ``fn(logits, targets, eps)`` -> cross-entropy with label smoothing, averaged over the batch."""
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(6)
+    logits = torch.randn(8, 5, generator=g) * 2
+    y = torch.randint(0, 5, (8,), generator=g)
+    eps = 0.2
+    got = _attempt(fn, logits.clone(), y.clone(), eps)
+    if got is None:
+        return None
+    got = torch.as_tensor(got, dtype=torch.float32)
+    want = F.cross_entropy(logits, y, label_smoothing=eps)
+    logp = logits.log_softmax(-1)
+    k = logits.shape[1]
+    other = torch.full_like(logp, eps / (k - 1)).scatter(1, y[:, None], 1 - eps)
+    hints = [
+        (F.cross_entropy(logits, y), "that is plain cross-entropy: the smoothing eps was not used"),
+        (-(other * logp).sum(1).mean(),
+         "you spread eps over the K-1 wrong classes only; the usual definition (PyTorch, Szegedy et al. 2016) "
+         "spreads eps / K over all K classes, the true one included, so the target is 1 - eps + eps / K"),
+        (-(((1 - eps) * F.one_hot(y, k) + eps / k) * logits.softmax(-1).log()).sum(1).sum(),
+         "you summed over the batch; average over it (mean)"),
+        (-(((1 - eps) * F.one_hot(y, k) + eps / k) * logits.softmax(-1)).sum(1).mean(),
+         "the loss multiplies the soft targets by log-probabilities (log_softmax), not probabilities"),
+    ]
+    expect_close(got.reshape(()), want, "the smoothed loss", hints=[(h.reshape(()), m) for h, m in hints],
+                 atol=1e-5, rtol=1e-5)
+    return passed("soft targets (1 - eps) * one_hot + eps / K, cross-entropy averaged over the batch; equals "
+                  "F.cross_entropy(..., label_smoothing=eps)")
+
+
+def _tiny_classifier(seed: int = 0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 8), torch.nn.GELU(), torch.nn.Linear(8, 3))
+
+
+def check_train_step(fn) -> bool | None:
+    """Lesson 06: ``fn(model, optimizer, x, y)`` does one step (forward, loss, backward, step) and returns the loss."""
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(1)
+    xs = [torch.randn(6, 1, 3, 4, generator=g) for _ in range(3)]
+    ys = [torch.randint(0, 3, (6,), generator=g) for _ in range(3)]
+
+    def run(step_fn):
+        m = _tiny_classifier()
+        opt = torch.optim.SGD(m.parameters(), lr=0.5)
+        losses = [step_fn(m, opt, x, y) for x, y in zip(xs, ys)]
+        return torch.cat([p.detach().flatten() for p in m.parameters()]), losses
+
+    def ref(m, opt, x, y):
+        loss = F.cross_entropy(m(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def no_zero(m, opt, x, y):
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def zero_after_backward(m, opt, x, y):
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.zero_grad()
+        opt.step()
+        return loss.item()
+
+    try:
+        got, losses = run(fn)
+    except NotImplementedError:
+        print(f"Not attempted yet: {getattr(fn, '__name__', 'train_step')} still raises NotImplementedError")
+        return None
+    want, want_losses = run(ref)
+    start = torch.cat([p.detach().flatten() for p in _tiny_classifier().parameters()])
+    if torch.allclose(got, start):
+        raise ExerciseError("the weights did not change: call loss.backward() and then optimizer.step()")
+    hints = [(run(no_zero)[0], "gradients pile up from step to step: call optimizer.zero_grad() before "
+                               "loss.backward()"),
+             (run(zero_after_backward)[0], "optimizer.zero_grad() came after loss.backward(), so the step used "
+                                           "zero gradients; clear them before backward")]
+    expect_close(got, want, "the weights after three steps", hints=hints, atol=1e-6, rtol=1e-5)
+    if losses[0] is None or abs(float(losses[0]) - want_losses[0]) > 1e-5:
+        raise ExerciseError(f"the weights are right but the returned loss is {losses[0]!r}; return loss.item(), "
+                            "the loss computed before the step")
+    return passed("forward, loss, zero_grad, backward, step: the weights match the reference after three steps")
+
+
+def check_confusion(fn) -> bool | None:
+    """Lesson 06: ``fn(pred, target, num_classes)`` -> (K, K) counts, row = true class, column = predicted."""
+    pred = torch.tensor([0, 1, 1, 2, 2, 2, 0, 1])
+    target = torch.tensor([0, 1, 2, 2, 0, 2, 1, 1])
+    got = _attempt(fn, pred.clone(), target.clone(), 3)
+    if got is None:
+        return None
+    want = torch.zeros(3, 3, dtype=torch.long)
+    for p, t in zip(pred, target):
+        want[t, p] += 1
+    got = torch.as_tensor(got).double()
+    want = want.double()
+    expect_close(got, want, "the confusion matrix", hints=[
+        (want.T, "rows and columns are swapped: row i should count images whose TRUE class is i"),
+        (want / want.sum(1, keepdim=True), "the rows are normalised; return raw counts"),
+    ], atol=1e-5, rtol=0)
+    return passed("counts with rows = true class and columns = predicted class; the diagonal holds the correct ones")

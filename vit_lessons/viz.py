@@ -172,3 +172,82 @@ def patch_strip(tiles: torch.Tensor, ncols: int = 16, size: float = 0.8, title: 
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(pad=0.3, w_pad=0.2, h_pad=0.3)
     return fig
+
+
+# ---- training curves and confusion matrices (lesson 06) ---------------------------------------------
+def _records(run):
+    """A run given as a list of metric records, a metrics.jsonl path, or a run folder."""
+    if isinstance(run, (list, tuple)):
+        return list(run)
+    from pathlib import Path
+
+    from .train import read_metrics
+
+    return read_metrics(Path(run))
+
+
+def plot_curves(runs, x: str = "epoch", title: str | None = None, hlines: dict | None = None,
+                acc_ylim: tuple | None = None):
+    """Loss and test accuracy against ``x`` ('epoch' or 'train_time') for one or more runs.
+
+    ``runs`` maps a label to a run (records, a metrics.jsonl, or a run folder); a single run
+    may be given as it is. ``hlines`` maps a label to an accuracy drawn as a dashed reference line.
+    """
+    if not isinstance(runs, dict):
+        runs = {"run": runs}
+    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(11, 4))
+    xlabel = {"epoch": "epoch", "train_time": "training time (s)"}.get(x, x)
+    for i, (label, run) in enumerate(runs.items()):
+        recs = _records(run)
+        if not recs:
+            continue
+        c = f"C{i}"
+        xs = [r[x] for r in recs]
+        ax_l.plot(xs, [r["train_loss"] for r in recs], color=c, ls="--", label=f"{label} (train)")
+        ax_l.plot(xs, [r["test_loss"] for r in recs], color=c, label=f"{label} (test)")
+        ax_a.plot(xs, [100 * r["test_acc"] for r in recs], color=c, marker=".", label=label)
+    for label, acc in (hlines or {}).items():
+        ax_a.axhline(100 * acc, color="0.4", ls=":", lw=1)
+        ax_a.annotate(label, (0.01, 100 * acc), xycoords=("axes fraction", "data"), fontsize=8, color="0.3",
+                      va="bottom")
+    ax_l.set(xlabel=xlabel, ylabel="cross-entropy", title="loss (dashed: train, with augmentation)")
+    ax_a.set(xlabel=xlabel, ylabel="test accuracy (%)", title="test accuracy")
+    if acc_ylim:
+        ax_a.set_ylim(*acc_ylim)
+    for ax in (ax_l, ax_a):
+        ax.grid(alpha=0.3)
+    ax_l.legend(fontsize=8)
+    ax_a.legend(fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(cm, classes, normalize: bool = True, title: str | None = None, ax=None):
+    """A confusion matrix (rows: true class, columns: predicted) as a heat map with the numbers written in."""
+    cm = torch.as_tensor(cm)
+    vals = cm.float() / cm.sum(1, keepdim=True).clamp(min=1) if normalize else cm.float()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 6))
+    im = ax.imshow(vals.numpy(), cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    n = len(classes)
+    for i in range(n):
+        for j in range(n):
+            v = vals[i, j].item()
+            txt = f"{v:.2f}" if normalize else f"{int(cm[i, j])}"
+            if normalize and v < 0.005:
+                txt = ""
+            ax.text(j, i, txt, ha="center", va="center", fontsize=7,
+                    color="white" if v > (0.6 if normalize else vals.max().item() * 0.6) else "black")
+    ax.set_xticks(range(n), [str(c) for c in classes], rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n), [str(c) for c in classes], fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true")
+    acc = cm.diag().sum().item() / max(cm.sum().item(), 1)
+    ax.set_title(title or f"confusion matrix (accuracy {acc:.2%})")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+__all__ += ["plot_curves", "plot_confusion"]

@@ -1,0 +1,105 @@
+"""The command line: help, train, eval, resume after SIGKILL, and clear errors for bad checkpoints."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from vit_lessons.__main__ import main
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--dataset", "digits", "--embed-dim", "32", "--depth", "2", "--num-heads", "2", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def cli(*args, timeout=120):
+    """Run ``python -m vit_lessons ...`` in a fresh process; returns the CompletedProcess."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "vit_lessons", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=env)
+
+
+def test_help_reads_like_documentation(capsys):
+    for cmd, words in (("train", ["--time-budget", "--resume", "torchrun", "metrics.jsonl", "--label-smoothing"]),
+                       ("eval", ["confusion matrix"]), ("bench", ["fashion-mnist-10min", "ablations"])):
+        with pytest.raises(SystemExit) as e:
+            main([cmd, "--help"])
+        assert e.value.code == 0
+        out = capsys.readouterr().out
+        for w in words:
+            assert w in out, (cmd, w)
+
+
+def test_train_then_eval(tmp_path, capsys):
+    assert main(["train", *TINY, "--epochs", "2", "--out", str(tmp_path), "--exp-name", "d"]) == 0
+    out = capsys.readouterr().out
+    assert "[epoch  2.00] train loss" in out and "|INFO]" in out and "test loss" in out
+    run = tmp_path / "d"
+    assert (run / "best.pt").exists() and (run / "last.pt").exists()
+    assert main(["eval", str(run / "last.pt")]) == 0
+    out = capsys.readouterr().out
+    acc = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["test_acc"]
+    assert f"test accuracy {acc:.4f}" in out
+    assert "true \\ predicted" in out and len(out.splitlines()) > 10
+
+
+def test_bad_checkpoints_are_clear_errors_not_tracebacks(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x00garbage" * 10)
+    p = cli("eval", str(bad))
+    assert p.returncode != 0
+    assert "corrupt or truncated" in p.stderr and "Traceback" not in p.stderr
+    # a checkpoint of another configuration, resumed with different options
+    run = tmp_path / "runs"
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(run), "--exp-name", "x"]) == 0
+    p = cli("train", *TINY[:-5], "--embed-dim", "48", "--depth", "2", "--num-heads", "2", "--no-progress",
+            "--epochs", "1", "--out", str(run), "--exp-name", "x", "--resume")
+    assert p.returncode != 0
+    assert "another configuration" in p.stderr and "embed_dim: 32 in the checkpoint vs 48 now" in p.stderr
+    assert "Traceback" not in p.stderr
+    p = cli("train", *TINY, "--out", str(run), "--exp-name", "nothing-here", "--resume")
+    assert p.returncode != 0 and "no checkpoint" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
+    args = [*TINY, "--epochs", "12", "--batch-size", "32", "--seed", "5", "--out", str(tmp_path)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "vit_lessons", "train", *args, "--exp-name", "killed"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "killed" / "last.pt"
+    deadline = time.time() + 90
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.15)  # somewhere inside the next epoch
+    assert proc.poll() is None, "the run finished before it could be killed; make it longer"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len((tmp_path / "killed" / "metrics.jsonl").read_text().splitlines())
+    assert done < 12
+    p = cli("train", *args, "--exp-name", "killed", "--resume")
+    assert p.returncode == 0, p.stderr
+    assert "resumed from" in p.stdout
+    p = cli("train", *args, "--exp-name", "straight")
+    assert p.returncode == 0, p.stderr
+    a = [json.loads(s) for s in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    b = [json.loads(s) for s in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    assert len(a) == len(b) == 12
+    for k in ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "step"):
+        assert [r[k] for r in a] == [r[k] for r in b], k
+    wa = torch.load(tmp_path / "killed" / "last.pt", weights_only=True)["model"]
+    wb = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)["model"]
+    for k in wb:
+        torch.testing.assert_close(wa[k], wb[k], atol=0, rtol=0)
