@@ -103,3 +103,17 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     wb = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)["model"]
     for k in wb:
         torch.testing.assert_close(wa[k], wb[k], atol=0, rtol=0)
+
+
+def test_bench_gpu_commands_on_a_cpu(tmp_path, capsys):
+    from vit_lessons.bench import cifar_epoch_time, time_to
+
+    if not torch.cuda.is_available():
+        assert main(["bench", "gpu-fashion-mnist"]) == 2
+        assert "no CUDA GPU here" in capsys.readouterr().err
+    # the CIFAR-10 epoch-time benchmark's code path, on a few synthetic images
+    r = cifar_epoch_time(steps=7, device="cpu", out=tmp_path, batch_size=8, n_images=64)
+    assert r["steps_per_epoch"] == 8 and r["epoch_seconds"] > 0 and (tmp_path / "cpu.json").exists()
+    assert r["model"]["embed_dim"] == 384 and r["recipe"]["erase"] > 0
+    hist = [{"test_acc": 0.5, "train_time": 1.0}, {"test_acc": 0.86, "train_time": 2.0}]
+    assert time_to(hist, 0.85) == 2.0 and time_to(hist, 0.9) is None
