@@ -259,7 +259,7 @@ assert history[-1]["test_acc"] > 0.45 and history[-1]["train_loss"] < history[0]
 # `[2026-01-31 12:00:00|INFO] [epoch  3.00] train loss 0.6012 acc 0.8311 | test loss …`:
 #
 # ```bash
-# python -m vit_lessons train                         # the full recipe below, ~10 minutes on 2 CPU cores
+# python -m vit_lessons train --time-budget 600      # the full recipe below: 10 minutes of training
 # python -m vit_lessons train --exp-name fm --resume  # continue a run that was killed
 # python -m vit_lessons eval experiments/fm/best.pt   # test accuracy and confusion matrix
 # python -m vit_lessons train --help                  # every switch
@@ -311,11 +311,19 @@ else:
 if "ours" in summary:
     runs = {f"{name} seed {s}": bench_dir / f"{name}_seed{s}.metrics.jsonl"
             for name in ("ours", "tintn") for s in summary["seeds"][:1]}
-    fig = plot_curves(runs, x="train_time", acc_ylim=(75, 95),
+    fig = plot_curves(runs, x="train_time", acc_ylim=(70, 95),
                       hlines={"s-chh ViT, 200 epochs: 92.3%": 0.923, "2-layer CNN: 92.5%": 0.925},
                       title=f"Fashion-MNIST, {summary['budget_s']:.0f} s of training on 2 CPU cores (seed 0)")
 
 # %% [markdown]
+# The goal this course set itself — 91% test accuracy within 10 minutes of CPU training — is **not**
+# reached by this recipe on this machine: compare the median above with it. Two things in the committed
+# files say why and what to try next. First, at the end of the run train accuracy (measured on augmented,
+# label-smoothed batches) is no higher than test accuracy: the model is *underfitting*, so regularisers
+# cost more than they give at this budget. Second, the ablation in §6.5 shows that at two epochs,
+# switching augmentation off is worth several points. A shorter-budget recipe with less
+# regularisation — or a machine with both cores free — is the next experiment.
+#
 # For scale (figures as their authors report them): the best small ViT trained from scratch on
 # Fashion-MNIST we know of reaches 92.3% after 200 epochs (s-chh/PyTorch-Scratch-Vision-Transformer-ViT),
 # a two-layer CNN with under 100k parameters 92.5%, and ResNet-18 94.9% (both from the Fashion-MNIST

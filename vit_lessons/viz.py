@@ -206,11 +206,12 @@ def plot_curves(runs, x: str = "epoch", title: str | None = None, hlines: dict |
         ax_l.plot(xs, [r["train_loss"] for r in recs], color=c, ls="--", label=f"{label} (train)")
         ax_l.plot(xs, [r["test_loss"] for r in recs], color=c, label=f"{label} (test)")
         ax_a.plot(xs, [100 * r["test_acc"] for r in recs], color=c, marker=".", label=label)
-    for label, acc in (hlines or {}).items():
+    for j, (label, acc) in enumerate((hlines or {}).items()):  # labels alternate left / right so they never overlap
         ax_a.axhline(100 * acc, color="0.4", ls=":", lw=1)
-        ax_a.annotate(label, (0.01, 100 * acc), xycoords=("axes fraction", "data"), fontsize=8, color="0.3",
-                      va="bottom")
-    ax_l.set(xlabel=xlabel, ylabel="cross-entropy", title="loss (dashed: train, with augmentation)")
+        left = j % 2 == 0
+        ax_a.annotate(label, (0.01 if left else 0.99, 100 * acc), xycoords=("axes fraction", "data"), fontsize=8,
+                      color="0.3", va="bottom" if left else "top", ha="left" if left else "right")
+    ax_l.set(xlabel=xlabel, ylabel="cross-entropy", title="loss (solid: test, dashed: training batches)")
     ax_a.set(xlabel=xlabel, ylabel="test accuracy (%)", title="test accuracy")
     if acc_ylim:
         ax_a.set_ylim(*acc_ylim)
