@@ -243,6 +243,7 @@ def test_committed_checkpoint_has_its_recorded_accuracy():
     if not CKPT.exists():
         pytest.skip("assets/checkpoints/fashion_mnist_vit.pt not written yet (bench fashion-mnist-10min)")
     data = _fashion_mnist()
+    torch.load(CKPT, weights_only=True)  # plain containers only: loads without allow-listing anything
     model, ck = load_model(CKPT)
     rec = json.loads(CKPT.with_suffix(".json").read_text())
     assert ck["record"]["test_correct"] == rec["test_correct"]

@@ -52,7 +52,7 @@ def machine() -> dict:
         pass
     return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform()}
+            "torch": str(torch.__version__), "python": platform.python_version(), "platform": platform.platform()}
 
 
 def time_to(history: list[dict], acc: float) -> float | None:
