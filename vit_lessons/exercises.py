@@ -50,30 +50,33 @@ def expect_close(got: torch.Tensor, want: torch.Tensor, what: str, hints=(), ato
     raise ExerciseError(f"{what} has the right shape but wrong values (largest difference {err:.3g})")
 
 
-# ---- lessons 00-02 (data, patches, embeddings) --------------------------------------------------
-__all__ += ["check_channel_stats", "check_normalize", "check_to_tensor",
-            "check_patchify", "check_num_tokens", "check_unpatchify", "check_linear_to_conv",
-            "check_prepend_class_token", "check_sincos_1d", "check_resize_pos_embed"]
-
-_NOT_YET_L00 = object()  # what _answer_l00 returns when the learner has not written the function yet
+_NOT_YET = object()  # what _answer returns when the learner has not written the function yet
 
 
-def _answer_l00(what: str, fn, *args):
-    """Call the learner's ``fn(*args)``; if it still raises NotImplementedError, say so and return _NOT_YET_L00."""
+def _answer(what: str, fn, *args):
+    """Call the learner's ``fn(*args)``; if it still raises NotImplementedError, say so and return _NOT_YET."""
     try:
         return fn(*args)
     except NotImplementedError:
         print(f"Not attempted yet: {what}. Replace `raise NotImplementedError(...)` with your code, "
               "then run the cell again.")
-        return _NOT_YET_L00
+        return _NOT_YET
 
 
-def _shape_hint_l00(got, want: tuple, what: str, wrong_shapes: dict) -> None:
+def _shape_hint(got, want: tuple, what: str, wrong_shapes: dict) -> None:
     """Like expect_shape, with a specific message for shapes that typical mistakes produce."""
+    if isinstance(got, (tuple, list)) and len(got) == 2 and isinstance(got[0], torch.Tensor):
+        raise ExerciseError(f"{what}: return one tensor, not a tuple")
     if isinstance(got, torch.Tensor) and tuple(got.shape) != tuple(want) and tuple(got.shape) in wrong_shapes:
         raise ExerciseError(f"{what} has shape {tuple(got.shape)} instead of {tuple(want)}: "
                             f"{wrong_shapes[tuple(got.shape)]}")
     expect_shape(got, want, what)
+
+
+# ---- lessons 00-02 (data, patches, embeddings) --------------------------------------------------
+__all__ += ["check_channel_stats", "check_normalize", "check_to_tensor",
+            "check_patchify", "check_num_tokens", "check_unpatchify", "check_linear_to_conv",
+            "check_prepend_class_token", "check_sincos_1d", "check_resize_pos_embed"]
 
 
 def _float_l00(got, what: str) -> None:
@@ -93,8 +96,8 @@ def _stats_images_l00() -> torch.Tensor:
 def check_channel_stats(channel_stats) -> bool:
     """Exercise 00.1: ``channel_stats(images)`` -> (mean, std), each (C,), in [0, 1] units."""
     imgs = _stats_images_l00()
-    got = _answer_l00("per-channel mean and std", channel_stats, imgs.clone())
-    if got is _NOT_YET_L00:
+    got = _answer("per-channel mean and std", channel_stats, imgs.clone())
+    if got is _NOT_YET:
         return False
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         raise ExerciseError("return two things, (mean, std), each a tensor of shape (C,)")
@@ -106,8 +109,8 @@ def check_channel_stats(channel_stats) -> bool:
              (imgs.shape[0],): "one value per image: reduce over the batch too, dims (0, 2, 3)",
              (imgs.shape[0], c): "one value per image and channel: reduce over the batch too, dims (0, 2, 3)",
              tuple(imgs.shape[1:]): "one value per pixel: reduce over height and width too, dims (0, 2, 3)"}
-    _shape_hint_l00(mean, (c,), "mean", wrong)
-    _shape_hint_l00(std, (c,), "std", wrong)
+    _shape_hint(mean, (c,), "mean", wrong)
+    _shape_hint(std, (c,), "std", wrong)
     _float_l00(mean, "mean")
     unscaled = "values are 255 times too large: divide the uint8 images by 255 first (x.float() / 255)"
     expect_close(mean, want_mean, "mean", atol=1e-4, hints=[
@@ -133,13 +136,13 @@ def check_normalize(normalize) -> bool:
     g = torch.Generator().manual_seed(1)
     imgs = torch.randint(0, 256, (4, 3, 5, 3), generator=g, dtype=torch.uint8)  # W == C on purpose
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
-    got = _answer_l00("normalising a batch", normalize, imgs.clone(), mean, std)
-    if got is _NOT_YET_L00:
+    got = _answer("normalising a batch", normalize, imgs.clone(), mean, std)
+    if got is _NOT_YET:
         return False
     x = imgs.float() / 255
     m, s = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
     want = (x - m) / s
-    _shape_hint_l00(got, tuple(imgs.shape), "normalised batch", {})
+    _shape_hint(got, tuple(imgs.shape), "normalised batch", {})
     _float_l00(got, "normalised batch")
     expect_close(got, want, "normalised batch", atol=1e-5, hints=[
         ((imgs.float() - m) / s, "forgot to scale to [0, 1]: divide the uint8 values by 255 before "
@@ -159,12 +162,12 @@ def check_to_tensor(to_tensor) -> bool:
 
     rng = np.random.default_rng(2)
     arr = rng.integers(0, 256, (4, 5, 3), dtype=np.uint8)  # (H, W, C) as PIL / NumPy store images
-    got = _answer_l00("(H, W, C) uint8 array -> (C, H, W) float tensor", to_tensor, arr.copy())
-    if got is _NOT_YET_L00:
+    got = _answer("(H, W, C) uint8 array -> (C, H, W) float tensor", to_tensor, arr.copy())
+    if got is _NOT_YET:
         return False
     t = torch.from_numpy(arr)
     want = t.permute(2, 0, 1).float() / 255
-    _shape_hint_l00(got, (3, 4, 5), "image tensor", {
+    _shape_hint(got, (3, 4, 5), "image tensor", {
         (4, 5, 3): "still (H, W, C): move the channels first with permute(2, 0, 1)",
         (3, 5, 4): "this is (C, W, H), height and width swapped: use permute(2, 0, 1), not permute(2, 1, 0)",
         (1, 4, 5, 3): "keep a single image (C, H, W), no batch dimension"})
@@ -190,13 +193,13 @@ def check_patchify(patchify) -> bool:
     from einops import rearrange
 
     x, p = _patch_input_l01(), 4
-    got = _answer_l00("patchify by hand", patchify, x.clone(), p)
-    if got is _NOT_YET_L00:
+    got = _answer("patchify by hand", patchify, x.clone(), p)
+    if got is _NOT_YET:
         return False
     b, c, hh, ww = x.shape
     n, k = (hh // p) * (ww // p), p * p * c
     want = rearrange(x, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=p, p2=p)
-    _shape_hint_l00(got, (b, n, k), "patches", {
+    _shape_hint(got, (b, n, k), "patches", {
         (b, k, n): "transposed: tokens come before features, (B, N, P*P*C); did you forget .transpose(1, 2)?",
         (b, hh // p, ww // p, k): "the patch grid is not flattened: merge the (H/P, W/P) grid into N tokens",
         (b, n, c, p, p): "each patch is not flattened: merge (P, P, C) into P*P*C numbers",
@@ -220,8 +223,8 @@ def check_patchify(patchify) -> bool:
 def check_num_tokens(num_tokens) -> bool:
     """Exercise 01.2: ``num_tokens(img_size, patch_size, class_token)`` -> N, the sequence length."""
     cases = [(224, 16, True), (224, 16, False), (28, 4, True), (32, 4, False), (224, 14, True), (384, 16, True)]
-    got0 = _answer_l00("counting tokens", num_tokens, *cases[0])
-    if got0 is _NOT_YET_L00:
+    got0 = _answer("counting tokens", num_tokens, *cases[0])
+    if got0 is _NOT_YET:
         return False
     for img, p, cls in cases:
         got = got0 if (img, p, cls) == cases[0] else num_tokens(img, p, cls)
@@ -257,10 +260,10 @@ def check_unpatchify(unpatchify) -> bool:
     x, p = _patch_input_l01(), 4
     b, c, hh, ww = x.shape
     patches = rearrange(x, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=p, p2=p)
-    got = _answer_l00("unpatchify", unpatchify, patches.clone(), p, c, hh, ww)
-    if got is _NOT_YET_L00:
+    got = _answer("unpatchify", unpatchify, patches.clone(), p, c, hh, ww)
+    if got is _NOT_YET:
         return False
-    _shape_hint_l00(got, tuple(x.shape), "images", {
+    _shape_hint(got, tuple(x.shape), "images", {
         (b, c, ww, hh): "height and width swapped: the grid has H/P rows and W/P columns",
         (b, hh, ww, c): "channels are last: the result should be (B, C, H, W)"})
     gh, gw = hh // p, ww // p
@@ -282,8 +285,8 @@ def check_linear_to_conv(linear_to_conv) -> bool:
     p, c, d = 2, 3, 5
     torch.manual_seed(4)
     lin = nn.Linear(p * p * c, d)
-    got = _answer_l00("Linear -> Conv2d", linear_to_conv, lin, p, c)
-    if got is _NOT_YET_L00:
+    got = _answer("Linear -> Conv2d", linear_to_conv, lin, p, c)
+    if got is _NOT_YET:
         return False
     if not isinstance(got, nn.Conv2d):
         raise ExerciseError(f"return an nn.Conv2d, got {type(got).__name__}")
@@ -320,11 +323,11 @@ def check_prepend_class_token(prepend_class_token) -> bool:
     b, n, d = 3, 4, 8
     tokens = torch.randn(b, n, d, generator=g)
     cls = nn.Parameter(torch.randn(1, 1, d, generator=g))
-    got = _answer_l00("prepending the class token", prepend_class_token, tokens.clone(), cls)
-    if got is _NOT_YET_L00:
+    got = _answer("prepending the class token", prepend_class_token, tokens.clone(), cls)
+    if got is _NOT_YET:
         return False
     want = torch.cat([cls.detach().expand(b, -1, -1), tokens], dim=1)
-    _shape_hint_l00(got, (b, n + 1, d), "tokens with class token", {
+    _shape_hint(got, (b, n + 1, d), "tokens with class token", {
         (b, n, d): "added the class token to every patch instead of putting it in front: concatenate along "
                    "the token dim, torch.cat([cls, x], dim=1)",
         (1, n + 1, d): "only one image came back: expand the class token to the batch first, cls.expand(B, -1, -1)",
@@ -347,14 +350,14 @@ def check_sincos_1d(sincos_1d) -> bool:
     """Exercise 02.2: ``sincos_1d(num_positions, dim)`` -> (N, D): sines of all frequencies, then cosines."""
     from .embeddings import sincos_1d as ref
 
-    got0 = _answer_l00("the 1-D sin-cos table", sincos_1d, 12, 16)
-    if got0 is _NOT_YET_L00:
+    got0 = _answer("the 1-D sin-cos table", sincos_1d, 12, 16)
+    if got0 is _NOT_YET:
         return False
     for n, d in ((12, 16), (5, 8)):
         got = got0 if (n, d) == (12, 16) else sincos_1d(n, d)
         want = ref(n, d)
         what = f"sincos_1d({n}, {d})"
-        _shape_hint_l00(got, (n, d), what, {(d, n): "transposed: one row per position, (num_positions, dim)",
+        _shape_hint(got, (n, d), what, {(d, n): "transposed: one row per position, (num_positions, dim)",
                                              (n, d // 2): "only half the dims: sines fill the first half, "
                                                           "cosines the second"})
         _float_l00(got, what)
@@ -381,8 +384,8 @@ def check_resize_pos_embed(resize_pos_embed) -> bool:
     g, new, d = 4, 6, 8
     gen = torch.Generator().manual_seed(7)
     pe = torch.randn(1, 1 + g * g, d, generator=gen)
-    got = _answer_l00("resizing a position grid", resize_pos_embed, pe.clone(), new)
-    if got is _NOT_YET_L00:
+    got = _answer("resizing a position grid", resize_pos_embed, pe.clone(), new)
+    if got is _NOT_YET:
         return False
 
     def grid_resize(grid, **kw):  # grid: (1, D, g, g)
@@ -394,7 +397,7 @@ def check_resize_pos_embed(resize_pos_embed) -> bool:
     cls, grid = pe[:, :1], pe[:, 1:].reshape(1, g, g, d).permute(0, 3, 1, 2)  # (1, D, g, g)
     want = torch.cat([cls, grid_resize(grid, mode="bicubic")], dim=1)
     want_aa = torch.cat([cls, grid_resize(grid, mode="bicubic", antialias=True)], dim=1)
-    _shape_hint_l00(got, (1, 1 + new * new, d), "resized pos_embed", {
+    _shape_hint(got, (1, 1 + new * new, d), "resized pos_embed", {
         (1, new * new, d): "the class token's embedding is missing: split it off before interpolating "
                            "(pos_embed[:, :1]) and concatenate it back in front",
         (1, d, new, new): "still in image layout (1, D, g, g): permute back and flatten to (1, N, D)",
@@ -419,28 +422,6 @@ def check_resize_pos_embed(resize_pos_embed) -> bool:
 # ---- lessons 03-05 (attention, encoder block, the model) ----------------------------------------
 __all__ += ["check_scaled_dot_product", "check_split_heads", "check_merge_heads", "check_multi_head_attention"]
 
-_NOT_YET_L03 = object()  # what _answer_l03 returns when the learner has not written the function yet
-
-
-def _answer_l03(what: str, fn, *args):
-    """Call the learner's ``fn(*args)``; if it still raises NotImplementedError, say so and return _NOT_YET_L03."""
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        print(f"Not attempted yet: {what}. Replace `raise NotImplementedError(...)` with your code, "
-              "then run the cell again.")
-        return _NOT_YET_L03
-
-
-def _shape_hint_l03(got, want: tuple, what: str, wrong_shapes: dict) -> None:
-    """Like expect_shape, with a specific message for shapes that typical mistakes produce."""
-    if isinstance(got, (tuple, list)) and len(got) == 2 and isinstance(got[0], torch.Tensor):
-        raise ExerciseError(f"{what}: return one tensor, not a tuple")
-    if isinstance(got, torch.Tensor) and tuple(got.shape) != tuple(want) and tuple(got.shape) in wrong_shapes:
-        raise ExerciseError(f"{what} has shape {tuple(got.shape)} instead of {tuple(want)}: "
-                            f"{wrong_shapes[tuple(got.shape)]}")
-    expect_shape(got, want, what)
-
 
 # lesson 03 ----------------------------------------------------------------------------------------
 def check_scaled_dot_product(attention) -> bool:
@@ -451,12 +432,12 @@ def check_scaled_dot_product(attention) -> bool:
     b, n, d, dv = 2, 6, 8, 5
     q, k, v = torch.randn(b, n, d, generator=g) * 2, torch.randn(b, n, d, generator=g) * 2, torch.randn(b, n, dv,
                                                                                                        generator=g)
-    got = _answer_l03("scaled dot-product attention", attention, q.clone(), k.clone(), v.clone())
-    if got is _NOT_YET_L03:
+    got = _answer("scaled dot-product attention", attention, q.clone(), k.clone(), v.clone())
+    if got is _NOT_YET:
         return False
     s = q @ k.transpose(-2, -1)  # (B, N, N), unscaled
     want = (s / math.sqrt(d)).softmax(-1) @ v
-    _shape_hint_l03(got, (b, n, dv), "attention output", {
+    _shape_hint(got, (b, n, dv), "attention output", {
         (b, n, n): "this is the (B, N, N) matrix of weights (or scores); multiply the weights by v"})
     expect_close(got, want, "attention output", atol=1e-5, hints=[
         (s.softmax(-1) @ v, "forgot the scale: divide the scores by sqrt(d) before the softmax"),
@@ -483,11 +464,11 @@ def check_split_heads(split_heads) -> bool:
     x, h = _heads_input_l03(), 3
     b, n, dim = x.shape
     d = dim // h
-    got = _answer_l03("splitting the heads", split_heads, x.clone(), h)
-    if got is _NOT_YET_L03:
+    got = _answer("splitting the heads", split_heads, x.clone(), h)
+    if got is _NOT_YET:
         return False
     want = x.view(b, n, h, d).transpose(1, 2)
-    _shape_hint_l03(got, (b, h, n, d), "heads", {
+    _shape_hint(got, (b, h, n, d), "heads", {
         (b, n, h, d): "split into (B, N, h, d) but did not move the head dim in front of the tokens: "
                       "add .transpose(1, 2)",
         (b, h, d, n): "tokens and features are swapped: the result is (B, h, N, d)",
@@ -506,10 +487,10 @@ def check_merge_heads(merge_heads) -> bool:
     b, n, dim = x.shape
     d = dim // h
     heads = x.view(b, n, h, d).transpose(1, 2)  # (B, h, N, d)
-    got = _answer_l03("merging the heads", merge_heads, heads.clone())
-    if got is _NOT_YET_L03:
+    got = _answer("merging the heads", merge_heads, heads.clone())
+    if got is _NOT_YET:
         return False
-    _shape_hint_l03(got, (b, n, dim), "merged heads", {
+    _shape_hint(got, (b, n, dim), "merged heads", {
         (b, h, n * d): "merged the tokens with the features; move the head dim next to d first, transpose(1, 2)",
         (b, n, h, d): "the heads are not concatenated yet: reshape (B, N, h, d) to (B, N, h*d)"})
     expect_close(got, x, "merged heads", atol=0, rtol=0, hints=[
@@ -532,8 +513,8 @@ def check_multi_head_attention(mha) -> bool:
     x = torch.randn(b, n, dim, generator=g)
     wq, bq = torch.randn(3 * dim, dim, generator=g) * 0.5, torch.randn(3 * dim, generator=g) * 0.1
     wp, bp = torch.randn(dim, dim, generator=g) * 0.3, torch.randn(dim, generator=g) * 0.1
-    got = _answer_l03("multi-head self-attention", mha, x.clone(), wq.clone(), bq.clone(), wp.clone(), bp.clone(), h)
-    if got is _NOT_YET_L03:
+    got = _answer("multi-head self-attention", mha, x.clone(), wq.clone(), bq.clone(), wp.clone(), bp.clone(), h)
+    if got is _NOT_YET:
         return False
 
     def ref(scale=None, split="3hd", proj=True, bias=True):
@@ -546,7 +527,7 @@ def check_multi_head_attention(mha) -> bool:
         out = (s.softmax(-1) @ v).transpose(1, 2).reshape(b, n, dim)  # (B, N, D)
         return F.linear(out, wp, bp) if proj else out
 
-    _shape_hint_l03(got, (b, n, dim), "attention output", {
+    _shape_hint(got, (b, n, dim), "attention output", {
         (b, h, n, d): "the heads are not merged back: transpose(1, 2) and reshape to (B, N, D), then apply proj",
         (b, n, 3 * dim): "that is the qkv projection's output; split it into q, k, v and heads"})
     expect_close(got, ref(), "attention output", atol=1e-4, hints=[
@@ -570,13 +551,13 @@ def check_layer_norm(layer_norm) -> bool:
     x = torch.randn(2, 4, d, generator=g) * 3 + 1
     x[0, 0] = 0.5 + 1e-3 * torch.randn(d, generator=g)  # a nearly constant token: here eps matters
     w, b = torch.randn(d, generator=g), torch.randn(d, generator=g)
-    got = _answer_l03("LayerNorm by hand", layer_norm, x.clone(), w.clone(), b.clone(), eps)
-    if got is _NOT_YET_L03:
+    got = _answer("LayerNorm by hand", layer_norm, x.clone(), w.clone(), b.clone(), eps)
+    if got is _NOT_YET:
         return False
     mu, var = x.mean(-1, keepdim=True), x.var(-1, keepdim=True, unbiased=False)
     want = torch.nn.functional.layer_norm(x, (d,), w, b, eps)
     xc = x - mu
-    _shape_hint_l03(got, tuple(x.shape), "LayerNorm output", {
+    _shape_hint(got, tuple(x.shape), "LayerNorm output", {
         (2, 4, 1): "that is one number per token (the mean or the std); return the normalised tokens"})
     expect_close(got, want, "LayerNorm output", atol=1e-4, hints=[
         (xc / torch.sqrt(x.var(-1, keepdim=True) + eps) * w + b,
@@ -601,11 +582,11 @@ def check_gelu(gelu) -> bool:
     import math
 
     x = torch.linspace(-4, 4, 161)
-    got = _answer_l03("GELU", gelu, x.clone())
-    if got is _NOT_YET_L03:
+    got = _answer("GELU", gelu, x.clone())
+    if got is _NOT_YET:
         return False
     want = x * 0.5 * (1 + torch.erf(x / math.sqrt(2)))
-    _shape_hint_l03(got, tuple(x.shape), "GELU output", {})
+    _shape_hint(got, tuple(x.shape), "GELU output", {})
     expect_close(got, want, "GELU output", atol=1e-5, rtol=1e-5, hints=[
         (torch.nn.functional.gelu(x, approximate="tanh"), "this is the tanh approximation (differs by up to 5e-4); "
                                                           "use the exact form with torch.erf"),
@@ -635,8 +616,8 @@ def check_pre_norm_block(block_forward) -> bool:
     blk = _block_l04()
     x = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(42)) * 2
     with torch.no_grad():
-        got = _answer_l03("the pre-norm block", block_forward, blk, x.clone())
-        if got is _NOT_YET_L03:
+        got = _answer("the pre-norm block", block_forward, blk, x.clone())
+        if got is _NOT_YET:
             return False
         a, m, n1, n2 = blk.attn, blk.mlp, blk.norm1, blk.norm2
         want = blk(x)
@@ -655,7 +636,7 @@ def check_pre_norm_block(block_forward) -> bool:
             (h, "forgot the MLP half of the block (Eq. 3)"),
             (x + a(n1(x)) + m(n2(x)), "the MLP read the block's input instead of the output of the attention step: "
                                       "x = x + attn(norm1(x)) first, then x = x + mlp(norm2(x))")]
-    _shape_hint_l03(got, tuple(x.shape), "block output", {})
+    _shape_hint(got, tuple(x.shape), "block output", {})
     expect_close(got, want, "block output", atol=1e-5, hints=hints)
     return passed("the pre-norm encoder block, x + MSA(LN(x)) then x + MLP(LN(x))")
 
@@ -665,8 +646,8 @@ def check_block_params(block_params) -> bool:
     from .blocks import Block
 
     cases = [(768, 4.0), (96, 2.0), (192, 4.0), (64, 3.0)]
-    first = _answer_l03("parameters of a block", block_params, *cases[0])
-    if first is _NOT_YET_L03:
+    first = _answer("parameters of a block", block_params, *cases[0])
+    if first is _NOT_YET:
         return False
     for dim, ratio in cases:
         got = first if (dim, ratio) == cases[0] else block_params(dim, ratio)
@@ -709,8 +690,8 @@ def check_vit_param_count(vit_param_count) -> bool:
 
     cases = [ViTConfig.vit_b_16(), ViTConfig.fashion_mnist_cpu(), ViTConfig.vit_l_32(), ViTConfig.tiny(num_classes=0),
              ViTConfig.tiny(class_token=False, pool="mean"), ViTConfig.tiny(pos_embed="sincos2d")]
-    first = _answer_l03("counting a ViT's parameters", vit_param_count, cases[0])
-    if first is _NOT_YET_L03:
+    first = _answer("counting a ViT's parameters", vit_param_count, cases[0])
+    if first is _NOT_YET:
         return False
     for cfg in cases:
         got = first if cfg is cases[0] else vit_param_count(cfg)
@@ -758,11 +739,11 @@ def check_mean_pool(mean_pool) -> bool:
     b, n, d = 3, 6, 4
     x = torch.randn(b, n, d, generator=g)
     x[:, 0] += 5.0  # a class token that stands out
-    got = _answer_l03("mean pooling", mean_pool, x.clone())
-    if got is _NOT_YET_L03:
+    got = _answer("mean pooling", mean_pool, x.clone())
+    if got is _NOT_YET:
         return False
     want = x[:, 1:].mean(1)
-    _shape_hint_l03(got, (b, d), "pooled features", {
+    _shape_hint(got, (b, d), "pooled features", {
         (b, n): "averaged over the features (dim -1); average over the tokens, dim=1",
         (b, n - 1): "averaged over the features (dim -1); average over the patch tokens, dim=1",
         (n, d): "averaged over the batch (dim 0); average over the tokens, dim=1",
@@ -790,8 +771,8 @@ def check_vit_forward(vit_forward) -> bool:
             p.add_(torch.randn(p.shape, generator=g) * 0.3)
     x = torch.randn(2, 3, 32, 32, generator=g)
     with torch.no_grad():
-        got = _answer_l03("the ViT forward pass", vit_forward, model, x.clone())
-        if got is _NOT_YET_L03:
+        got = _answer("the ViT forward pass", vit_forward, model, x.clone())
+        if got is _NOT_YET:
             return False
         want = model(x)
         patches = model.patch_embed(x)  # (B, N-1, D)
@@ -814,7 +795,7 @@ def check_vit_forward(vit_forward) -> bool:
                   "put the class token at the end; it goes first (index 0)"),
                  (run(torch.cat([patches, cls], 1) + model.pos_embed), "put the class token at the end; it goes "
                                                                       "first, and the head reads index 0")]
-    _shape_hint_l03(got, tuple(want.shape), "logits", {
+    _shape_hint(got, tuple(want.shape), "logits", {
         (2, 17, 10): "the head was applied to every token; pool first (the class token, tokens[:, 0])",
         (2, 32): "these are the pooled features; apply model.head"})
     expect_close(got, want, "logits", atol=1e-4, hints=hints)
