@@ -3,27 +3,17 @@ raises ExerciseError naming that mistake, and an unattempted stub prints "Not at
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import load_solution as _load
+from conftest import stub as _stub
 from einops import rearrange
 from torch import nn
 
 from vit_lessons import exercises as ex
 from vit_lessons.exercises import ExerciseError
-
-SOLUTIONS = Path(__file__).resolve().parent.parent / "notebooks" / "solutions"
-
-
-def _load(stem: str):
-    spec = importlib.util.spec_from_file_location(f"solutions_{stem}", SOLUTIONS / f"{stem}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +31,6 @@ def sol02():
     return _load("02_embeddings")
 
 
-def _stub(*args):
-    raise NotImplementedError("your code here")
 
 
 CHECKS = ["check_channel_stats", "check_normalize", "check_to_tensor", "check_patchify", "check_num_tokens",

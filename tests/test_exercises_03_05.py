@@ -3,26 +3,17 @@ raises ExerciseError naming that mistake, and an unattempted stub prints "Not at
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import load_solution as _load
+from conftest import stub as _stub
 
 from vit_lessons import ViTConfig
 from vit_lessons import exercises as ex
 from vit_lessons.exercises import ExerciseError
-
-SOLUTIONS = Path(__file__).resolve().parent.parent / "notebooks" / "solutions"
-
-
-def _load(stem: str):
-    spec = importlib.util.spec_from_file_location(f"solutions_{stem}", SOLUTIONS / f"{stem}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +31,6 @@ def sol05():
     return _load("05_vision_transformer")
 
 
-def _stub(*args):
-    raise NotImplementedError("your code here")
 
 
 CHECKS = ["check_scaled_dot_product", "check_split_heads", "check_merge_heads", "check_multi_head_attention",
