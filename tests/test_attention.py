@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from vit_lessons.attention import Attention, scaled_dot_product_attention
+from vit_lessons import VisionTransformer, ViTConfig
+from vit_lessons.attention import Attention, mimetic_init_, scaled_dot_product_attention
 
 
 def test_explicit_equals_sdpa():
@@ -45,3 +46,43 @@ def test_equals_nn_multihead_attention():
 def test_heads_must_divide_dim():
     with pytest.raises(ValueError, match="not divisible by num_heads"):
         Attention(10, 3)
+
+
+def test_mimetic_init_shapes_the_head_products():
+    D, h = 64, 4
+    d = D // h
+    torch.manual_seed(0)
+    model = mimetic_init_(VisionTransformer(ViTConfig.tiny(embed_dim=D, num_heads=h, depth=2)))
+    for blk in model.blocks:
+        w = blk.attn.qkv.weight  # (3D, D)
+        eye = torch.eye(D)
+        for i in range(h):
+            wq, wk = w[i * d:(i + 1) * d], w[D + i * d:D + (i + 1) * d]  # (d, D) each
+            qk = wq.T @ wk  # (D, D): a rank-d part of 0.7 Z + 0.7 I, so its trace is large and positive
+            assert torch.linalg.matrix_rank(qk) == d
+            assert (qk * eye).sum() / (qk.norm() * eye.norm()) > 0.35  # cosine with I, ~0 for random weights
+        vo = w[2 * D:].T @ blk.attn.proj.weight.T  # W_v^T W_proj^T: exactly 0.4 Z - 0.4 I
+        cos = (vo * eye).sum() / (vo.norm() * eye.norm())
+        assert cos < -0.6
+        assert_close(torch.diagonal(vo).mean(), torch.tensor(-0.4), atol=0.05, rtol=0)
+    # attention of a token with itself is the largest in its row when tokens are unrelated
+    x = torch.randn(1, 9, D) * 3
+    _, attn = model.blocks[0].attn(x, return_attn=True)  # (1, h, 9, 9)
+    assert (attn.argmax(-1) == torch.arange(9)).float().mean() > 0.9
+    with pytest.raises(ValueError, match="no vit_lessons Attention"):
+        mimetic_init_(torch.nn.Linear(3, 3))
+
+
+def test_mimetic_init_is_seeded_and_leaves_the_rest_alone():
+    cfg = ViTConfig.tiny()
+    torch.manual_seed(1)
+    a = VisionTransformer(cfg)
+    before = {k: v.clone() for k, v in a.state_dict().items()}
+    mimetic_init_(a, generator=torch.Generator().manual_seed(3))
+    b = mimetic_init_(VisionTransformer(cfg), generator=torch.Generator().manual_seed(3))
+    for k, v in a.state_dict().items():
+        if k.endswith(("attn.qkv.weight", "attn.proj.weight")):
+            assert_close(v, b.state_dict()[k], atol=0, rtol=0)
+            assert not torch.equal(v, before[k])
+        else:
+            assert_close(v, before[k], atol=0, rtol=0)  # biases, MLPs, norms, embeddings untouched

@@ -117,3 +117,25 @@ def test_bench_gpu_commands_on_a_cpu(tmp_path, capsys):
     assert r["model"]["embed_dim"] == 384 and r["recipe"]["erase"] > 0
     hist = [{"test_acc": 0.5, "train_time": 1.0}, {"test_acc": 0.86, "train_time": 2.0}]
     assert time_to(hist, 0.85) == 2.0 and time_to(hist, 0.9) is None
+
+
+def test_bench_side_by_side_pins_each_recipe_to_its_own_core(tmp_path):
+    from vit_lessons.bench import fashion_mnist_10min
+    from vit_lessons.data import DatasetNotFoundError, load_dataset
+
+    try:
+        load_dataset("fashion-mnist", download=False)
+    except DatasetNotFoundError:
+        pytest.skip("Fashion-MNIST not on this machine")
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs 2 CPU cores")
+    s = fashion_mnist_10min(seeds=(0,), budget=1.0, out=tmp_path / "res", runs_dir=tmp_path / "runs",
+                            evals_per_epoch=1, side_by_side=True)
+    runs = [json.loads(x) for x in (tmp_path / "res" / "runs.jsonl").read_text().splitlines()]
+    assert [r["name"] for r in runs] == ["ours", "tintn"] and all(r["side_by_side"] for r in runs)
+    cores = [r["cpu_affinity"] for r in runs]
+    assert all(len(c) == 1 for c in cores) and cores[0] != cores[1], cores
+    assert all(1.0 <= r["train_time"] < 30 for r in runs)
+    assert s["side_by_side"] and "own core" in s["how"] and s["machine"]["torch_threads"] == 1
+    assert "own core" in (tmp_path / "res" / "README.md").read_text()
+    assert (tmp_path / "res" / "ours_seed0.metrics.jsonl").exists()

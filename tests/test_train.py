@@ -267,3 +267,27 @@ def test_eval_on_tiny_imagedata_matches_manual_loop():
     assert res["correct"] == int((logits.argmax(1) == y).sum())
     assert res["loss"] == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
     assert isinstance(ImageData, type)
+
+
+def test_mimetic_init_in_the_trainer_is_seeded_resumable_and_checked(tmp_path, digits):
+    from vit_lessons.attention import mimetic_init_
+    from vit_lessons.model import VisionTransformer
+
+    cfg, r = tiny_digits_setup(epochs=2, init="mimetic")
+    t = Trainer(cfg, r, digits, tmp_path / "m", seed=4, progress=False)
+    torch.manual_seed(4)  # what the trainer does: seed, build the model, then re-initialise attention
+    ref = mimetic_init_(VisionTransformer(cfg))
+    for k, v in ref.state_dict().items():
+        torch.testing.assert_close(t.model.state_dict()[k], v, atol=0, rtol=0, msg=k)
+    t.done = lambda: t.epoch >= 1
+    t.fit()
+    # a checkpoint written before `init` existed resumes as the timm-initialised run it was
+    ck = torch.load(tmp_path / "m" / "last.pt", weights_only=True)
+    old = {**ck, "recipe": {k: v for k, v in ck["recipe"].items() if k != "init"}}
+    save_checkpoint(tmp_path / "old" / "last.pt", old)
+    _, r_timm = tiny_digits_setup(epochs=2)
+    Trainer(cfg, r_timm, digits, tmp_path / "old", seed=4, progress=False, resume=True)
+    with pytest.raises(CheckpointError, match="init: 'timm' in the checkpoint vs 'mimetic' now"):
+        Trainer(cfg, r, digits, tmp_path / "old", seed=4, progress=False, resume=True)
+    with pytest.raises(ValueError, match="init must be 'timm' or 'mimetic'"):
+        Recipe(init="xavier")

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["scaled_dot_product_attention", "Attention"]
+__all__ = ["scaled_dot_product_attention", "Attention", "mimetic_init_"]
 
 
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -72,3 +72,46 @@ class Attention(nn.Module):
         x = x.transpose(1, 2).reshape(B, N, D)  # (B, N, D): heads concatenated
         x = self.proj_drop(self.proj(x))
         return (x, attn) if return_attn else x
+
+
+@torch.no_grad()
+def mimetic_init_(module: nn.Module, alpha_qk: float = 0.7, beta_qk: float = 0.7, alpha_vo: float = 0.4,
+                  beta_vo: float = 0.4, generator: torch.Generator | None = None) -> nn.Module:
+    """Start every :class:`Attention` in ``module`` looking like a trained one (mimetic init).
+
+    Trockman & Kolter (2023, arXiv 2305.09828) observed that in pre-trained ViTs each head's
+    query-key product W_q^T W_k is close to a multiple of the identity plus noise, and the
+    value-output product W_v^T W_proj^T close to minus the identity plus noise, and showed that
+    initialising the weights that way lets small ViTs learn much faster on small datasets.
+    With W_q^T W_k ≈ I a token's attention score with another is their dot product, so with
+    sin-cos position embeddings (similar for neighbouring patches) attention starts out local.
+
+    For each head the target alpha_qk * Z + beta_qk * I (Z has N(0, 1/D) entries) is split by SVD
+    into the head's (d, D) query and key rows, keeping the d largest singular values; the
+    (D, D) value and output weights split alpha_vo * Z' - beta_vo * I exactly. Biases are untouched.
+    Returns ``module``.
+
+    Built in notebooks/06_training.
+    """
+    found = False
+    for attn in module.modules():
+        if not isinstance(attn, Attention):
+            continue
+        found = True
+        w = attn.qkv.weight  # (3D, D): rows are [W_q; W_k; W_v], each (D, D) and h heads of d rows
+        D, d = attn.proj.in_features, attn.head_dim
+        eye = torch.eye(D)
+        for i in range(attn.num_heads):
+            target = alpha_qk * torch.randn(D, D, generator=generator) / math.sqrt(D) + beta_qk * eye  # (D, D)
+            U, S, Vh = torch.linalg.svd(target)
+            root = S[:d].sqrt()  # (d,)
+            w[i * d:(i + 1) * d] = (U[:, :d] * root).T.to(w)  # W_q rows of head i: (d, D)
+            w[D + i * d:D + (i + 1) * d] = (Vh[:d].T * root).T.to(w)  # W_k rows of head i: (d, D)
+        target = alpha_vo * torch.randn(D, D, generator=generator) / math.sqrt(D) - beta_vo * eye  # (D, D)
+        U, S, Vh = torch.linalg.svd(target)
+        root = S.sqrt()
+        w[2 * D:] = (U * root).T.to(w)  # W_v: (D, D), so that W_v^T W_proj^T = target
+        attn.proj.weight.copy_((Vh.T * root).to(w))  # W_proj: (D, D)
+    if not found:
+        raise ValueError(f"mimetic_init_: {type(module).__name__} has no vit_lessons Attention layers to initialise")
+    return module

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import os
 import platform
+import re
 import shlex
 import statistics
 import sys
@@ -110,36 +111,100 @@ def _fmt_s(x) -> str:
     return "never" if x is None else f"{x:.0f} s"
 
 
+def _setups(budget: float, evals_per_epoch: int):
+    """(name, config, recipe) of the two recipes the 10-minute benchmark compares."""
+    from .train import default_setup, tintn_setup
+
+    ours = default_setup("fashion-mnist", time_budget=budget, evals_per_epoch=evals_per_epoch)
+    tintn = tintn_setup(time_budget=budget, evals_per_epoch=evals_per_epoch)
+    return [("ours", *ours), ("tintn", *tintn)]
+
+
+def _pinned_run(core: int, name: str, cfg, recipe, seed: int, out_dir: Path, device, queue) -> None:
+    """One benchmark run in a child process that has CPU core ``core`` to itself (one torch thread)."""
+    from .data import load_dataset
+    from .train import setup_logging
+
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {core})
+    torch.set_num_threads(1)
+    setup_logging()
+    try:
+        res = run_one(name, cfg, recipe, load_dataset("fashion-mnist"), seed, out_dir, device=device)
+        res["cpu_affinity"] = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        queue.put((name, res))
+    except BaseException as e:  # noqa: BLE001 - reported by the parent, which waits for every child
+        queue.put((name, f"{type(e).__name__}: {e}"))
+
+
+def _side_by_side(jobs: list[tuple], device) -> list[dict]:
+    """Run (name, cfg, recipe, seed, out_dir) jobs at the same time, each in its own process on its own core."""
+    import multiprocessing as mp
+
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    if len(cores) < len(jobs):
+        raise RuntimeError(f"--side-by-side needs {len(jobs)} CPU cores, this machine offers {len(cores)}")
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_pinned_run, args=(core, *job, device, q)) for core, job in zip(cores, jobs)]
+    for p in procs:
+        p.start()
+    got = dict(q.get() for _ in procs)
+    for p in procs:
+        p.join()
+    bad = {k: v for k, v in got.items() if isinstance(v, str)}
+    if bad:
+        raise RuntimeError(f"side-by-side runs failed: {bad}")
+    return [got[job[0]] for job in jobs]
+
+
 def fashion_mnist_10min(seeds=(0, 1, 2), budget: float = 600.0, out: Path = RESULTS / "fashion_mnist_10min",
                         runs_dir: Path = Path("experiments/bench"), checkpoint: Path | None = None,
-                        evals_per_epoch: int = 2, device=None) -> dict:
-    """Our recipe and tintn's seed recipe at the same wall-clock budget, seed by seed (interleaved)."""
-    from .data import load_dataset
-    from .train import default_setup, export_checkpoint, tintn_setup
+                        evals_per_epoch: int = 2, device=None, side_by_side: bool = False) -> dict:
+    """Our recipe and tintn's seed recipe at the same wall-clock budget, seed by seed.
 
-    data = load_dataset("fashion-mnist")
+    By default the two run one after the other with the threads torch is given; with
+    ``side_by_side`` they run at the same time, each in its own process pinned to its own
+    core with one thread, so both see exactly the same machine conditions.
+    """
+    from .data import load_dataset
+    from .train import export_checkpoint
+
+    data = None if side_by_side else load_dataset("fashion-mnist")
     runs, start_load = [], loadavg()
     done = _finished_runs(out)  # a benchmark that stopped part-way continues where it stopped
+    setups = _setups(budget, evals_per_epoch)
     for seed in seeds:
-        for name, setup in (("ours", default_setup), ("tintn", tintn_setup)):
-            kw = {"dataset": "fashion-mnist"} if setup is default_setup else {}
-            cfg, recipe = setup(**kw, time_budget=budget, evals_per_epoch=evals_per_epoch)
+        todo = []
+        for name, cfg, recipe in setups:
             rd = runs_dir / f"fmnist{int(budget)}s-{name}-seed{seed}"
             prev = done.get((name, seed))
             if prev and prev["recipe"] == recipe.to_dict() and prev["model"] == cfg.to_dict() and \
-                    (Path(prev["run_dir"]) / "last.pt").exists():
+                    prev.get("side_by_side", False) == side_by_side and (Path(prev["run_dir"]) / "last.pt").exists():
                 runs.append(prev)
                 continue
-            r = run_one(name, cfg, recipe, data, seed, rd, device=device)
+            todo.append((name, cfg, recipe, seed, rd))
+        if side_by_side and todo:
+            new = _side_by_side(todo, device)
+        else:
+            new = [run_one(name, cfg, recipe, data, seed, rd, device=device) for name, cfg, recipe, seed, rd in todo]
+        for (name, *_rest, rd), r in zip(todo, new):
+            r["side_by_side"] = side_by_side
             _copy_metrics(rd, out / f"{name}_seed{seed}.metrics.jsonl")
             runs.append(r)
+        if todo:
             _write(out, {"partial": True}, runs, "partial results; the run is still going\n")
     start_load = runs[0]["loadavg_before"] if runs else start_load  # before the first run, even if reused
     summ = {"benchmark": "fashion-mnist-10min", "command": _command(), "budget_s": budget, "seeds": list(seeds),
             "counted": "training wall-clock time only: data batching and augmentation, forward, backward, optimizer "
                        "steps; not counted: loading the dataset from disk, building the model, test evaluations "
                        f"({evals_per_epoch} per epoch, clock paused)",
-            "machine": machine(), "loadavg_start": start_load, "loadavg_end": loadavg(),
+            "side_by_side": side_by_side,
+            "how": ("side by side: for each seed both recipes trained at the same time, each in its own process "
+                    "pinned to its own core, one torch thread each" if side_by_side else
+                    "one run after the other, each with the whole machine"),
+            "machine": machine() | ({"torch_threads": 1} if side_by_side else {}),
+            "loadavg_start": start_load, "loadavg_end": loadavg(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     for name in ("ours", "tintn"):
         rs = [r for r in runs if r["name"] == name]
@@ -159,9 +224,10 @@ def fashion_mnist_10min(seeds=(0, 1, 2), budget: float = 600.0, out: Path = RESU
         med = ours[len(ours) // 2]
         rec = {"test_acc": med["final_acc"], "test_correct": med["final_correct"], "seed": med["seed"],
                "train_time_s": med["train_time"], "epochs": med["epochs"], "command": _command(),
+               "how": summ["how"],
                "note": f"median of seeds {list(seeds)} of our recipe in the fashion-mnist-10min benchmark; "
                        f"weights at the end of the {budget:.0f} s budget (last.pt, not the best evaluation)",
-               "machine": machine(), "loadavg_before": med["loadavg_before"], "loadavg_after": med["loadavg_after"]}
+               "machine": summ["machine"], "loadavg_before": med["loadavg_before"], "loadavg_after": med["loadavg_after"]}
         export_checkpoint(Path(med["run_dir"]) / "last.pt", checkpoint, record=rec)
         Path(checkpoint).with_suffix(".json").write_text(json.dumps(rec, indent=2) + "\n")
         _copy_metrics(Path(med["run_dir"]), Path(checkpoint).with_suffix(".metrics.jsonl"))
@@ -186,9 +252,12 @@ def _fmnist_table(s: dict, runs: list[dict]) -> str:
              f"Command: `{s['command']}`  ", f"Date: {s['date']}  ",
              f"Machine: {m['cpu']}, {m['cpu_count']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
              f"python {m['python']}, {m['platform']}  ",
-             f"Load average (1/5/15 min) at start: {s['loadavg_start']}; at end: {s['loadavg_end']}. The machine was "
-             f"shared with other work, so throughput varies between runs (see each run's load average).  ",
-             f"Counted time: {s['counted']}.", "",
+             f"Load average (1/5/15 min) at start: {s['loadavg_start']}; at end: {s['loadavg_end']}. "
+             + ("Side by side, a load near 2 is the two runs themselves; more means other work shared the machine "
+                "(see each run's load average).  " if s.get("side_by_side") else
+                "The machine may have been shared with other work, so throughput can vary between runs (see each "
+                "run's load average).  "),
+             f"Counted time: {s['counted']}.  ", f"How: {s.get('how', 'one run after the other')}.", "",
              "| recipe | median test acc | accs (seeds) | median time to 85% | median epochs | img/s | params |",
              "|---|---|---|---|---|---|---|"]
     for name in ("ours", "tintn"):
@@ -210,14 +279,17 @@ def _fmnist_table(s: dict, runs: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-# name -> (what it changes, model overrides, recipe overrides); each switches one ingredient off (or swaps it)
+# name -> (model overrides, recipe overrides); each switches one ingredient off, or swaps one design choice
 ABLATIONS = {
     "full recipe": ({}, {}),
+    "timm init instead of mimetic": ({}, {"init": "timm"}),
+    "learned positions instead of sin-cos": ({"pos_embed": "learned"}, {}),
     "no label smoothing": ({}, {"label_smoothing": 0.0}),
-    "no augmentation": ({}, {"crop_pad": 0, "flip": False, "erase": 0.0}),
+    "with crop + flip augmentation": ({}, {"crop_pad": 2, "flip": True}),
     "no warm-up/cosine (constant lr)": ({}, {"schedule": "constant", "warmup": 0.0}),
     "no gradient clipping": ({}, {"grad_clip": 0.0}),
     "mean pooling instead of CLS": ({"pool": "mean"}, {}),
+    "D 96 instead of 64": ({"embed_dim": 96}, {}),
     "patch 4 instead of 7": ({"patch_size": 4}, {}),
     "tintn seed recipe": (None, None),
 }
@@ -243,7 +315,7 @@ def ablations(budget: float = 120.0, seed: int = 0, only=None, out: Path | None 
         else:
             cfg, recipe = default_setup("fashion-mnist", **length, **r)
             cfg = cfg.replace(**m) if m else cfg
-        slug = name.split(" (")[0].replace(" ", "-").replace("/", "-")
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", name.split(" (")[0]).strip("-")
         res = run_one(name, cfg, recipe, data, seed, runs_dir / f"{tag}-{slug}", device=device)
         _copy_metrics(runs_dir / f"{tag}-{slug}", out / f"{slug}.metrics.jsonl")
         runs.append(res)
@@ -291,8 +363,10 @@ def gpu_fashion_mnist(budget: float = 300.0, seeds=(0,), out: Path = RESULTS / "
         raise RuntimeError("no CUDA GPU here: this benchmark measures the GPU path (run it on Colab or a GPU "
                            "machine, or pass --allow-cpu to exercise the code path)")
     data = load_dataset("fashion-mnist")
+    # a GPU sees many epochs in 5 minutes, so unlike the CPU recipe it needs augmentation
     _, recipe = default_setup("fashion-mnist", time_budget=budget, batch_size=batch_size, lr=lr, amp=True,
-                              data_on_device=True, erase=0.25, evals_per_epoch=1)
+                              data_on_device=True, crop_pad=2, flip=True, erase=0.25, init="timm",
+                              evals_per_epoch=1)
     cfg = ViTConfig.preset(preset, img_size=28, in_chans=1, num_classes=10, patch_size=4)
     runs = [run_one("gpu", cfg, recipe, data, s, runs_dir / f"seed{s}", device=dev) for s in seeds]
     summ = {"benchmark": "gpu-fashion-mnist", "command": _command(), "budget_s": budget, "machine": machine(),
@@ -361,7 +435,8 @@ def _bench_cmd(args) -> int:
         if args.which == "fashion-mnist-10min":
             s = fashion_mnist_10min(args.seeds, args.budget, Path(args.out or RESULTS / "fashion_mnist_10min"),
                                     checkpoint=Path(args.checkpoint) if args.checkpoint else None,
-                                    evals_per_epoch=args.evals_per_epoch, device=args.device)
+                                    evals_per_epoch=args.evals_per_epoch, device=args.device,
+                                    side_by_side=args.side_by_side)
             print(_fmnist_table(s, []).split("Runs:")[0])
         elif args.which == "ablations":
             ablations(args.budget, args.seeds[0], only=args.only, out=Path(args.out) if args.out else None,
@@ -407,5 +482,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch; on a machine shared with other work 1 thread per process avoids "
                         "threads waiting on each other (measured ~5x faster under load here)")
+    p.add_argument("--side-by-side", action="store_true",
+                   help="fashion-mnist-10min: train both recipes at the same time, each in its own process on its "
+                        "own core with one thread (needs 2 cores), so both see the same machine conditions")
     p.add_argument("--allow-cpu", action="store_true", help="gpu-fashion-mnist: run the GPU path on the CPU anyway")
     p.set_defaults(func=_bench_cmd)
