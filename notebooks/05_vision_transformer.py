@@ -274,8 +274,9 @@ del timm_vit, tv_vit, ours, ours_tv, converted
 # %% [markdown]
 # ## 5.6 The course's model on Fashion-MNIST
 #
-# `ViTConfig.fashion_mnist_cpu()` is the model lesson 06 trains: 28×28 grey images, 4×4 patches
-# (49 + 1 tokens), D = 96, 6 blocks, 4 heads. One forward pass on a batch of real images; before
+# `ViTConfig.fashion_mnist_cpu()` is the course's Fashion-MNIST model: 28×28 grey images, 4×4 patches
+# (49 + 1 tokens), D = 96, 6 blocks, 4 heads. (For its 10-minute CPU budget lesson 06 trains a slimmer
+# variant of it: 7×7 patches and D = 64.) One forward pass on a batch of real images; before
 # training, the predictions are close to uniform, so the cross-entropy should be near $\ln 10 = 2.30$.
 
 # %%

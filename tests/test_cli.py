@@ -139,3 +139,18 @@ def test_bench_side_by_side_pins_each_recipe_to_its_own_core(tmp_path):
     assert s["side_by_side"] and "own core" in s["how"] and s["machine"]["torch_threads"] == 1
     assert "own core" in (tmp_path / "res" / "README.md").read_text()
     assert (tmp_path / "res" / "ours_seed0.metrics.jsonl").exists()
+
+
+def test_every_recipe_switch_reaches_the_setup():
+    from vit_lessons.__main__ import _load_extras, build_parser
+    from vit_lessons.train import setup_from_args
+
+    _load_extras()
+    parse = build_parser().parse_args
+    cfg, r = setup_from_args(parse(["train"]))  # the defaults: the CPU recipe of lesson 06
+    assert (cfg.patch_size, cfg.embed_dim, cfg.pos_embed, r.init, r.crop_pad, r.flip) == (7, 64, "sincos2d",
+                                                                                         "mimetic", 0, False)
+    cfg, r = setup_from_args(parse(["train", "--pos-embed", "learned", "--init", "timm", "--crop-pad", "2",
+                                    "--flip", "on", "--pool", "mean", "--embed-dim", "96"]))
+    assert (cfg.pos_embed, cfg.pool, cfg.embed_dim, r.init, r.crop_pad, r.flip) == ("learned", "mean", 96, "timm",
+                                                                                   2, True)

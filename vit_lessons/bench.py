@@ -227,7 +227,8 @@ def fashion_mnist_10min(seeds=(0, 1, 2), budget: float = 600.0, out: Path = RESU
                "how": summ["how"],
                "note": f"median of seeds {list(seeds)} of our recipe in the fashion-mnist-10min benchmark; "
                        f"weights at the end of the {budget:.0f} s budget (last.pt, not the best evaluation)",
-               "machine": summ["machine"], "loadavg_before": med["loadavg_before"], "loadavg_after": med["loadavg_after"]}
+               "machine": summ["machine"], "loadavg_before": med["loadavg_before"],
+               "loadavg_after": med["loadavg_after"]}
         export_checkpoint(Path(med["run_dir"]) / "last.pt", checkpoint, record=rec)
         Path(checkpoint).with_suffix(".json").write_text(json.dumps(rec, indent=2) + "\n")
         _copy_metrics(Path(med["run_dir"]), Path(checkpoint).with_suffix(".metrics.jsonl"))

@@ -654,7 +654,7 @@ _EXAMPLES = """\
 examples:
   python -m vit_lessons train                                  # Fashion-MNIST, 10 epochs
   python -m vit_lessons train --time-budget 600 --exp-name fm10 # stop (and end the schedule) at 10 min
-  python -m vit_lessons train --no-augment --label-smoothing 0  # an ablation
+  python -m vit_lessons train --init timm --exp-name timm-init # an ablation: without mimetic init
   python -m vit_lessons train --dataset cifar10 --device cuda   # Colab GPU
   python -m vit_lessons train --exp-name fm10 --resume          # continue a killed run
   python -m vit_lessons eval experiments/fm10/best.pt           # accuracy + confusion matrix
@@ -683,6 +683,8 @@ def add_train_arguments(p) -> None:
     g.add_argument("--depth", type=int, default=None, help="override the preset's number of blocks")
     g.add_argument("--num-heads", type=int, default=None, help="override the preset's number of heads")
     g.add_argument("--pool", choices=["cls", "mean"], default=None, help="class token or mean of patch tokens")
+    g.add_argument("--pos-embed", choices=["learned", "sincos2d"], default=None,
+                   help="learned position embeddings, or fixed 2-D sin-cos ones")
     g.add_argument("--data-root", default=None, help="folder with the dataset files (else found or downloaded)")
     g = p.add_argument_group("recipe (defaults: the dataset's recipe)")
     g.add_argument("--epochs", type=int, default=None, help="passes over the training set")
@@ -724,7 +726,7 @@ def setup_from_args(args) -> tuple[ViTConfig, Recipe]:
         info = DATASETS[args.dataset]
         cfg = ViTConfig.preset(args.preset, img_size=info.img_size, in_chans=info.in_chans,
                                num_classes=info.num_classes)
-    over = {k: getattr(args, k) for k in ("patch_size", "embed_dim", "depth", "num_heads", "pool")
+    over = {k: getattr(args, k) for k in ("patch_size", "embed_dim", "depth", "num_heads", "pool", "pos_embed")
             if getattr(args, k) is not None}
     if over.get("pool") == "mean":
         over.setdefault("class_token", cfg.class_token)
