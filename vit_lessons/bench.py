@@ -149,7 +149,20 @@ def _side_by_side(jobs: list[tuple], device) -> list[dict]:
     procs = [ctx.Process(target=_pinned_run, args=(core, *job, device, q)) for core, job in zip(cores, jobs)]
     for p in procs:
         p.start()
-    got = dict(q.get() for _ in procs)
+    import queue
+
+    got = {}
+    while len(got) < len(procs):
+        try:
+            name, res = q.get(timeout=5)
+            got[name] = res
+        except queue.Empty:  # a child killed from outside (out of memory, a signal) never reports: stop waiting
+            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            if dead:
+                for p in procs:
+                    p.terminate()
+                raise RuntimeError(f"a side-by-side run died without a result (exit codes {dead}); "
+                                   "finished runs are kept, run the same command again to continue") from None
     for p in procs:
         p.join()
     bad = {k: v for k, v in got.items() if isinstance(v, str)}
