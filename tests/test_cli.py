@@ -119,6 +119,18 @@ def test_bench_gpu_commands_on_a_cpu(tmp_path, capsys):
     assert time_to(hist, 0.85) == 2.0 and time_to(hist, 0.9) is None
 
 
+def test_bench_cpu_kernels_times_every_variant_in_turn(tmp_path):
+    from vit_lessons.bench import KERNEL_VARIANTS, cpu_kernels
+
+    threads = torch.get_num_threads()
+    r = cpu_kernels(threads=(1,), rounds=2, steps=2, out=tmp_path)
+    assert torch.get_num_threads() == threads  # the caller's setting is given back
+    assert [row["variant"] for row in r["rows"]] == list(KERNEL_VARIANTS)
+    assert all(len(row["all_images_per_s"]) == 2 and row["images_per_s"] > 0 for row in r["rows"])
+    assert r["rows"][0]["vs_first"] == 1.0 and r["model"]["patch_size"] == 7
+    assert "| 1 | explicit attention, foreach AdamW" in (tmp_path / "README.md").read_text()
+
+
 def test_bench_side_by_side_pins_each_recipe_to_its_own_core(tmp_path):
     from vit_lessons.bench import fashion_mnist_10min
     from vit_lessons.data import DatasetNotFoundError, load_dataset

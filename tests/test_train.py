@@ -212,6 +212,9 @@ def test_resume_in_process_matches_uninterrupted(tmp_path, digits):
     other = cfg.replace(depth=3)
     with pytest.raises(CheckpointError, match="another configuration.*depth"):
         Trainer(other, r, digits, tmp_path / "cut", seed=1, progress=False, resume=True)
+    # the attention kernel is not part of the model: a run may resume with the other one
+    kernel = cfg.replace(fused_attn=not cfg.fused_attn)
+    assert Trainer(kernel, r, digits, tmp_path / "cut", seed=1, progress=False, resume=True).epoch == 3
 
 
 def test_time_budget_stops_training(digits):

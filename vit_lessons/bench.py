@@ -396,18 +396,13 @@ def gpu_fashion_mnist(budget: float = 300.0, seeds=(0,), out: Path = RESULTS / "
 def cifar_epoch_time(steps: int | None = None, device=None, out: Path | None = RESULTS / "cifar10_epoch_time",
                      batch_size: int | None = None, n_images: int = 50_000) -> dict:
     """Seconds per epoch of the CIFAR-10 recipe on synthetic 32x32 data (50,000 images), so a run can be planned."""
-    from .data import DATASETS, ImageData
     from .train import Trainer, default_setup
 
     dev = _need_cuda(device)
     cfg, recipe = default_setup("cifar10", epochs=1)
     if batch_size:
         recipe = dataclasses.replace(recipe, batch_size=batch_size)
-    g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (n_images, 3, 32, 32), dtype=torch.uint8, generator=g)
-    y = torch.randint(0, 10, (n_images,), generator=g)
-    data = ImageData(DATASETS["cifar10"], x, y, x[:1000], y[:1000], source="synthetic")
-    tr = Trainer(cfg, recipe, data, None, device=dev, seed=0, progress=False)
+    tr = Trainer(cfg, recipe, _synthetic("cifar10", n_images), None, device=dev, seed=0, progress=False)
     spe = tr.steps_per_epoch
     n = min(steps or spe, spe)
     batches = tr.batches.epoch(0)
@@ -436,6 +431,84 @@ def cifar_epoch_time(steps: int | None = None, device=None, out: Path | None = R
     return res
 
 
+def _synthetic(dataset: str, n_images: int):
+    """Random uint8 images and labels with ``dataset``'s shape: for timing, when the real data is not needed."""
+    from .data import DATASETS, ImageData
+
+    info = DATASETS[dataset]
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n_images, info.in_chans, info.img_size, info.img_size), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, info.num_classes, (n_images,), generator=g)
+    return ImageData(info, x, y, x[:1000], y[:1000], source="synthetic")
+
+
+KERNEL_VARIANTS = {  # name: (fused_attn, AdamW foreach)
+    "SDPA attention, per-tensor AdamW": (True, False),
+    "SDPA attention, foreach AdamW": (True, True),
+    "explicit attention, per-tensor AdamW": (False, False),
+    "explicit attention, foreach AdamW (the recipe)": (False, True),
+}
+
+
+def cpu_kernels(threads=(1, 2), rounds: int = 5, steps: int = 40, dataset: str = "fashion-mnist",
+                out: Path | None = RESULTS / "cpu_kernels") -> dict:
+    """Training images/s of ``dataset``'s recipe model on the CPU for each attention kernel and AdamW
+    implementation. The variants take turns, ``rounds`` times, so a change in machine load hits them all
+    alike; the medians and their ratios to the first variant are reported."""
+    from .train import Trainer, default_setup
+
+    cfg, recipe = default_setup(dataset, epochs=1)
+    data = _synthetic(dataset, recipe.batch_size * (steps + 5))
+    before, rows = torch.get_num_threads(), []
+    try:
+        for th in threads:
+            torch.set_num_threads(th)
+            trainers = {}
+            for name, (fused_attn, foreach) in KERNEL_VARIANTS.items():
+                tr = Trainer(cfg.replace(fused_attn=fused_attn), recipe, data, None, device="cpu", seed=0,
+                             progress=False)
+                tr.optimizer.defaults["foreach"] = foreach
+                for g in tr.optimizer.param_groups:
+                    g["foreach"] = foreach
+                trainers[name] = tr
+            speeds = {name: [] for name in trainers}
+            for k in range(rounds):
+                names = list(trainers)
+                for name in names[k % len(names):] + names[:k % len(names)]:  # a different order each round
+                    tr = trainers[name]
+                    batches = list(tr.batches.epoch(0))[:steps + 5]
+                    for x, y in batches[:5]:  # warm-up: allocator, kernel choice
+                        tr.train_step(x, y)
+                    t0 = time.perf_counter()
+                    for x, y in batches[5:]:
+                        tr.train_step(x, y)
+                    speeds[name].append(steps * recipe.batch_size / (time.perf_counter() - t0))
+            base = statistics.median(speeds[next(iter(speeds))])
+            for name, v in speeds.items():
+                rows.append({"threads": th, "variant": name, "images_per_s": statistics.median(v),
+                             "all_images_per_s": [round(s, 1) for s in v], "vs_first": statistics.median(v) / base})
+    finally:
+        torch.set_num_threads(before)
+    res = {"benchmark": "cpu-kernels", "command": _command(), "dataset": dataset, "model": cfg.to_dict(),
+           "batch_size": recipe.batch_size, "steps_per_timing": steps, "rounds": rounds, "machine": machine(),
+           "loadavg": loadavg(), "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}
+    lines = [f"# CPU kernels: training images/s of the {dataset} recipe model ({cfg.name}, patch {cfg.patch_size}, "
+             f"D {cfg.embed_dim}, {cfg.num_patches + 1} tokens, batch {recipe.batch_size})", "",
+             f"Command: `{res['command']}`  ", f"Date: {res['date']}  ",
+             f"Machine: {res['machine']['cpu']}, {res['machine']['cpu_count']} cores, torch {res['machine']['torch']}; "
+             f"load average after {res['loadavg']}  ",
+             f"Median of {rounds} timings of {steps} steps each; the variants take turns, so the ratios are "
+             "measured side by side.", "", "| threads | variant | images/s | vs first |", "|---|---|---|---|"]
+    lines += [f"| {r['threads']} | {r['variant']} | {r['images_per_s']:.0f} | {r['vs_first']:.2f}x |" for r in rows]
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps(res, indent=2) + "\n")
+        (out / "README.md").write_text(table)
+    return res
+
+
 # ---- command line ----------------------------------------------------------------------------------
 def _bench_cmd(args) -> int:
     from .train import setup_logging
@@ -458,6 +531,8 @@ def _bench_cmd(args) -> int:
         elif args.which == "gpu-fashion-mnist":
             gpu_fashion_mnist(args.budget, args.seeds, Path(args.out or RESULTS / "gpu_fashion_mnist_5min"),
                               device=args.device, allow_cpu=args.allow_cpu)
+        elif args.which == "cpu-kernels":
+            cpu_kernels(tuple(args.thread_counts), out=Path(args.out or RESULTS / "cpu_kernels"))
         elif args.which == "cifar-epoch-time":
             cifar_epoch_time(args.steps, args.device, Path(args.out or RESULTS / "cifar10_epoch_time"))
     except (RuntimeError, ValueError) as e:
@@ -478,8 +553,11 @@ def register_cli(subparsers) -> None:
                     "  fashion-mnist-10min  our recipe vs tintn's seed recipe, --budget seconds each, per seed\n"
                     "  ablations            each recipe ingredient switched off, --budget seconds each\n"
                     "  gpu-fashion-mnist    GPU: bf16, data on the GPU, --budget seconds (default 300)\n"
-                    "  cifar-epoch-time     CIFAR-10 recipe's seconds per epoch on synthetic 32x32 data")
-    p.add_argument("which", choices=["fashion-mnist-10min", "ablations", "gpu-fashion-mnist", "cifar-epoch-time"])
+                    "  cifar-epoch-time     CIFAR-10 recipe's seconds per epoch on synthetic 32x32 data\n"
+                    "  cpu-kernels          images/s on the CPU: SDPA vs explicit attention, per-tensor vs foreach "
+                    "AdamW")
+    p.add_argument("which", choices=["fashion-mnist-10min", "ablations", "gpu-fashion-mnist", "cifar-epoch-time",
+                                     "cpu-kernels"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
     p.add_argument("--budget", type=float, default=None, help="seconds of training per run "
                    "(defaults: 600, ablations 120, gpu 300)")
@@ -496,6 +574,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch; on a machine shared with other work 1 thread per process avoids "
                         "threads waiting on each other (measured ~5x faster under load here)")
+    p.add_argument("--thread-counts", type=int, nargs="+", default=[1, 2],
+                   help="cpu-kernels: the torch thread counts to measure (default 1 2)")
     p.add_argument("--side-by-side", action="store_true",
                    help="fashion-mnist-10min: train both recipes at the same time, each in its own process on its "
                         "own core with one thread (needs 2 cores), so both see the same machine conditions")
