@@ -54,6 +54,16 @@ def test_train_then_eval(tmp_path, capsys):
     acc = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["test_acc"]
     assert f"test accuracy {acc:.4f}" in out
     assert "true \\ predicted" in out and len(out.splitlines()) > 10
+    # the same name again, without --resume: refused, and the run already there is left exactly as it was
+    before = {f: (run / f).read_bytes() for f in ("last.pt", "best.pt", "metrics.jsonl", "config.json")}
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(tmp_path), "--exp-name", "d"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "--resume" in err and "--overwrite" in err
+    assert {f: (run / f).read_bytes() for f in before} == before
+    # --overwrite starts afresh: nothing of the old run is mixed into the new one
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(tmp_path), "--exp-name", "d", "--overwrite"]) == 0
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+    assert json.loads((run / "config.json").read_text())["recipe"]["epochs"] == 1
 
 
 def test_bad_checkpoints_are_clear_errors_not_tracebacks(tmp_path):
@@ -106,7 +116,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
 
 
 def test_bench_gpu_commands_on_a_cpu(tmp_path, capsys):
-    from vit_lessons.bench import cifar_epoch_time, time_to
+    from vit_lessons.bench import _median_time, cifar_epoch_time, time_to
 
     if not torch.cuda.is_available():
         assert main(["bench", "gpu-fashion-mnist"]) == 2
@@ -117,6 +127,10 @@ def test_bench_gpu_commands_on_a_cpu(tmp_path, capsys):
     assert r["model"]["embed_dim"] == 384 and r["recipe"]["erase"] > 0
     hist = [{"test_acc": 0.5, "train_time": 1.0}, {"test_acc": 0.86, "train_time": 2.0}]
     assert time_to(hist, 0.85) == 2.0 and time_to(hist, 0.9) is None
+    # a run that never reached the target is slower than every run that did: it is not left out of the median
+    assert _median_time([None, None, 600.0]) is None and _median_time([None, 250.0, 600.0]) == 600.0
+    assert _median_time([250.0, 100.0, 600.0]) == 250.0 and _median_time([100.0, 200.0]) == 150.0
+    assert _median_time([100.0, None]) is None and _median_time([]) is None
 
 
 def test_bench_cpu_kernels_times_every_variant_in_turn(tmp_path):

@@ -38,7 +38,7 @@ from .model import VisionTransformer
 
 __all__ = ["Recipe", "RECIPES", "default_setup", "tintn_setup", "lr_at", "Trainer", "evaluate", "confusion_matrix",
            "format_confusion", "save_checkpoint", "load_checkpoint", "CheckpointError", "load_model",
-           "export_checkpoint", "read_metrics", "register_cli", "CHECKPOINT_FORMAT"]
+           "export_checkpoint", "read_metrics", "register_cli", "CHECKPOINT_FORMAT", "RunExistsError", "holds_run"]
 
 CHECKPOINT_FORMAT = "vit_lessons.checkpoint/1"
 log = logging.getLogger("vit_lessons.train")
@@ -115,7 +115,7 @@ class Recipe:
 # For each dataset: (the model preset, changes to it, the recipe). `--dataset X` alone picks these.
 RECIPES: dict[str, tuple[str, dict, Recipe]] = {
     # 2-core CPU, ~10 minutes (assets/results/fashion_mnist_10min). The course model slimmed for a time budget:
-    # 7x7 patches (16 tokens instead of 49) and D=64, so ~10 epochs fit in 10 minutes on one core; fixed 2-D
+    # 7x7 patches (16 tokens instead of 49) and D=64, so ~12 epochs fit in 10 minutes on 2 cores; fixed 2-D
     # sin-cos positions and mimetic init, so attention starts out local and the first epochs count; no
     # augmentation: for most of such a run the model is still fitting the training set, and shifts and flips
     # cost accuracy (lesson 06, assets/results/ablations_2ep). With 17 tokens the written-out attention is
@@ -337,6 +337,19 @@ def _all_sum(values: list[float], device) -> list[float]:
     return t.tolist()
 
 
+RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl")
+
+
+class RunExistsError(FileExistsError):
+    """The run folder already holds a run, and neither resuming nor overwriting was asked for."""
+
+
+def holds_run(out_dir: str | os.PathLike) -> list[str]:
+    """The files of an earlier run in ``out_dir`` (checkpoints, a non-empty metrics.jsonl); [] if none."""
+    d = Path(out_dir)
+    return [f for f in RUN_FILES if (d / f).exists() and (f != "metrics.jsonl" or (d / f).stat().st_size > 0)]
+
+
 # ---- the Trainer -----------------------------------------------------------------------------------------------
 class Trainer:
     """Trains a VisionTransformer on an in-memory dataset with a :class:`Recipe`.
@@ -350,6 +363,8 @@ class Trainer:
         seed: fixes the initial weights, data order and augmentation.
         progress: show tqdm bars (only when stderr is a terminal).
         resume: continue from ``out_dir/last.pt``.
+        overwrite: start afresh in an ``out_dir`` that already holds a run, deleting its checkpoints
+            and metrics; without it (or ``resume``) such a folder is refused, so no run is lost by accident.
         extra: recorded in config.json (the command line, for example).
 
     ``trainer.fit()`` trains and returns the list of metric records. Under ``torchrun`` it uses
@@ -361,11 +376,17 @@ class Trainer:
 
     def __init__(self, config: ViTConfig, recipe: Recipe, data, out_dir: str | os.PathLike | None = None,
                  device: str | torch.device | None = None, seed: int = 0, progress: bool = True,
-                 resume: bool = False, extra: dict | None = None):
+                 resume: bool = False, extra: dict | None = None, overwrite: bool = False):
         from .data import TensorBatches
 
         self.config, self.recipe, self.data, self.seed = config, recipe, data, seed
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self._fresh = self.out_dir is not None and not resume and overwrite
+        if self.out_dir is not None and not resume and not overwrite and holds_run(self.out_dir):
+            raise RunExistsError(
+                f"{self.out_dir} already holds a run ({', '.join(holds_run(self.out_dir))}). Continue it with "
+                f"--resume, start another with a new --exp-name, or replace it with --overwrite "
+                f"(its checkpoints and metrics are then deleted).")
         self.rank, self.world_size, local_rank = _dist_env()
         if device is None:
             device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
@@ -563,6 +584,10 @@ class Trainer:
 
         if self.is_main and self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            if self._fresh:  # --overwrite: the old run's files go, so none of them can be mixed with this one
+                for f in RUN_FILES:
+                    (self.out_dir / f).unlink(missing_ok=True)
+                self._fresh = False
             (self.out_dir / "config.json").write_text(json.dumps(self.run_config(), indent=2) + "\n")
             if not (self.out_dir / "metrics.jsonl").exists():
                 (self.out_dir / "metrics.jsonl").write_text("")
@@ -642,7 +667,7 @@ Train a Vision Transformer from scratch.
 
 With no options: Fashion-MNIST, the course's CPU model (fashion_mnist_cpu with 7x7
 patches, D=64 and 2-D sin-cos positions, mimetic attention init) and its recipe for
-10 epochs, about 10 minutes on one core of a 2-core AMD EPYC; add --time-budget 600
+10 epochs, about 8 minutes on a 2-core AMD EPYC (2 threads); add --time-budget 600
 to stop, and end the schedule, at exactly 10 minutes. What that reaches is measured
 in assets/results/fashion_mnist_10min/README.md. `--dataset X` alone picks a model
 and recipe that fit X. Every recipe ingredient has a switch, so its worth can be
@@ -720,6 +745,9 @@ def add_train_arguments(p) -> None:
     g.add_argument("--exp-name", default=None, help="run folder name under --out (default: <dataset>-seed<seed>)")
     g.add_argument("--out", default="experiments", help="where run folders go (default: experiments)")
     g.add_argument("--resume", action="store_true", help="continue from <out>/<exp-name>/last.pt")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in <out>/<exp-name>/ (its checkpoints and metrics are deleted); "
+                        "without it, or --resume, an existing run is never touched")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     g.add_argument("--seed", type=int, default=0, help="fixes initial weights, data order and augmentation")
     g.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
@@ -764,8 +792,9 @@ def _train_cmd(args) -> int:
         name = args.exp_name or f"{args.dataset}-seed{args.seed}"
         cmd = "python -m vit_lessons " + " ".join(sys.argv[1:]) if sys.argv else ""
         trainer = Trainer(cfg, recipe, data, Path(args.out) / name, device=args.device, seed=args.seed,
-                          progress=not args.no_progress, resume=args.resume, extra={"command": cmd})
-    except (CheckpointError, DatasetNotFoundError, ValueError) as e:
+                          progress=not args.no_progress, resume=args.resume, extra={"command": cmd},
+                          overwrite=args.overwrite)
+    except (CheckpointError, DatasetNotFoundError, ValueError, RunExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if trainer.is_main:
