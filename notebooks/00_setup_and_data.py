@@ -319,24 +319,28 @@ plt.show()
 # %% [markdown]
 # ## Exercises
 #
-# Write the body of each function, then run its cell. The check prints **Correct** when your answer is
-# right, and otherwise says what is wrong. Worked solutions are in
+# Write the body of each function, then run its cell. The check prints one line: **Correct** when your
+# answer is right, or **Not attempted yet** while the function still raises `NotImplementedError`; a
+# wrong answer stops with an `ExerciseError` that says what is wrong. (`ok = ` keeps the check's result,
+# True or None, so that the cell shows only that line.) Stuck? `hint("00.1")` prints a nudge for
+# exercise 00.1, `hint("00.1", 2)` the key line. Worked solutions are in
 # [solutions/00_setup_and_data.ipynb](solutions/00_setup_and_data.ipynb).
-#
+
+# %%
+from vit_lessons.exercises import check_channel_stats, check_normalize, check_to_tensor, hint
+
+# %% [markdown]
 # **Exercise 00.1 · Per-channel statistics.** Given `uint8` images `(B, C, H, W)`, return
 # `(mean, std)`, each a tensor of shape `(C,)`, in $[0, 1]$ units. (Try it on the Fashion-MNIST training set
 # afterwards: you should get 0.2860 and 0.3530.)
 
 # %%
-from vit_lessons.exercises import check_channel_stats
-
-
 def my_channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 (B, C, H, W) -> (mean, std), each (C,), in [0, 1] units."""
     raise NotImplementedError("your code here")
 
 
-check_channel_stats(my_channel_stats)
+ok = check_channel_stats(my_channel_stats)
 
 # %% [markdown]
 # **Exercise 00.2 · Normalise a batch.** Given `uint8` images `(B, C, H, W)` and per-channel `mean` and
@@ -344,27 +348,21 @@ check_channel_stats(my_channel_stats)
 # $(x/255 - \mu_c)/\sigma_c$. Mind which dim the constants line up with.
 
 # %%
-from vit_lessons.exercises import check_normalize
-
-
 def my_normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
     """uint8 (B, C, H, W) -> float (B, C, H, W), (x / 255 - mean) / std per channel."""
     raise NotImplementedError("your code here")
 
 
-check_normalize(my_normalize)
+ok = check_normalize(my_normalize)
 
 # %% [markdown]
 # **Exercise 00.3 · Your own ToTensor.** Given a NumPy `uint8` array `(H, W, C)`, as PIL and image
 # files give it, return a float tensor `(C, H, W)` with values in $[0, 1]$.
 
 # %%
-from vit_lessons.exercises import check_to_tensor
-
-
 def my_to_tensor(array: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, C) array -> float (C, H, W) tensor in [0, 1]."""
     raise NotImplementedError("your code here")
 
 
-check_to_tensor(my_to_tensor)
+ok = check_to_tensor(my_to_tensor)

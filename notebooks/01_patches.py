@@ -363,23 +363,27 @@ for img_size, P, C, D, batch in [(28, 4, 1, 96, data.train_x[:8].float() / 255),
 # %% [markdown]
 # ## Exercises
 #
-# Write the body of each function, then run its cell. The check prints **Correct** when your answer is
-# right, and otherwise says what is wrong. Worked solutions are in
+# Write the body of each function, then run its cell. The check prints one line: **Correct** when your
+# answer is right, or **Not attempted yet** while the function still raises `NotImplementedError`; a
+# wrong answer stops with an `ExerciseError` that says what is wrong. (`ok = ` keeps the check's result,
+# True or None, so that the cell shows only that line.) Stuck? `hint("01.1")` prints a nudge for
+# exercise 01.1, `hint("01.1", 2)` the key line. Worked solutions are in
 # [solutions/01_patches.ipynb](solutions/01_patches.ipynb).
-#
+
+# %%
+from vit_lessons.exercises import check_linear_to_conv, check_num_tokens, check_patchify, check_unpatchify, hint
+
+# %% [markdown]
 # **Exercise 01.1 · Patchify by hand.** Without einops or unfold: `(B, C, H, W)` → `(B, N, P·P·C)`,
 # patches row by row, each flattened as `(p1 p2 c)`. The check uses a non-square image.
 
 # %%
-from vit_lessons.exercises import check_patchify
-
-
 def my_patchify(x: torch.Tensor, patch_size: int) -> torch.Tensor:
     """(B, C, H, W) -> (B, N, P*P*C)."""
     raise NotImplementedError("your code here")
 
 
-check_patchify(my_patchify)
+ok = check_patchify(my_patchify)
 
 # %% [markdown]
 # **Exercise 01.2 · Count the tokens.** The sequence length $N$ of a ViT for a square image of side
@@ -387,30 +391,24 @@ check_patchify(my_patchify)
 # 384 px, as in the paper's Table 2?)
 
 # %%
-from vit_lessons.exercises import check_num_tokens
-
-
 def my_num_tokens(img_size: int, patch_size: int, class_token: bool = True) -> int:
     """N: patches plus the class token (if any)."""
     raise NotImplementedError("your code here")
 
 
-check_num_tokens(my_num_tokens)
+ok = check_num_tokens(my_num_tokens)
 
 # %% [markdown]
 # **Exercise 01.3 · Unpatchify.** The inverse of `my_patchify`: `(B, N, P·P·C)` → `(B, C, H, W)`,
 # given the patch size, the channels and the image size.
 
 # %%
-from vit_lessons.exercises import check_unpatchify
-
-
 def my_unpatchify(patches: torch.Tensor, patch_size: int, channels: int, height: int, width: int) -> torch.Tensor:
     """(B, N, P*P*C) -> (B, C, H, W)."""
     raise NotImplementedError("your code here")
 
 
-check_unpatchify(my_unpatchify)
+ok = check_unpatchify(my_unpatchify)
 
 # %% [markdown]
 # **Exercise 01.4 · A Linear layer as a Conv2d.** Given an `nn.Linear(P·P·C, D)` that acts on
@@ -418,12 +416,9 @@ check_unpatchify(my_unpatchify)
 # image.
 
 # %%
-from vit_lessons.exercises import check_linear_to_conv
-
-
 def my_linear_to_conv(linear: nn.Linear, patch_size: int, in_chans: int) -> nn.Conv2d:
     """A Conv2d (kernel = stride = P) with the Linear's weights."""
     raise NotImplementedError("your code here")
 
 
-check_linear_to_conv(my_linear_to_conv)
+ok = check_linear_to_conv(my_linear_to_conv)

@@ -428,39 +428,40 @@ print("pos_embed='sincos2d' is a buffer, not a parameter:", "pos_embed" not in d
 # %% [markdown]
 # ## Exercises
 #
-# Write the body of each function, then run its cell. The check prints **Correct** when your answer is
-# right, and otherwise says what is wrong. Worked solutions are in
+# Write the body of each function, then run its cell. The check prints one line: **Correct** when your
+# answer is right, or **Not attempted yet** while the function still raises `NotImplementedError`; a
+# wrong answer stops with an `ExerciseError` that says what is wrong. (`ok = ` keeps the check's result,
+# True or None, so that the cell shows only that line.) Stuck? `hint("02.1")` prints a nudge for
+# exercise 02.1, `hint("02.1", 2)` the key line. Worked solutions are in
 # [solutions/02_embeddings.ipynb](solutions/02_embeddings.ipynb).
-#
-# **Exercise 02.1 · Prepend the class token.** Given patch tokens `(B, L, D)` and a class token
-# parameter `(1, 1, D)`, return `(B, L + 1, D)` with the class token first. The check also verifies that
+
+# %%
+from vit_lessons.exercises import check_prepend_class_token, check_resize_pos_embed, check_sincos_1d, hint
+
+# %% [markdown]
+# **Exercise 02.1 · Prepend the class token.** Given patch tokens `(B, N, D)` and a class token
+# parameter `(1, 1, D)`, return `(B, N + 1, D)` with the class token first. The check also verifies that
 # the gradient reaches the parameter.
 
 # %%
-from vit_lessons.exercises import check_prepend_class_token
-
-
 def my_prepend_class_token(tokens: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
-    """(B, L, D) and (1, 1, D) -> (B, L + 1, D)."""
+    """(B, N, D) and (1, 1, D) -> (B, N + 1, D)."""
     raise NotImplementedError("your code here")
 
 
-check_prepend_class_token(my_prepend_class_token)
+ok = check_prepend_class_token(my_prepend_class_token)
 
 # %% [markdown]
 # **Exercise 02.2 · The 1-D sin-cos table.** Return the `(num_positions, dim)` table of 2.3 for positions
 # $0, 1, \dots$: sines of the $D/2$ frequencies $\omega_i = 10000^{-i/(D/2)}$ first, then their cosines.
 
 # %%
-from vit_lessons.exercises import check_sincos_1d
-
-
 def my_sincos_1d(num_positions: int, dim: int) -> torch.Tensor:
     """(num_positions, dim) sin-cos position table."""
     raise NotImplementedError("your code here")
 
 
-check_sincos_1d(my_sincos_1d)
+ok = check_sincos_1d(my_sincos_1d)
 
 # %% [markdown]
 # **Exercise 02.3 · Resize a position grid.** Given `pos_embed` of shape `(1, 1 + g·g, D)` (class token
@@ -468,12 +469,9 @@ check_sincos_1d(my_sincos_1d)
 # `mode="bicubic"`, `align_corners=False`; the class token kept as it is.
 
 # %%
-from vit_lessons.exercises import check_resize_pos_embed
-
-
 def my_resize_pos_embed(pos_embed: torch.Tensor, new_grid: int) -> torch.Tensor:
     """(1, 1 + g*g, D) -> (1, 1 + new_grid**2, D)."""
     raise NotImplementedError("your code here")
 
 
-check_resize_pos_embed(my_resize_pos_embed)
+ok = check_resize_pos_embed(my_resize_pos_embed)

@@ -545,12 +545,16 @@ assert table[8][1] > 14 * table[16][1]  # half the patch side: ~16x the attentio
 # %% [markdown]
 # ## Exercises
 #
-# Write each function, run the cell, and read what the check says. Worked solutions are in
-# [solutions/03_attention](solutions/03_attention.ipynb).
+# Write the body of each function, then run its cell. The check prints one line: **Correct** when your
+# answer is right, or **Not attempted yet** while the function still raises `NotImplementedError`; a
+# wrong answer stops with an `ExerciseError` that says what is wrong. (`ok = ` keeps the check's result,
+# True or None, so that the cell shows only that line.) Stuck? `hint("03.1")` prints a nudge for
+# exercise 03.1, `hint("03.1", 2)` the key line. Worked solutions are in
+# [solutions/03_attention.ipynb](solutions/03_attention.ipynb).
 
 # %%
 from vit_lessons.exercises import (check_merge_heads, check_multi_head_attention, check_scaled_dot_product,
-                                   check_split_heads)
+                                   check_split_heads, hint)
 
 # %% [markdown]
 # **Exercise 03.1 · Scaled dot-product attention.** `my_attention(q, k, v)` takes q, k of shape
@@ -561,7 +565,7 @@ def my_attention(q, k, v):
     raise NotImplementedError("your code here")
 
 
-check_scaled_dot_product(my_attention)
+ok = check_scaled_dot_product(my_attention)
 
 # %% [markdown]
 # **Exercise 03.2 · Split the heads.** `my_split_heads(x, num_heads)`: (B, N, D) → (B, h, N, d), head
@@ -572,7 +576,7 @@ def my_split_heads(x, num_heads):
     raise NotImplementedError("your code here")
 
 
-check_split_heads(my_split_heads)
+ok = check_split_heads(my_split_heads)
 
 # %% [markdown]
 # **Exercise 03.3 · Merge the heads.** `my_merge_heads(x)`: (B, h, N, d) → (B, N, D), the heads
@@ -583,7 +587,7 @@ def my_merge_heads(x):
     raise NotImplementedError("your code here")
 
 
-check_merge_heads(my_merge_heads)
+ok = check_merge_heads(my_merge_heads)
 
 # %% [markdown]
 # **Exercise 03.4 · Multi-head self-attention as a function.** Given the fused `qkv` projection
@@ -595,4 +599,4 @@ def my_multi_head_attention(x, qkv_weight, qkv_bias, proj_weight, proj_bias, num
     raise NotImplementedError("your code here")
 
 
-check_multi_head_attention(my_multi_head_attention)
+ok = check_multi_head_attention(my_multi_head_attention)

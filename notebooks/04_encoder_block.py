@@ -412,10 +412,15 @@ assert [r.params for r in trace if r.name == "blocks.5"] == [8 * 96**2 + 11 * 96
 # %% [markdown]
 # ## Exercises
 #
-# Worked solutions are in [solutions/04_encoder_block](solutions/04_encoder_block.ipynb).
+# Write the body of each function, then run its cell. The check prints one line: **Correct** when your
+# answer is right, or **Not attempted yet** while the function still raises `NotImplementedError`; a
+# wrong answer stops with an `ExerciseError` that says what is wrong. (`ok = ` keeps the check's result,
+# True or None, so that the cell shows only that line.) Stuck? `hint("04.1")` prints a nudge for
+# exercise 04.1, `hint("04.1", 2)` the key line. Worked solutions are in
+# [solutions/04_encoder_block.ipynb](solutions/04_encoder_block.ipynb).
 
 # %%
-from vit_lessons.exercises import check_block_params, check_gelu, check_layer_norm, check_pre_norm_block
+from vit_lessons.exercises import check_block_params, check_gelu, check_layer_norm, check_pre_norm_block, hint
 
 # %% [markdown]
 # **Exercise 04.1 · LayerNorm by hand.** `my_layer_norm(x, weight, bias, eps)` normalises the last
@@ -426,7 +431,7 @@ def my_layer_norm(x, weight, bias, eps=1e-6):
     raise NotImplementedError("your code here")
 
 
-check_layer_norm(my_layer_norm)
+ok = check_layer_norm(my_layer_norm)
 
 # %% [markdown]
 # **Exercise 04.2 · GELU.** `my_gelu(x)`: the exact GELU, $x\,\Phi(x)$, with `torch.erf` (not
@@ -437,7 +442,7 @@ def my_gelu(x):
     raise NotImplementedError("your code here")
 
 
-check_gelu(my_gelu)
+ok = check_gelu(my_gelu)
 
 # %% [markdown]
 # **Exercise 04.3 · The pre-norm block.** Given a `vit_lessons.blocks.Block`, compute its forward pass
@@ -448,7 +453,7 @@ def my_block_forward(block, x):
     raise NotImplementedError("your code here")
 
 
-check_pre_norm_block(my_block_forward)
+ok = check_pre_norm_block(my_block_forward)
 
 # %% [markdown]
 # **Exercise 04.4 · Parameters of a block.** `my_block_params(dim, mlp_ratio)`: how many parameters
@@ -460,4 +465,4 @@ def my_block_params(dim, mlp_ratio=4.0):
     raise NotImplementedError("your code here")
 
 
-check_block_params(my_block_params)
+ok = check_block_params(my_block_params)

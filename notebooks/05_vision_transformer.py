@@ -364,10 +364,15 @@ fig.tight_layout()
 # %% [markdown]
 # ## Exercises
 #
-# Worked solutions are in [solutions/05_vision_transformer](solutions/05_vision_transformer.ipynb).
+# Write the body of each function, then run its cell. The check prints one line: **Correct** when your
+# answer is right, or **Not attempted yet** while the function still raises `NotImplementedError`; a
+# wrong answer stops with an `ExerciseError` that says what is wrong. (`ok = ` keeps the check's result,
+# True or None, so that the cell shows only that line.) Stuck? `hint("05.1")` prints a nudge for
+# exercise 05.1, `hint("05.1", 2)` the key line. Worked solutions are in
+# [solutions/05_vision_transformer.ipynb](solutions/05_vision_transformer.ipynb).
 
 # %%
-from vit_lessons.exercises import check_mean_pool, check_vit_forward, check_vit_param_count
+from vit_lessons.exercises import check_mean_pool, check_vit_forward, check_vit_param_count, hint
 
 # %% [markdown]
 # **Exercise 05.1 · Count the parameters from the config.** `my_vit_param_count(config)` returns the
@@ -380,18 +385,18 @@ def my_vit_param_count(config):
     raise NotImplementedError("your code here")
 
 
-check_vit_param_count(my_vit_param_count)
+ok = check_vit_param_count(my_vit_param_count)
 
 # %% [markdown]
-# **Exercise 05.2 · Mean pooling.** `my_mean_pool(tokens)`: (B, N, D) with the class token at index 0
-# → (B, D), the average of the patch tokens.
+# **Exercise 05.2 · Mean pooling.** `my_mean_pool(tokens)`: (B, N + 1, D) with the class token at
+# index 0 → (B, D), the average of the N patch tokens.
 
 # %%
 def my_mean_pool(tokens):
     raise NotImplementedError("your code here")
 
 
-check_mean_pool(my_mean_pool)
+ok = check_mean_pool(my_mean_pool)
 
 # %% [markdown]
 # **Exercise 05.3 · The forward pass from the parts.** `my_vit_forward(model, images)` computes the
@@ -403,4 +408,4 @@ def my_vit_forward(model, images):
     raise NotImplementedError("your code here")
 
 
-check_vit_forward(my_vit_forward)
+ok = check_vit_forward(my_vit_forward)

@@ -549,54 +549,61 @@ if not gpu_files:
 #
 # ## Exercises
 #
-# Each stub raises `NotImplementedError` until you fill it in; the check below it says *what* is wrong if
-# it is not right yet. Worked solutions: `notebooks/solutions/06_training.py`.
-#
-# **Exercise 1.** Write the learning-rate schedule: linear warm-up from 0 to `peak_lr` over
-# `warmup_steps`, then a half cosine to 0 at `total_steps`.
+# Write the body of each function, then run its cell. The check prints one line: **Correct** when your
+# answer is right, or **Not attempted yet** while the function still raises `NotImplementedError`; a
+# wrong answer stops with an `ExerciseError` that says what is wrong. (`ok = ` keeps the check's result,
+# True or None, so that the cell shows only that line.) Stuck? `hint("06.1")` prints a nudge for
+# exercise 06.1, `hint("06.1", 2)` the key line. Worked solutions are in
+# [solutions/06_training.ipynb](solutions/06_training.ipynb).
 
 # %%
-from vit_lessons.exercises import check_confusion, check_lr_schedule, check_smoothed_loss, check_train_step
-
-
-def lr_schedule(step, total_steps, peak_lr, warmup_steps):
-    raise NotImplementedError("your code here")
-
-
-check_lr_schedule(lr_schedule)
+from vit_lessons.exercises import check_confusion, check_lr_schedule, check_smoothed_loss, check_train_step, hint
 
 # %% [markdown]
-# **Exercise 2.** Cross-entropy with label smoothing from `log_softmax`, without `label_smoothing=`:
-# soft targets $(1-\varepsilon)\,\text{one\_hot} + \varepsilon/K$, averaged over the batch.
-
+# **Exercise 06.1 · The learning-rate schedule.** `my_lr_schedule(step, total_steps, peak_lr,
+# warmup_steps)`: linear warm-up from 0 to `peak_lr` over `warmup_steps`, then a half cosine to 0 at
+# `total_steps`.
 
 # %%
-def smoothed_loss(logits, targets, eps):
+def my_lr_schedule(step, total_steps, peak_lr, warmup_steps):
     raise NotImplementedError("your code here")
 
 
-check_smoothed_loss(smoothed_loss)
+ok = check_lr_schedule(my_lr_schedule)
 
 # %% [markdown]
-# **Exercise 3.** One training step: forward, cross-entropy, clear the old gradients, backward, step.
-# Return the loss as a Python float.
+# **Exercise 06.2 · Label smoothing.** `my_smoothed_loss(logits, targets, eps)`: cross-entropy with label
+# smoothing from `log_softmax`, without `label_smoothing=`: soft targets
+# $(1-\varepsilon)\,\text{one\_hot} + \varepsilon/K$, averaged over the batch.
 
 
 # %%
-def train_step(model, optimizer, x, y):
+def my_smoothed_loss(logits, targets, eps):
     raise NotImplementedError("your code here")
 
 
-check_train_step(train_step)
+ok = check_smoothed_loss(my_smoothed_loss)
 
 # %% [markdown]
-# **Exercise 4.** The confusion matrix: a (K, K) tensor of counts whose row $i$, column $j$ counts test
-# images of true class $i$ predicted as class $j$.
+# **Exercise 06.3 · One training step.** `my_train_step(model, optimizer, x, y)`: forward,
+# cross-entropy, clear the old gradients, backward, step. Return the loss as a Python float.
 
 
 # %%
-def confusion(pred, target, num_classes):
+def my_train_step(model, optimizer, x, y):
     raise NotImplementedError("your code here")
 
 
-check_confusion(confusion)
+ok = check_train_step(my_train_step)
+
+# %% [markdown]
+# **Exercise 06.4 · The confusion matrix.** `my_confusion(pred, target, num_classes)`: a (K, K) tensor of
+# counts whose row $i$, column $j$ counts test images of true class $i$ predicted as class $j$.
+
+
+# %%
+def my_confusion(pred, target, num_classes):
+    raise NotImplementedError("your code here")
+
+
+ok = check_confusion(my_confusion)

@@ -34,7 +34,7 @@ import torch
 from vit_lessons.exercises import check_channel_stats, check_normalize, check_to_tensor
 
 # %% [markdown]
-# ## Exercise 00.1 · Per-channel mean and standard deviation
+# ## Exercise 00.1 · Per-channel statistics
 #
 # Scale to $[0, 1]$ first, then reduce over every dim except the channels: batch, height and width.
 # `Tensor.std` is the sample standard deviation (divides by $n-1$); with millions of pixels the
@@ -47,7 +47,7 @@ def my_channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3))  # (C,), (C,)
 
 
-check_channel_stats(my_channel_stats)
+ok = check_channel_stats(my_channel_stats)
 
 # %% [markdown]
 # ## Exercise 00.2 · Normalise a batch
@@ -64,10 +64,10 @@ def my_normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
     return (images.float() / 255 - m) / s  # (B, C, H, W)
 
 
-check_normalize(my_normalize)
+ok = check_normalize(my_normalize)
 
 # %% [markdown]
-# ## Exercise 00.3 · From an (H, W, C) array to a (C, H, W) tensor
+# ## Exercise 00.3 · Your own ToTensor
 #
 # `permute` moves axes; `reshape` would keep the memory order and scramble the colours across pixels.
 
@@ -78,4 +78,4 @@ def my_to_tensor(array: np.ndarray) -> torch.Tensor:
     return t.permute(2, 0, 1).float() / 255  # (C, H, W)
 
 
-check_to_tensor(my_to_tensor)
+ok = check_to_tensor(my_to_tensor)

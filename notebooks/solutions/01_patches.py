@@ -49,7 +49,7 @@ def my_patchify(x: torch.Tensor, patch_size: int) -> torch.Tensor:
     return x.reshape(B, (H // P) * (W // P), P * P * C)  # (B, N, P*P*C)
 
 
-check_patchify(my_patchify)
+ok = check_patchify(my_patchify)
 
 # %% [markdown]
 # ## Exercise 01.2 · Count the tokens
@@ -63,7 +63,7 @@ def my_num_tokens(img_size: int, patch_size: int, class_token: bool = True) -> i
     return grid * grid + int(class_token)
 
 
-check_num_tokens(my_num_tokens)
+ok = check_num_tokens(my_num_tokens)
 
 # %% [markdown]
 # ## Exercise 01.3 · Unpatchify
@@ -80,7 +80,7 @@ def my_unpatchify(patches: torch.Tensor, patch_size: int, channels: int, height:
     return x.reshape(B, C, height, width)  # (B, C, H, W)
 
 
-check_unpatchify(my_unpatchify)
+ok = check_unpatchify(my_unpatchify)
 
 # %% [markdown]
 # ## Exercise 01.4 · A Linear layer as a Conv2d
@@ -99,4 +99,4 @@ def my_linear_to_conv(linear: nn.Linear, patch_size: int, in_chans: int) -> nn.C
     return conv
 
 
-check_linear_to_conv(my_linear_to_conv)
+ok = check_linear_to_conv(my_linear_to_conv)

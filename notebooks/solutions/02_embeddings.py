@@ -41,12 +41,12 @@ from vit_lessons.exercises import check_prepend_class_token, check_resize_pos_em
 
 # %%
 def my_prepend_class_token(tokens: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
-    """(B, L, D) patch tokens and a (1, 1, D) class token -> (B, L + 1, D), class token at index 0."""
+    """(B, N, D) patch tokens and a (1, 1, D) class token -> (B, N + 1, D), class token at index 0."""
     B = tokens.shape[0]
-    return torch.cat([cls.expand(B, -1, -1), tokens], dim=1)  # (B, L + 1, D)
+    return torch.cat([cls.expand(B, -1, -1), tokens], dim=1)  # (B, N + 1, D)
 
 
-check_prepend_class_token(my_prepend_class_token)
+ok = check_prepend_class_token(my_prepend_class_token)
 
 # %% [markdown]
 # ## Exercise 02.2 · The 1-D sin-cos table
@@ -63,7 +63,7 @@ def my_sincos_1d(num_positions: int, dim: int) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=1).float()  # (N, D)
 
 
-check_sincos_1d(my_sincos_1d)
+ok = check_sincos_1d(my_sincos_1d)
 
 # %% [markdown]
 # ## Exercise 02.3 · Resize a position grid
@@ -83,4 +83,4 @@ def my_resize_pos_embed(pos_embed: torch.Tensor, new_grid: int) -> torch.Tensor:
     return torch.cat([cls, grid], dim=1)  # (1, 1 + g'*g', D)
 
 
-check_resize_pos_embed(my_resize_pos_embed)
+ok = check_resize_pos_embed(my_resize_pos_embed)

@@ -49,7 +49,7 @@ def my_attention(q, k, v):
     return scores.softmax(dim=-1) @ v  # (B, N, d_v)
 
 
-check_scaled_dot_product(my_attention)
+ok = check_scaled_dot_product(my_attention)
 
 # %% [markdown]
 # ## Exercise 03.2 · Split the heads
@@ -64,7 +64,7 @@ def my_split_heads(x, num_heads):
     return x.view(B, N, num_heads, D // num_heads).transpose(1, 2)  # (B, N, h, d) -> (B, h, N, d)
 
 
-check_split_heads(my_split_heads)
+ok = check_split_heads(my_split_heads)
 
 # %% [markdown]
 # ## Exercise 03.3 · Merge the heads
@@ -79,7 +79,7 @@ def my_merge_heads(x):
     return x.transpose(1, 2).reshape(B, N, h * d)  # (B, N, h, d) -> (B, N, D)
 
 
-check_merge_heads(my_merge_heads)
+ok = check_merge_heads(my_merge_heads)
 
 # %% [markdown]
 # ## Exercise 03.4 · Multi-head self-attention as a function
@@ -99,4 +99,4 @@ def my_multi_head_attention(x, qkv_weight, qkv_bias, proj_weight, proj_bias, num
     return F.linear(out, proj_weight, proj_bias)  # (B, N, D)
 
 
-check_multi_head_attention(my_multi_head_attention)
+ok = check_multi_head_attention(my_multi_head_attention)

@@ -48,7 +48,7 @@ def my_layer_norm(x, weight, bias, eps=1e-6):
     return (x - mu) / torch.sqrt(var + eps) * weight + bias
 
 
-check_layer_norm(my_layer_norm)
+ok = check_layer_norm(my_layer_norm)
 
 # %% [markdown]
 # ## Exercise 04.2 · GELU
@@ -61,7 +61,7 @@ def my_gelu(x):
     return x * 0.5 * (1 + torch.erf(x / math.sqrt(2)))
 
 
-check_gelu(my_gelu)
+ok = check_gelu(my_gelu)
 
 # %% [markdown]
 # ## Exercise 04.3 · The pre-norm block
@@ -77,7 +77,7 @@ def my_block_forward(block, x):
     return x
 
 
-check_pre_norm_block(my_block_forward)
+ok = check_pre_norm_block(my_block_forward)
 
 # %% [markdown]
 # ## Exercise 04.4 · Parameters of a block
@@ -95,5 +95,5 @@ def my_block_params(dim, mlp_ratio=4.0):
     return norms + attn + mlp
 
 
-check_block_params(my_block_params)
+ok = check_block_params(my_block_params)
 assert my_block_params(768) == 12 * 768**2 + 13 * 768 == 7_087_872

@@ -53,7 +53,7 @@ def my_vit_param_count(config):
     return embed + config.depth * block + 2 * D + head
 
 
-check_vit_param_count(my_vit_param_count)
+ok = check_vit_param_count(my_vit_param_count)
 assert my_vit_param_count(ViTConfig.vit_b_16()) == 86_567_656
 
 # %% [markdown]
@@ -63,11 +63,11 @@ assert my_vit_param_count(ViTConfig.vit_b_16()) == 86_567_656
 
 # %%
 def my_mean_pool(tokens):
-    """(B, N, D) -> (B, D): mean of the patch tokens."""
+    """(B, N + 1, D) -> (B, D): mean of the N patch tokens."""
     return tokens[:, 1:].mean(dim=1)  # (B, D)
 
 
-check_mean_pool(my_mean_pool)
+ok = check_mean_pool(my_mean_pool)
 
 # %% [markdown]
 # ## Exercise 05.3 · The forward pass from the parts
@@ -78,13 +78,13 @@ check_mean_pool(my_mean_pool)
 # %%
 def my_vit_forward(model, images):
     """(B, C, H, W) -> (B, num_classes)."""
-    x = model.patch_embed(images)  # (B, N-1, D)
+    x = model.patch_embed(images)  # (B, N, D)
     cls = model.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, D)
-    x = torch.cat([cls, x], dim=1) + model.pos_embed  # (B, N, D)
+    x = torch.cat([cls, x], dim=1) + model.pos_embed  # (B, N + 1, D)
     for blk in model.blocks:
-        x = blk(x)  # (B, N, D)
-    x = model.norm(x)  # (B, N, D)
+        x = blk(x)  # (B, N + 1, D)
+    x = model.norm(x)  # (B, N + 1, D)
     return model.head(x[:, 0])  # (B, num_classes)
 
 
-check_vit_forward(my_vit_forward)
+ok = check_vit_forward(my_vit_forward)

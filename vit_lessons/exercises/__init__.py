@@ -1,0 +1,30 @@
+"""Self-checks for the notebook exercises, one module per lesson.
+
+Each ``check_*`` takes the learner's function, runs it against the reference on fixed inputs and
+prints "Correct: ..." (returning True), prints "Not attempted yet: ..." while the function still raises
+NotImplementedError (returning None), or raises :class:`ExerciseError` saying what is wrong.
+``hint("03.2")`` prints a nudge for exercise 03.2, ``hint("03.2", 2)`` the key line.
+Worked solutions live in notebooks/solutions/.
+
+Used in the exercises of notebooks/00_setup_and_data to notebooks/06_training.
+"""
+
+from ._common import EXERCISES, Exercise, ExerciseError, hint
+from .l00_setup_and_data import check_channel_stats, check_normalize, check_to_tensor
+from .l01_patches import check_linear_to_conv, check_num_tokens, check_patchify, check_unpatchify
+from .l02_embeddings import check_prepend_class_token, check_resize_pos_embed, check_sincos_1d
+from .l03_attention import check_merge_heads, check_multi_head_attention, check_scaled_dot_product, check_split_heads
+from .l04_encoder_block import check_block_params, check_gelu, check_layer_norm, check_pre_norm_block
+from .l05_vision_transformer import check_mean_pool, check_vit_forward, check_vit_param_count
+from .l06_training import check_confusion, check_lr_schedule, check_smoothed_loss, check_train_step
+
+__all__ = [
+    "EXERCISES", "Exercise", "ExerciseError", "hint",
+    "check_channel_stats", "check_normalize", "check_to_tensor",
+    "check_patchify", "check_num_tokens", "check_unpatchify", "check_linear_to_conv",
+    "check_prepend_class_token", "check_sincos_1d", "check_resize_pos_embed",
+    "check_scaled_dot_product", "check_split_heads", "check_merge_heads", "check_multi_head_attention",
+    "check_layer_norm", "check_gelu", "check_pre_norm_block", "check_block_params",
+    "check_vit_param_count", "check_mean_pool", "check_vit_forward",
+    "check_lr_schedule", "check_smoothed_loss", "check_train_step", "check_confusion",
+]
