@@ -170,13 +170,19 @@ def expect_close(got: torch.Tensor, want: torch.Tensor, what: str, hints=(), ato
 
 
 def expect_float(got, what: str) -> None:
-    """Raise ExerciseError when ``got`` is an integer tensor (uint8 images not converted yet)."""
+    """Raise ExerciseError when ``got`` is an integer tensor (uint8 images not converted yet).
+
+    Used by the checks of notebooks/00_setup_and_data and notebooks/02_embeddings.
+    """
     if isinstance(got, torch.Tensor) and not torch.is_floating_point(got):
         raise ExerciseError(f"{what} is {got.dtype}; it should be a float tensor (convert with .float())")
 
 
 def expect_int(got, where: str) -> int:
-    """``got`` as a Python int (a whole float or a one-element tensor is accepted); ExerciseError otherwise."""
+    """``got`` as a Python int (a whole float or a one-element tensor is accepted); ExerciseError otherwise.
+
+    Used by the counting checks of notebooks/04_encoder_block and notebooks/05_vision_transformer.
+    """
     if isinstance(got, torch.Tensor) and got.numel() == 1:
         got = got.item()
     if isinstance(got, float) and got == int(got):
