@@ -19,7 +19,6 @@ Built in notebooks/10_making_it_fast.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import re
 import statistics
@@ -34,13 +33,14 @@ from ..machine import command, loadavg, machine, versions
 from . import contestants as parts
 from .flops import mfu, step_flops
 from .report import Benchmark, today
+from .speed_report import KEY, format_rows, line, merge_and_write
 
-__all__ = ["CONFIGS", "IMPLS", "WAYS", "COMMANDS", "run_speed", "machine_name", "format_rows", "add_arguments", "run"]
+__all__ = ["CONFIGS", "IMPLS", "WAYS", "KEY", "COMMANDS", "run_speed", "machine_name", "format_rows", "add_arguments",
+           "run"]
 
 RESULTS = Path("assets/results/speed")
 IMPLS = ("ours-explicit", "ours-sdpa", "timm", "torchvision")
 WAYS = parts.WAYS
-KEY = ("section", "config", "impl", "mode", "dtype", "compile", "threads", "device")
 
 
 def _fmnist() -> ViTConfig:
@@ -81,8 +81,12 @@ def _model_step(model, opt, x, y, train: bool, bf16: bool):
     return step
 
 
-def _time_in_turns(steps: dict, rounds: int, min_time: float, device) -> dict[str, list[float]]:
-    """Seconds per step of each contestant, one timing per round, the order rotating every round."""
+def _time_in_turns(steps: dict, rounds: int, min_time: float, device) -> dict[str, list[tuple[float, float]]]:
+    """(wall, CPU) seconds per step of each contestant, one timing per round, the order rotating every round.
+
+    Wall-clock time is what a user waits; the CPU time this process used is what the work cost, and is far
+    less disturbed when other programs share the cores (with one thread; more threads add their waiting).
+    """
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     reps = {}
     for name, step in steps.items():  # warm-up: compilation, allocator, kernel choice; then calibrate
@@ -96,22 +100,23 @@ def _time_in_turns(steps: dict, rounds: int, min_time: float, device) -> dict[st
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
             sync()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(reps[name]):
                 steps[name]()
             sync()
-            out[name].append((time.perf_counter() - t0) / reps[name])
+            out[name].append(((time.perf_counter() - t0) / reps[name], (time.process_time() - c0) / reps[name]))
     return out
 
 
-def _summarise(secs: dict[str, list[float]], batch: int, ref: str | None) -> dict[str, dict]:
+def _summarise(secs: dict[str, list[tuple[float, float]]], batch: int, ref: str | None) -> dict[str, dict]:
     res = {}
     for name, s in secs.items():
-        ips = [batch / t for t in s]
+        ips = [batch / w for w, _ in s]
         r = {"images_per_s": statistics.median(ips), "min_images_per_s": min(ips), "max_images_per_s": max(ips),
-             "rounds": len(s)}
+             "images_per_cpu_s": statistics.median(batch / max(c, 1e-9) for _, c in s), "rounds": len(s)}
         if ref in secs:  # the ratio measured within each round, then its median: load changes cancel out
-            r["vs_timm"] = statistics.median(a / b for a, b in zip(secs[ref], s))
+            r["vs_timm"] = statistics.median(a[0] / b[0] for a, b in zip(secs[ref], s))
+            r["vs_timm_cpu"] = statistics.median(a[1] / max(b[1], 1e-9) for a, b in zip(secs[ref], s))
         res[name] = r
     return res
 
@@ -188,7 +193,7 @@ def run_speed(configs=("fashion_mnist", "vit_ti_16_96", "vit_s_16", "vit_b_16"),
                                 for r in new:
                                     r.update(command=cmd, date=today())
                                 rows += new
-                                log(_line(new))
+                                log(line(new))
     finally:
         torch.set_num_threads(before)
     log("\n" + format_rows(rows))
@@ -198,15 +203,6 @@ def run_speed(configs=("fashion_mnist", "vit_ti_16_96", "vit_s_16", "vit_b_16"),
     if out is not None:
         summary = merge_and_write(Path(out), summary)
     return summary
-
-
-def _line(rows: list[dict]) -> str:
-    r0 = rows[0]
-    what = (f"{r0['section']:<9} {r0['config']} {r0['mode']} {r0['dtype']} {'compiled' if r0['compile'] else 'eager'}"
-            f" {r0['threads'] or '-'} thread(s):")
-    ips = " | ".join(f"{r['impl']} {r['images_per_s']:.1f}" for r in rows)
-    vs = [f"{r['impl']} {r['vs_timm']:.2f}x" for r in rows if "vs_timm" in r and r["impl"] != "timm"]
-    return f"{what} {ips} img/s" + (f"; vs timm: {', '.join(vs)}" if vs else "") + f" (load {r0['loadavg']})"
 
 
 # ---- command line ----------------------------------------------------------------------------------
@@ -265,81 +261,3 @@ def _versions() -> dict:
     import timm  # optional dependency; the benchmark needs it
 
     return versions() | {"timm": timm.__version__}
-
-
-# ---- the table and the files -------------------------------------------------------------------------
-def _ips(r) -> str:
-    return f"{r['images_per_s']:.1f} [{r['min_images_per_s']:.1f}–{r['max_images_per_s']:.1f}]"
-
-
-def _cells(rows):
-    cells = {}
-    for r in rows:
-        cells.setdefault(tuple(r[k] for k in KEY if k != "impl"), {})[r["impl"]] = r
-    return cells
-
-
-def format_rows(rows: list[dict]) -> str:
-    """A Markdown table of ``rows``: one line per cell, the contestants side by side (images/s, median
-    [min–max] over rounds) and, for whole models, our faster path and torchvision as multiples of timm."""
-    out = []
-    for section in ("models", "attention"):
-        rs = [r for r in rows if r["section"] == section]
-        if not rs:
-            continue
-        names = list(dict.fromkeys(r["impl"] for r in rs))
-        head = ["config", "tokens", "batch", "mode", "dtype", "compile", "threads"] + names
-        if section == "models":
-            head += ["best ours / timm", "torchvision / timm", "peak MB ours / timm", "GFLOP/img", "MFU"]
-        out += [f"| {' | '.join(head)} |", "|" + "---|" * len(head)]
-        for c in _cells(rs).values():
-            r0 = next(iter(c.values()))
-            line = [r0["config"], r0["tokens"], r0["batch"], r0["mode"], r0["dtype"],
-                    "yes" if r0["compile"] else "no", r0["threads"] or "-"]
-            line += [_ips(c[n]) if n in c else "" for n in names]
-            if section == "models":
-                ours = [c[n] for n in ("ours-explicit", "ours-sdpa") if n in c]
-                best = max(ours, key=lambda r: r.get("vs_timm", 0), default=None)
-                mem = [f"{r['peak_mem_mb']:.3g}" if r and r.get("peak_mem_mb") else "-" for r in (best, c.get("timm"))]
-                line += [f"{best['vs_timm']:.2f}x ({best['impl'][5:]})" if best and "vs_timm" in best else "",
-                         f"{c['torchvision']['vs_timm']:.2f}x" if "vs_timm" in c.get("torchvision", {}) else "",
-                         " / ".join(mem), f"{r0['gflop_per_image']:.3g}",
-                         f"{max(r.get('mfu') or 0 for r in c.values()):.0%}" if any(r.get("mfu") for r in c.values())
-                         else "-"]
-            out.append(f"| {' | '.join(str(v) for v in line)} |")
-        out.append("")
-    return "\n".join(out)
-
-
-def _readme(s: dict) -> str:
-    m, v = s["machine"], s["versions"]
-    loads = [float(x.split()[0]) for r in s["rows"] for x in r["loadavg"].split("->") if x.strip()]
-    lines = [f"# Speed on {m['gpu'] or m['cpu']} ({m['cpu_count']} CPU cores)", "",
-             "Images per second, median over rounds [slowest–fastest round]. The contestants of a line take turns "
-             "within each round, so a change in machine load hits them all; \"x timm\" is the median over rounds "
-             "of the ratio measured within the round. Same config, same weights (logits checked equal). A training "
-             "step is forward, cross-entropy, backward and an AdamW step; bf16 is autocast; MFU only on a GPU.", "",
-             f"Versions: {', '.join(f'{k} {x}' for k, x in v.items())}; {m['platform']}  ",
-             "Commands (each row in summary.json names its own command, date and load average):  "]
-    lines += [f"- `{r['command']}` ({r['date']})  " for r in s["runs"]]
-    lines += ["", f"The 1-minute load average, before and after each line, ranged from {min(loads):.2f} to "
-              f"{max(loads):.2f} (summary.json has each line's); above {m['cpu_count']} means other work shared the "
-              "cores.", "", format_rows(s["rows"])]
-    return "\n".join(lines) + "\n"
-
-
-def merge_and_write(out: Path, summary: dict) -> dict:
-    """Merge ``summary`` into ``out``/summary.json (a row measured again replaces the old one) and rewrite
-    README.md; written to temporary files, then renamed, so a stopped run leaves the old files whole."""
-    f = out / "summary.json"
-    if f.exists():
-        old = json.loads(f.read_text())
-        new_keys = {tuple(r[k] for k in KEY) for r in summary["rows"]}
-        kept = [r for r in old.get("rows", []) if tuple(r[k] for k in KEY) not in new_keys]
-        summary = summary | {"rows": kept + summary["rows"], "runs": old.get("runs", []) + summary["runs"]}
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in (("summary.json", json.dumps(summary, indent=1) + "\n"), ("README.md", _readme(summary))):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(out / name)
-    return summary
