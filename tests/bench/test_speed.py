@@ -23,9 +23,8 @@ def _args(*argv):
 
 
 def test_quick_end_to_end(tmp_path, capsys):
-    s = speed.run(_args("--quick", "--out", str(tmp_path)))
+    assert speed.run(_args("--quick", "--out", str(tmp_path))) == 0
     rows = json.loads((tmp_path / "summary.json").read_text())["rows"]
-    assert rows == s["rows"]
     models = [r for r in rows if r["section"] == "models"]
     # 4 implementations x 2 modes x 2 dtypes, eager, 1 thread
     assert {(r["impl"], r["mode"], r["dtype"]) for r in models} == {

@@ -185,7 +185,7 @@ def run_speed(configs=("fashion_mnist", "vit_ti_16_96", "vit_s_16", "vit_b_16"),
                 for mode in modes:
                     for dtype in dtypes:
                         for compiled in (compile_modes if kind == "models" else (False,)):
-                            for th in (threads if kind == "models" else threads[-1:]):
+                            for th in (threads if kind == "models" else threads[:1]):
                                 if th:
                                     torch.set_num_threads(th)
                                 new = _cell(kind, cfg_name, cfg, b, mode, dtype, compiled, th, dev, rounds,
@@ -225,8 +225,8 @@ def add_arguments(p) -> None:
     p.add_argument("--no-save", action="store_true", help="print only; write no files")
 
 
-def run(args) -> dict:
-    """Run ``bench speed`` from parsed ``args``; a ValueError names what to change. Returns the summary."""
+def run(args) -> int:
+    """Run ``bench speed`` from parsed ``args``; a ValueError names what to change. Returns 0 (the exit status)."""
     q = args.quick
     for flag in ("rounds", "batch_size"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
@@ -240,17 +240,16 @@ def run(args) -> dict:
     dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     # --quick checks the code path; its numbers are not results, so by default they stay out of assets/
     out = Path(args.out) if args.out else (Path("experiments/speed-quick") if q else RESULTS) / machine_name(dev)
-    s = run_speed(configs=args.configs or (("tiny",) if q else tuple(c for c in CONFIGS if c != "tiny")),
-                  impls=tuple(args.impls), modes=tuple(args.modes), dtypes=tuple(args.dtypes or ("fp32", "bf16")),
-                  compile_modes={"off": (False,), "on": (True,), "both": (False, True)}[args.compile or
-                                                                                       ("off" if q else "both")],
-                  threads=tuple(args.threads or ((1,) if q else (1, 2))), rounds=args.rounds or (2 if q else 7),
-                  min_time=args.min_time if args.min_time is not None else (0.02 if q else 1.0),
-                  sections=tuple(args.sections), device=dev, batch=args.batch_size,
-                  out=None if args.no_save else out)
+    compile_modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.compile or ("off" if q else "both")]
+    run_speed(configs=args.configs or (("tiny",) if q else tuple(c for c in CONFIGS if c != "tiny")),
+              impls=tuple(args.impls), modes=tuple(args.modes), dtypes=tuple(args.dtypes or ("fp32", "bf16")),
+              compile_modes=compile_modes, threads=tuple(args.threads or ((1,) if q else (1, 2))),
+              rounds=args.rounds or (2 if q else 7),
+              min_time=args.min_time if args.min_time is not None else (0.02 if q else 1.0),
+              sections=tuple(args.sections), device=dev, batch=args.batch_size, out=None if args.no_save else out)
     if not args.no_save:
         print(f"wrote {out / 'summary.json'} and {out / 'README.md'}")
-    return s
+    return 0
 
 
 COMMANDS = (Benchmark("speed", "training and inference speed: ours vs timm vs torchvision, same weights "
