@@ -14,13 +14,13 @@ Built in notebooks/07_looking_inside.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import torch
 from torch import nn
 
-from .fig7 import mean_attention_distance, patch_embedding_components, position_similarity
+from .fig7 import _stack_attentions, mean_attention_distance, patch_embedding_components, position_similarity
 from .model import VisionTransformer
 from .patches import check_image_batch
 
@@ -75,24 +75,6 @@ def _eval_mode(model: nn.Module):
         yield model
     finally:
         model.train(was_training)
-
-
-def _stack_attentions(attentions) -> torch.Tensor:
-    """A list of L (B, h, N, N) tensors (or one (L, B, h, N, N) tensor) as one (L, B, h, N, N) tensor."""
-    if isinstance(attentions, torch.Tensor):
-        a = attentions
-    elif isinstance(attentions, Sequence) and len(attentions) and all(isinstance(t, torch.Tensor) for t in attentions):
-        shapes = {tuple(t.shape) for t in attentions}
-        if len(shapes) > 1:
-            raise ValueError(f"all blocks' attentions must have one shape (B, h, N, N), got {sorted(shapes)}")
-        a = torch.stack(list(attentions))  # (L, B, h, N, N)
-    else:
-        raise ValueError("attentions must be a non-empty list of (B, h, N, N) tensors, one per block, "
-                         "as attention_maps(model, images) returns")
-    if a.ndim != 5 or a.shape[-1] != a.shape[-2]:
-        raise ValueError(f"attentions must be L tensors of shape (B, h, N, N), got {tuple(a.shape)} "
-                         "(stacked: L, B, h, N, N)")
-    return a.detach().float()
 
 
 # ---- token maps -> pictures -------------------------------------------------------------------------

@@ -69,6 +69,24 @@ def position_similarity(model: VisionTransformer) -> torch.Tensor:
     return pos_embed_similarity(pe, grid_size=model.config.grid_size)
 
 
+def _stack_attentions(attentions) -> torch.Tensor:
+    """A list of L (B, h, N, N) tensors (or one (L, B, h, N, N) tensor) as one float (L, B, h, N, N) tensor."""
+    if isinstance(attentions, torch.Tensor):
+        a = attentions
+    elif isinstance(attentions, Sequence) and len(attentions) and all(isinstance(t, torch.Tensor) for t in attentions):
+        shapes = {tuple(t.shape) for t in attentions}
+        if len(shapes) > 1:
+            raise ValueError(f"all blocks' attentions must have one shape (B, h, N, N), got {sorted(shapes)}")
+        a = torch.stack(list(attentions))  # (L, B, h, N, N)
+    else:
+        raise ValueError("attentions must be a non-empty list of (B, h, N, N) tensors, one per block, "
+                         "as vit_lessons.explain.attention_maps(model, images) returns")
+    if a.ndim != 5 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"attentions must be L tensors of shape (B, h, N, N), got {tuple(a.shape)} "
+                         "(stacked: L, B, h, N, N)")
+    return a.detach().float()
+
+
 def _grid(grid_size) -> tuple[int, int]:
     g = (grid_size, grid_size) if isinstance(grid_size, int) and not isinstance(grid_size, bool) else grid_size
     if (not isinstance(g, Sequence) or len(g) != 2
@@ -78,7 +96,10 @@ def _grid(grid_size) -> tuple[int, int]:
 
 
 def patch_distances(grid_size, patch_size: int) -> torch.Tensor:
-    """(gh*gw, gh*gw) distance in pixels between the centres of every two patches (row-major)."""
+    """(gh*gw, gh*gw) distance in pixels between the centres of every two patches (row-major).
+
+    Built in notebooks/07_looking_inside.
+    """
     gh, gw = _grid(grid_size)
     if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size <= 0:
         raise ValueError(f"patch_size must be a positive int (pixels per patch side), got {patch_size!r}")
@@ -99,23 +120,14 @@ def mean_attention_distance(attentions, grid_size, patch_size: int) -> torch.Ten
 
     Built in notebooks/07_looking_inside.
     """
-    if isinstance(attentions, torch.Tensor):
-        a = attentions
-    elif isinstance(attentions, Sequence) and len(attentions) and all(isinstance(t, torch.Tensor) for t in attentions):
-        if len({tuple(t.shape) for t in attentions}) > 1:
-            raise ValueError("all blocks' attentions must have one shape (B, h, N, N)")
-        a = torch.stack(list(attentions))  # (L, B, h, N, N)
-    else:
-        raise ValueError("attentions must be a non-empty list of (B, h, N, N) tensors, one per block")
-    if a.ndim != 5 or a.shape[-1] != a.shape[-2]:
-        raise ValueError(f"attentions must be L tensors of shape (B, h, N, N), got {tuple(a.shape)}")
+    a = _stack_attentions(attentions)  # (L, B, h, N, N)
     dist = patch_distances(grid_size, patch_size)  # (n, n), n = gh*gw
     n, N = dist.shape[0], a.shape[-1]
     prefix = N - n
     if prefix not in (0, 1):
         raise ValueError(f"N={N} tokens do not fit a {_grid(grid_size)} grid of {n} patches (plus at most one class "
                          "token): pass the model's config.grid_size")
-    w = a[..., prefix:, prefix:].detach().double()  # (L, B, h, n, n): patch to patch
+    w = a[..., prefix:, prefix:].double()  # (L, B, h, n, n): patch to patch
     w = w / w.sum(dim=-1, keepdim=True).clamp(min=1e-12)  # each query's weights over patches sum to 1
     per_query = (w * dist.to(w.device)).sum(dim=-1)  # (L, B, h, n)
     return per_query.mean(dim=(1, 3)).float()  # (L, h)
