@@ -46,7 +46,7 @@ from einops import rearrange
 from timm.layers import resample_abs_pos_embed
 from torch import nn
 from vit_lessons import ViTConfig, VisionTransformer
-from vit_lessons.data import load_dataset, test_transform
+from vit_lessons.data import load_dataset, normalize_batch
 from vit_lessons.embeddings import pos_embed_similarity, resize_pos_embed, sincos_1d, sincos_2d
 from vit_lessons.patches import PatchEmbed, patchify, unpatchify
 from vit_lessons.shapes import check_shape
@@ -69,7 +69,7 @@ from vit_lessons.viz import similarity_grid
 cfg = ViTConfig.fashion_mnist_cpu()
 D, P = cfg.embed_dim, cfg.patch_size
 data = load_dataset("fashion-mnist")
-x = test_transform(data.info)(data.test_x[:8])  # (B, 1, 28, 28), normalised as in lesson 00
+x = normalize_batch(data.test_x[:8], data.info.mean, data.info.std)  # (B, 1, 28, 28), normalised as in lesson 00
 B = x.shape[0]
 
 torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""Datasets the course trains on, found offline where possible.
+"""The datasets the course trains on: the registry, the loaders, and the offline search for Fashion-MNIST.
 
 Every dataset loads into memory as uint8 tensors (B, C, H, W) plus int64 labels: small,
 fast, and easy to move to a GPU whole. Fashion-MNIST is the default (real, small,
@@ -24,12 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 
 __all__ = ["DatasetInfo", "DATASETS", "ImageData", "DatasetNotFoundError", "load_dataset", "load_fashion_mnist",
-           "load_cifar", "load_digits", "ArrayDataset", "train_transform", "test_transform", "make_loaders",
-           "find_fashion_mnist", "DEBIAN_FASHION_MNIST", "ENV_VAR", "write_cifar_files", "class_counts",
-           "channel_stats"]
+           "load_cifar", "load_digits", "find_fashion_mnist", "DEBIAN_FASHION_MNIST", "ENV_VAR", "write_cifar_files",
+           "class_counts", "channel_stats"]
 
 ENV_VAR = "VIT_LESSONS_DATA"
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -39,12 +37,18 @@ FMNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """A dataset is not on this machine and could not be downloaded."""
+    """A dataset is not on this machine and could not be downloaded.
+
+    Built in notebooks/00_setup_and_data.
+    """
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a model needs to know about a dataset."""
+    """What a model needs to know about a dataset.
+
+    Built in notebooks/00_setup_and_data.
+    """
 
     name: str
     classes: tuple[str, ...]
@@ -86,7 +90,10 @@ DATASETS: dict[str, DatasetInfo] = {
 
 @dataclass
 class ImageData:
-    """A dataset in memory: uint8 images (N, C, H, W) and int64 labels, train and test."""
+    """A dataset in memory: uint8 images (N, C, H, W) and int64 labels, train and test.
+
+    Built in notebooks/00_setup_and_data.
+    """
 
     info: DatasetInfo
     train_x: torch.Tensor
@@ -150,6 +157,7 @@ def load_fashion_mnist(root: str | os.PathLike | None = None, download: bool = T
     folder = find_fashion_mnist(root)
     if folder is None and download:
         try:
+            # torchvision takes ~3 s to import and only a download needs it
             from torchvision.datasets import FashionMNIST
 
             FashionMNIST(str(CACHE), train=True, download=True)
@@ -158,7 +166,8 @@ def load_fashion_mnist(root: str | os.PathLike | None = None, download: bool = T
             raise DatasetNotFoundError(_fmnist_help(root, f"the download failed: {e}")) from None
         folder = find_fashion_mnist(root)
     if folder is None:
-        raise DatasetNotFoundError(_fmnist_help(root, "downloading is switched off"))
+        raise DatasetNotFoundError(_fmnist_help(root, "downloading is switched off (--no-download on the command "
+                                                      "line, download=False in Python)"))
 
     def read(stem: str) -> np.ndarray:
         p = folder / stem
@@ -175,7 +184,8 @@ def _fmnist_help(root, why: str) -> str:
                                               else []) + [str(DEBIAN_FASHION_MNIST), str(CACHE)]
     return ("Fashion-MNIST not found (looked in: " + ", ".join(looked) + f") and {why}. Get it one of these ways: "
             "on Debian/Ubuntu `sudo apt-get install dataset-fashion-mnist`; or put the four *-ubyte.gz files "
-            f"in a folder and pass root=... or set {ENV_VAR}=that/folder; or run once with internet access.")
+            f"in a folder and point to it (--root / --data-root on the command line, root=... in Python) or set "
+            f"{ENV_VAR}=that/folder; or run once with internet access, downloading allowed.")
 
 
 # ---- CIFAR -------------------------------------------------------------------------------------
@@ -203,6 +213,7 @@ def load_cifar(name: str = "cifar10", root: str | os.PathLike | None = None, dow
     folder = root / sub
     if not all((folder / f).exists() for f in train_files + test_files) and download:
         try:
+            # torchvision takes ~3 s to import and only a download needs it
             from torchvision import datasets
 
             cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
@@ -213,8 +224,11 @@ def load_cifar(name: str = "cifar10", root: str | os.PathLike | None = None, dow
                 f"access (Colab has it), or copy torchvision's '{sub}' folder into {root}.") from None
     missing = [f for f in train_files + test_files if not (folder / f).exists()]
     if missing:
-        raise DatasetNotFoundError(f"{name}: {folder} lacks {missing}; pass download=True with internet access, "
-                                   f"or copy torchvision's '{sub}' folder into {root}.")
+        why = "" if download else (" and downloading is switched off (--no-download on the command line, "
+                                   "download=False in Python)")
+        raise DatasetNotFoundError(f"{name}: {folder} lacks {missing}{why}. Download it once with internet access "
+                                   f"(Colab has it; leave downloading on), or copy torchvision's '{sub}' folder "
+                                   f"into {root}.")
     tx, ty = _read_cifar_batches(folder, train_files, key)
     vx, vy = _read_cifar_batches(folder, test_files, key)
     return ImageData(info, tx, ty, vx, vy, source=str(folder))
@@ -240,6 +254,7 @@ def write_cifar_files(root: str | os.PathLike, name: str = "cifar10", n_train: i
 # ---- digits --------------------------------------------------------------------------------------
 def load_digits(test_fraction: float = 0.2, seed: int = 0) -> ImageData:
     """scikit-learn's 1,797 8x8 handwritten digits, split train/test with a fixed seed."""
+    # scikit-learn takes ~1 s to import and only this dataset needs it
     from sklearn.datasets import load_digits as _sk
 
     d = _sk()
@@ -263,58 +278,6 @@ def load_dataset(name: str = "fashion-mnist", root: str | os.PathLike | None = N
     return load_cifar(name, root, download)
 
 
-# ---- transforms and loaders ------------------------------------------------------------------------
-def train_transform(info: DatasetInfo, augment: bool = True):
-    """Training transform on a uint8 (C, H, W) tensor: augmentation suited to the dataset, then normalise."""
-    from torchvision.transforms import v2
-
-    ops = []
-    if augment and info.name in ("cifar10", "cifar100"):
-        ops += [v2.RandomCrop(info.img_size, padding=4), v2.RandomHorizontalFlip()]
-    elif augment and info.name == "fashion-mnist":  # clothes are left-right symmetric; digits are not
-        ops += [v2.RandomCrop(info.img_size, padding=2), v2.RandomHorizontalFlip()]
-    elif augment:
-        ops += [v2.RandomCrop(info.img_size, padding=1)]
-    ops += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)]
-    return v2.Compose(ops)
-
-
-def test_transform(info: DatasetInfo):
-    """Test transform: scale to [0, 1] and normalise, nothing random."""
-    from torchvision.transforms import v2
-
-    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(info.mean, info.std)])
-
-
-test_transform.__test__ = False  # a transform for the test split, not a pytest test
-
-
-class ArrayDataset(Dataset):
-    """A map-style dataset over in-memory uint8 images, applying a transform per item."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform=None):
-        if len(images) != len(labels):
-            raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        self.images, self.labels, self.transform = images, labels, transform
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int):
-        x = self.images[i]
-        return (self.transform(x) if self.transform else x), self.labels[i]
-
-
-def make_loaders(data: ImageData, batch_size: int = 128, augment: bool = True, num_workers: int = 0,
-                 seed: int = 0) -> tuple[DataLoader, DataLoader]:
-    """(train_loader, test_loader): shuffled, augmented training batches; ordered test batches."""
-    g = torch.Generator().manual_seed(seed)
-    train = ArrayDataset(data.train_x, data.train_y, train_transform(data.info, augment))
-    test = ArrayDataset(data.test_x, data.test_y, test_transform(data.info))
-    return (DataLoader(train, batch_size, shuffle=True, num_workers=num_workers, generator=g, drop_last=False),
-            DataLoader(test, batch_size * 2, shuffle=False, num_workers=num_workers))
-
-
 def class_counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """How many examples of each class."""
     return torch.bincount(labels, minlength=num_classes)
@@ -324,125 +287,3 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
     """Per-channel mean and std of uint8 (N, C, H, W) images, in [0, 1] units."""
     x = images.float().div_(255)
     return tuple(x.mean((0, 2, 3)).tolist()), tuple(x.std((0, 2, 3)).tolist())
-
-
-# ---- batched augmentation on tensors (lesson 06) -----------------------------------------------------
-# The DataLoader path above transforms one image at a time in Python. For small images that is slower
-# than the model itself, so the trainer keeps the whole uint8 dataset as one tensor (on the GPU when it
-# fits) and augments a whole batch with a few tensor operations. Every random number comes from a
-# torch.Generator seeded from (seed, epoch), so a resumed or distributed run sees exactly the same batches.
-
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """A CPU generator that depends only on (seed, epoch): data order and augmentation repeat exactly."""
-    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch) * 7919 + 17)
-
-
-def batch_random_crop(x: torch.Tensor, pad: int, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
-    """Random crop with zero padding, batched: (B, C, H, W) -> (B, C, H, W); dy, dx in [0, 2 * pad]."""
-    if pad <= 0:
-        return x
-    B, C, H, W = x.shape
-    xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))  # (B, C, H + 2p, W + 2p)
-    rows = dy.to(x.device)[:, None] + torch.arange(H, device=x.device)  # (B, H)
-    cols = dx.to(x.device)[:, None] + torch.arange(W, device=x.device)  # (B, W)
-    b = torch.arange(B, device=x.device)[:, None, None]
-    out = xp.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
-    return out.permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)
-
-
-def batch_hflip(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
-    """Mirror the images where ``flip`` (B,) is True."""
-    return torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
-
-
-def batch_random_erase(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """Zero a rectangle per image; boxes (B, 4) = (top, left, height, width), height 0 means keep the image."""
-    B, C, H, W = x.shape
-    boxes = boxes.to(x.device)
-    r = torch.arange(H, device=x.device)[None, :, None]  # (1, H, 1)
-    c = torch.arange(W, device=x.device)[None, None, :]  # (1, 1, W)
-    top, left, h, w = (boxes[:, i, None, None] for i in range(4))  # each (B, 1, 1)
-    inside = (r >= top) & (r < top + h) & (c >= left) & (c < left + w)  # (B, H, W)
-    return x.masked_fill(inside[:, None], 0)
-
-
-def normalize_batch(x: torch.Tensor, mean, std) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float32 scaled to [0, 1] and normalised per channel."""
-    m = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
-    s = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
-    return (x.float() / 255 - m) / s
-
-
-class TensorBatches:
-    """Training batches straight from an in-memory uint8 tensor, augmented on whole batches.
-
-    Args:
-        images: uint8 (N, C, H, W), on the device the model runs on (or the CPU).
-        labels: int64 (N,).
-        batch_size: the global batch size (all processes together).
-        seed: with the epoch, fixes data order and every augmentation.
-        crop_pad: random-crop padding in pixels (0 = no crop).
-        flip: random horizontal flips.
-        erase: probability of erasing a random rectangle (random erasing, Zhong et al. 2020).
-        mean, std: normalisation applied after augmentation.
-        rank, world_size: which share of each global batch this process takes (DistributedDataParallel).
-
-    ``for x, y in batches.epoch(e)`` yields normalised float batches; the last incomplete
-    batch is dropped so every step has the same size on every process.
-    """
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int = 0,
-                 crop_pad: int = 0, flip: bool = False, erase: float = 0.0, mean=(0.0,), std=(1.0,),
-                 rank: int = 0, world_size: int = 1):
-        if batch_size % world_size:
-            raise ValueError(f"batch size {batch_size} must be divisible by the number of processes {world_size}")
-        if len(images) < batch_size:
-            raise ValueError(f"only {len(images)} training images for a batch of {batch_size}: lower --batch-size")
-        self.images, self.labels, self.batch_size, self.seed = images, labels, batch_size, seed
-        self.crop_pad, self.flip, self.erase, self.mean, self.std = crop_pad, flip, erase, mean, std
-        self.rank, self.world_size = rank, world_size
-
-    def __len__(self) -> int:
-        return len(self.labels) // self.batch_size
-
-    def epoch(self, epoch: int, start_step: int = 0):
-        """Yield (x, y) for this process, for every step of the epoch from ``start_step``."""
-        n, B = len(self.labels), self.batch_size
-        g = epoch_generator(self.seed, epoch)
-        perm = torch.randperm(n, generator=g)  # the same on every process
-        H, W = self.images.shape[-2:]
-        p = self.crop_pad
-        dy = torch.randint(0, 2 * p + 1, (n,), generator=g) if p else None
-        dx = torch.randint(0, 2 * p + 1, (n,), generator=g) if p else None
-        fl = torch.rand(n, generator=g) < 0.5 if self.flip else None
-        boxes = _erase_boxes(n, H, W, self.erase, g) if self.erase > 0 else None
-        share = B // self.world_size
-        for step in range(start_step, len(self)):
-            lo = step * B + self.rank * share  # this process's slice of the global batch
-            idx = perm[lo: lo + share]
-            dev_idx = idx.to(self.images.device)
-            x = self.images[dev_idx]  # (b, C, H, W) uint8
-            if p:
-                x = batch_random_crop(x, p, dy[idx], dx[idx])
-            if fl is not None:
-                x = batch_hflip(x, fl[idx])
-            if boxes is not None:
-                x = batch_random_erase(x, boxes[idx])
-            yield normalize_batch(x, self.mean, self.std), self.labels[dev_idx]
-
-
-def _erase_boxes(n: int, H: int, W: int, prob: float, g: torch.Generator) -> torch.Tensor:
-    """(n, 4) rectangles covering 2-25% of the image with aspect ratio 0.3-3.3; height 0 where not erased."""
-    area = (0.02 + 0.23 * torch.rand(n, generator=g)) * H * W
-    logr = torch.empty(n).uniform_(-1.2, 1.2, generator=g)
-    h = (area * logr.exp()).sqrt().round().clamp(1, H).long()
-    w = (area / logr.exp()).sqrt().round().clamp(1, W).long()
-    t = (torch.rand(n, generator=g) * (H - h + 1)).long()
-    left = (torch.rand(n, generator=g) * (W - w + 1)).long()
-    keep = torch.rand(n, generator=g) >= prob
-    h = h.masked_fill(keep, 0)
-    return torch.stack([t, left, h, w], 1)
-
-
-__all__ += ["epoch_generator", "batch_random_crop", "batch_hflip", "batch_random_erase", "normalize_batch",
-            "TensorBatches"]

@@ -1,13 +1,18 @@
+"""The datasets: the offline search for Fashion-MNIST, CIFAR files, digits, and clear messages."""
+
 import gzip
 import shutil
 
+import matplotlib
 import pytest
 import torch
+import torchvision.datasets
 
-import vit_lessons.data as data
+import vit_lessons.data.datasets as data
 from vit_lessons.data import (
     DATASETS,
     DatasetNotFoundError,
+    TensorBatches,
     channel_stats,
     class_counts,
     find_fashion_mnist,
@@ -15,29 +20,23 @@ from vit_lessons.data import (
     load_dataset,
     load_digits,
     load_fashion_mnist,
-    make_loaders,
-    test_transform,
-    train_transform,
     write_cifar_files,
 )
+from vit_lessons.train import default_setup
+from vit_lessons.viz import dataset_grid
 
 HAS_DEBIAN = data._fmnist_dir(data.DEBIAN_FASHION_MNIST) is not None
 needs_fmnist = pytest.mark.skipif(not HAS_DEBIAN, reason="apt-get install dataset-fashion-mnist")
 
 
-@pytest.fixture(scope="module")
-def fmnist():
-    return load_fashion_mnist(download=False)
-
-
 @needs_fmnist
-def test_fashion_mnist_from_debian_files(fmnist):
-    assert fmnist.source == str(data.DEBIAN_FASHION_MNIST)
-    assert fmnist.train_x.shape == (60000, 1, 28, 28) and fmnist.train_x.dtype == torch.uint8
-    assert fmnist.test_x.shape == (10000, 1, 28, 28)
-    assert class_counts(fmnist.train_y, 10).tolist() == [6000] * 10
-    assert class_counts(fmnist.test_y, 10).tolist() == [1000] * 10
-    mean, std = channel_stats(fmnist.train_x)
+def test_fashion_mnist_from_debian_files(fashion_mnist):
+    assert fashion_mnist.source == str(data.DEBIAN_FASHION_MNIST)
+    assert fashion_mnist.train_x.shape == (60000, 1, 28, 28) and fashion_mnist.train_x.dtype == torch.uint8
+    assert fashion_mnist.test_x.shape == (10000, 1, 28, 28)
+    assert class_counts(fashion_mnist.train_y, 10).tolist() == [6000] * 10
+    assert class_counts(fashion_mnist.test_y, 10).tolist() == [1000] * 10
+    mean, std = channel_stats(fashion_mnist.train_x)
     assert mean[0] == pytest.approx(DATASETS["fashion-mnist"].mean[0], abs=1e-3)
     assert std[0] == pytest.approx(DATASETS["fashion-mnist"].std[0], abs=1e-3)
 
@@ -70,16 +69,15 @@ def test_not_found_offline_message(tmp_path, monkeypatch):
     monkeypatch.delenv(data.ENV_VAR, raising=False)
     monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "none")
     monkeypatch.setattr(data, "CACHE", tmp_path / "cache")
-    with pytest.raises(DatasetNotFoundError, match=r"apt-get install dataset-fashion-mnist.*VIT_LESSONS_DATA"):
+    with pytest.raises(DatasetNotFoundError, match=r"apt-get install dataset-fashion-mnist.*VIT_LESSONS_DATA") as e:
         load_fashion_mnist(download=False)
+    assert "switched off (--no-download on the command line, download=False in Python)" in str(e.value)
 
 
 def test_failed_download_message(tmp_path, monkeypatch):
     monkeypatch.delenv(data.ENV_VAR, raising=False)
     monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "none")
     monkeypatch.setattr(data, "CACHE", tmp_path / "cache")
-    import torchvision.datasets
-
     def offline(*a, **k):
         raise OSError("no network")
 
@@ -114,14 +112,18 @@ def test_cifar_path_on_written_files(tmp_path, name, n_cls):
     assert d.train_x.shape == (n_train, 3, 32, 32) and d.test_x.shape == (12, 3, 32, 32)
     assert d.train_y.max() < n_cls and d.info.num_classes == n_cls
     assert load_dataset(name, tmp_path, download=False).train_x.shape == d.train_x.shape
-    tr, te = make_loaders(d, batch_size=8)
-    x, y = next(iter(tr))
-    assert x.shape == (8, 3, 32, 32) and x.dtype == torch.float32
+    _, recipe = default_setup(name)  # the CIFAR recipe's augmentation runs on these files
+    batches = TensorBatches(d.train_x, d.train_y, 8, crop_pad=recipe.crop_pad, flip=recipe.flip, erase=recipe.erase,
+                            mean=d.info.mean, std=d.info.std)
+    x, y = next(iter(batches.epoch(0)))
+    assert x.shape == (8, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
 
 
 def test_cifar_missing_message(tmp_path):
-    with pytest.raises(DatasetNotFoundError, match=r"cifar10: .* lacks .*data_batch_1"):
+    with pytest.raises(DatasetNotFoundError, match=r"cifar10: .* lacks .*data_batch_1") as e:
         load_cifar("cifar10", tmp_path, download=False)
+    assert "downloading is switched off (--no-download on the command line" in str(e.value)
+    assert "download=True" not in str(e.value)
 
 
 def test_digits():
@@ -138,32 +140,10 @@ def test_unknown_dataset():
         load_dataset("mnist")
 
 
-def test_transforms_and_loaders():
-    d = load_digits()
-    info = d.info
-    x = d.train_x[0]
-    t = test_transform(info)(x)
-    assert t.dtype == torch.float32
-    torch.testing.assert_close(t, (x.float() / 255 - info.mean[0]) / info.std[0])
-    torch.manual_seed(0)
-    a = train_transform(info)(x)
-    assert a.shape == (1, 8, 8)
-    tr, te = make_loaders(d, batch_size=64, seed=3)
-    xb, yb = next(iter(tr))
-    assert xb.shape == (64, 1, 8, 8) and yb.dtype == torch.int64
-    xb2, _ = next(iter(make_loaders(d, batch_size=64, seed=3)[0]))
-    assert torch.equal(next(iter(te))[1], d.test_y[:128])
-    assert xb2.shape == xb.shape
-
-
 @needs_fmnist
-def test_dataset_grid_figure(fmnist):
-    import matplotlib
-
+def test_dataset_grid_figure(fashion_mnist):
     matplotlib.use("Agg")
-    from vit_lessons.viz import dataset_grid
-
-    fig = dataset_grid(fmnist, per_class=2)
+    fig = dataset_grid(fashion_mnist, per_class=2)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles[:10] == list(fmnist.info.classes)
+    assert titles[:10] == list(fashion_mnist.info.classes)
     assert len(fig.axes) == 20

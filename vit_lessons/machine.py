@@ -1,0 +1,63 @@
+"""What a run ran on: the command, library versions, the machine, its load. Recorded in every run's
+config.json and checkpoint and in every benchmark result; printed by every lesson's setup cell.
+
+Built in notebooks/00_setup_and_data.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import einops
+import numpy
+import torch
+
+from . import __version__
+
+__all__ = ["command", "versions", "machine", "environment", "loadavg"]
+
+
+def command() -> str:
+    """The ``python -m vit_lessons ...`` command that is running, as a user would type it."""
+    return "python -m vit_lessons " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def versions() -> dict:
+    """Versions of Python and of the libraries every result depends on.
+
+    torchvision's is read from its package metadata: importing it costs ~3 s, and only a download needs it.
+    """
+    return {"python": platform.python_version(), "torch": str(torch.__version__),
+            "torchvision": metadata.version("torchvision"), "einops": einops.__version__, "numpy": numpy.__version__,
+            "vit_lessons": __version__}
+
+
+def machine() -> dict:
+    """The CPU (its model name where Linux tells it), core and thread counts, GPU and platform."""
+    cpu = platform.processor()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):  # not Linux, or a CPU that names no model: keep platform's word
+        pass
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "platform": platform.platform()}
+
+
+def environment() -> dict:
+    """Versions and machine in one dict: what every config.json and checkpoint records."""
+    return versions() | machine()
+
+
+def loadavg() -> str:
+    """The 1/5/15-minute load averages (``/proc/loadavg``), or '' where there is none."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return ""
