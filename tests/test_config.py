@@ -51,3 +51,13 @@ def test_unknown_preset_and_fields():
         ViTConfig.preset("vit_z")
     with pytest.raises(ValueError, match=r"unknown ViTConfig fields \['hidden_size'\]"):
         ViTConfig.from_dict({"hidden_size": 48})
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_is_also_a_classmethod(name):
+    method = getattr(ViTConfig, name)
+    assert method() == ViTConfig.preset(name) and method().name == name
+    assert method.__doc__.startswith(PRESETS[name].about)
+    changed = method(num_classes=7, name="mine")  # any field, the name included, can be changed
+    assert (changed.num_classes, changed.name) == (7, "mine")
+    assert changed.replace(num_classes=ViTConfig.preset(name).num_classes) == ViTConfig.preset(name)

@@ -133,91 +133,72 @@ class ViTConfig:
             raise ValueError(f"unknown ViTConfig fields {unknown}; known fields are {sorted(known)}")
         return cls(**d)
 
-    # ---- the paper's Table 1 (and DeiT's small sizes) --------------------------------
     @classmethod
-    def _preset(cls, name: str, embed_dim: int, depth: int, num_heads: int, patch_size: int, **kw) -> ViTConfig:
-        return cls(name=name, embed_dim=embed_dim, depth=depth, num_heads=num_heads, patch_size=patch_size, **kw)
+    def preset(cls, preset_name: str, /, **changes) -> ViTConfig:
+        """A named size from :data:`PRESETS` (``'vit_b_16'``, ``'fashion_mnist_cpu'``…), with ``changes``.
 
-    @classmethod
-    def vit_ti_16(cls, **kw) -> ViTConfig:
-        """ViT-Ti/16 (DeiT-Ti): D=192, 12 layers, 3 heads, 5.7M parameters."""
-        return cls._preset("vit_ti_16", 192, 12, 3, 16, **kw)
-
-    @classmethod
-    def vit_s_16(cls, **kw) -> ViTConfig:
-        """ViT-S/16 (DeiT-S): D=384, 12 layers, 6 heads, 22.1M parameters."""
-        return cls._preset("vit_s_16", 384, 12, 6, 16, **kw)
-
-    @classmethod
-    def vit_b_16(cls, **kw) -> ViTConfig:
-        """ViT-B/16, paper Table 1: D=768, 12 layers, MLP 3072, 12 heads, 86M."""
-        return cls._preset("vit_b_16", 768, 12, 12, 16, **kw)
-
-    @classmethod
-    def vit_b_32(cls, **kw) -> ViTConfig:
-        """ViT-B/32: ViT-B with 32x32 patches (49 patches at 224 px)."""
-        return cls._preset("vit_b_32", 768, 12, 12, 32, **kw)
-
-    @classmethod
-    def vit_l_16(cls, **kw) -> ViTConfig:
-        """ViT-L/16, paper Table 1: D=1024, 24 layers, MLP 4096, 16 heads, 307M."""
-        return cls._preset("vit_l_16", 1024, 24, 16, 16, **kw)
-
-    @classmethod
-    def vit_l_32(cls, **kw) -> ViTConfig:
-        """ViT-L/32: ViT-L with 32x32 patches."""
-        return cls._preset("vit_l_32", 1024, 24, 16, 32, **kw)
-
-    @classmethod
-    def vit_h_14(cls, **kw) -> ViTConfig:
-        """ViT-H/14, paper Table 1: D=1280, 32 layers, MLP 5120, 16 heads, 632M."""
-        return cls._preset("vit_h_14", 1280, 32, 16, 14, **kw)
-
-    # ---- course sizes ------------------------------------------------------------------
-    @classmethod
-    def tiny(cls, **kw) -> ViTConfig:
-        """A toy for tests and shape traces: 32 px RGB, patch 8, D=32, 2 blocks."""
-        base = dict(name="tiny", img_size=32, patch_size=8, in_chans=3, num_classes=10,
-                    embed_dim=32, depth=2, num_heads=4, mlp_ratio=2.0)
-        base.update(kw)
-        return cls(**base)
-
-    @classmethod
-    def fashion_mnist_cpu(cls, **kw) -> ViTConfig:
-        """The course's CPU model for Fashion-MNIST: 28x28 grey, 4x4 patches (49 + 1 tokens)."""
-        base = dict(name="fashion_mnist_cpu", img_size=28, patch_size=4, in_chans=1, num_classes=10,
-                    embed_dim=96, depth=6, num_heads=4, mlp_ratio=2.0)
-        base.update(kw)
-        return cls(**base)
-
-    @classmethod
-    def cifar_gpu(cls, **kw) -> ViTConfig:
-        """The course's GPU model for CIFAR-10/100: 32x32 RGB, 4x4 patches (64 + 1 tokens)."""
-        base = dict(name="cifar_gpu", img_size=32, patch_size=4, in_chans=3, num_classes=10,
-                    embed_dim=384, depth=7, num_heads=6, mlp_ratio=2.0, drop_path_rate=0.1)
-        base.update(kw)
-        return cls(**base)
-
-    @classmethod
-    def digits_cpu(cls, **kw) -> ViTConfig:
-        """scikit-learn's 8x8 digits: 2x2 patches (16 + 1 tokens), seconds to train."""
-        base = dict(name="digits_cpu", img_size=8, patch_size=2, in_chans=1, num_classes=10,
-                    embed_dim=64, depth=4, num_heads=4, mlp_ratio=2.0)
-        base.update(kw)
-        return cls(**base)
-
-    @classmethod
-    def preset(cls, name: str, **kw) -> ViTConfig:
-        """Look a preset up by name (``'vit_b_16'``, ``'fashion_mnist_cpu'``…)."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-        return getattr(cls, name)(**kw)
+        Each preset is also a classmethod of its own: ``ViTConfig.vit_b_16(num_classes=10)``.
+        """
+        if preset_name not in PRESETS:
+            raise ValueError(f"unknown preset {preset_name!r}; choose one of {sorted(PRESETS)}")
+        return cls(**{"name": preset_name, **PRESETS[preset_name].sizes, **changes})
 
 
-PRESETS = (
-    "vit_ti_16", "vit_s_16", "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14",
-    "tiny", "fashion_mnist_cpu", "cifar_gpu", "digits_cpu",
-)
+@dataclass(frozen=True)
+class Preset:
+    """A named ViT size: what it is, and the fields it sets (the rest keep ViTConfig's defaults).
+
+    Built in notebooks/05_vision_transformer.
+    """
+
+    about: str
+    sizes: dict
+
+
+# Every preset, once: ViTConfig.preset(name) and the classmethod ViTConfig.<name>() both build from here.
+PRESETS: dict[str, Preset] = {
+    # the paper's Table 1 (and DeiT's small sizes), 224 px RGB, 1000 classes
+    "vit_ti_16": Preset("ViT-Ti/16 (DeiT-Ti): D=192, 12 layers, 3 heads, 5.7M parameters.",
+                        dict(embed_dim=192, depth=12, num_heads=3, patch_size=16)),
+    "vit_s_16": Preset("ViT-S/16 (DeiT-S): D=384, 12 layers, 6 heads, 22.1M parameters.",
+                       dict(embed_dim=384, depth=12, num_heads=6, patch_size=16)),
+    "vit_b_16": Preset("ViT-B/16, paper Table 1: D=768, 12 layers, MLP 3072, 12 heads, 86M.",
+                       dict(embed_dim=768, depth=12, num_heads=12, patch_size=16)),
+    "vit_b_32": Preset("ViT-B/32: ViT-B with 32x32 patches (49 patches at 224 px).",
+                       dict(embed_dim=768, depth=12, num_heads=12, patch_size=32)),
+    "vit_l_16": Preset("ViT-L/16, paper Table 1: D=1024, 24 layers, MLP 4096, 16 heads, 307M.",
+                       dict(embed_dim=1024, depth=24, num_heads=16, patch_size=16)),
+    "vit_l_32": Preset("ViT-L/32: ViT-L with 32x32 patches.",
+                       dict(embed_dim=1024, depth=24, num_heads=16, patch_size=32)),
+    "vit_h_14": Preset("ViT-H/14, paper Table 1: D=1280, 32 layers, MLP 5120, 16 heads, 632M.",
+                       dict(embed_dim=1280, depth=32, num_heads=16, patch_size=14)),
+    # course sizes
+    "tiny": Preset("A toy for tests and shape traces: 32 px RGB, patch 8, D=32, 2 blocks.",
+                   dict(img_size=32, patch_size=8, in_chans=3, num_classes=10, embed_dim=32, depth=2, num_heads=4,
+                        mlp_ratio=2.0)),
+    "fashion_mnist_cpu": Preset("The course's CPU model for Fashion-MNIST: 28x28 grey, 4x4 patches (49 + 1 tokens).",
+                                dict(img_size=28, patch_size=4, in_chans=1, num_classes=10, embed_dim=96, depth=6,
+                                     num_heads=4, mlp_ratio=2.0)),
+    "cifar_gpu": Preset("The course's GPU model for CIFAR-10/100: 32x32 RGB, 4x4 patches (64 + 1 tokens).",
+                        dict(img_size=32, patch_size=4, in_chans=3, num_classes=10, embed_dim=384, depth=7,
+                             num_heads=6, mlp_ratio=2.0, drop_path_rate=0.1)),
+    "digits_cpu": Preset("scikit-learn's 8x8 digits: 2x2 patches (16 + 1 tokens), seconds to train.",
+                         dict(img_size=8, patch_size=2, in_chans=1, num_classes=10, embed_dim=64, depth=4,
+                              num_heads=4, mlp_ratio=2.0)),
+}
+
+
+def _preset_classmethod(name: str, preset: Preset) -> classmethod:
+    def build(cls, **changes) -> ViTConfig:
+        return cls.preset(name, **changes)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"{preset.about} Keyword arguments change any field."
+    return classmethod(build)
+
+
+for _name, _preset in PRESETS.items():  # ViTConfig.vit_b_16(), ViTConfig.tiny(), ...
+    setattr(ViTConfig, _name, _preset_classmethod(_name, _preset))
 
 
 def _divisors(n: int, limit: int | None = None) -> list[int]:
