@@ -52,10 +52,10 @@ test: data lint pytest
 # Re-execute notebooks after editing their .py (NB=notebooks/03_attention.py for one).
 NB ?= $(wildcard notebooks/[0-9]*.py)
 notebooks: setup
-	VIT_LESSONS_MODE=ci $(PY) -m vit_lessons.lesson execute $(NB)
+	VIT_LESSONS_MODE=ci $(PY) -m vit_lessons notebooks execute $(NB)
 
 sync-repo: setup
-	$(PY) -m vit_lessons.lesson sync-repo
+	$(PY) -m vit_lessons notebooks sync-repo
 
 clean:
 	rm -rf $(VENV)

@@ -1,4 +1,4 @@
-"""The command line: help, train, eval, resume after SIGKILL, and clear errors for bad checkpoints."""
+"""The command line: help, train, eval, resume after SIGKILL, and clear errors for bad input."""
 
 import json
 import os
@@ -11,18 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from vit_lessons.__main__ import main
+from vit_lessons.cli import BENCHMARKS, build_parser, main, setup_from_args
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--dataset", "digits", "--embed-dim", "32", "--depth", "2", "--num-heads", "2", "--no-progress"]
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def cli(*args, timeout=120):
@@ -115,63 +109,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
         torch.testing.assert_close(wa[k], wb[k], atol=0, rtol=0)
 
 
-def test_bench_gpu_commands_on_a_cpu(tmp_path, capsys):
-    from vit_lessons.bench import _median_time, cifar_epoch_time, time_to
-
-    if not torch.cuda.is_available():
-        assert main(["bench", "gpu-fashion-mnist"]) == 2
-        assert "no CUDA GPU here" in capsys.readouterr().err
-    # the CIFAR-10 epoch-time benchmark's code path, on a few synthetic images
-    r = cifar_epoch_time(steps=7, device="cpu", out=tmp_path, batch_size=8, n_images=64)
-    assert r["steps_per_epoch"] == 8 and r["epoch_seconds"] > 0 and (tmp_path / "cpu.json").exists()
-    assert r["model"]["embed_dim"] == 384 and r["recipe"]["erase"] > 0
-    hist = [{"test_acc": 0.5, "train_time": 1.0}, {"test_acc": 0.86, "train_time": 2.0}]
-    assert time_to(hist, 0.85) == 2.0 and time_to(hist, 0.9) is None
-    # a run that never reached the target is slower than every run that did: it is not left out of the median
-    assert _median_time([None, None, 600.0]) is None and _median_time([None, 250.0, 600.0]) == 600.0
-    assert _median_time([250.0, 100.0, 600.0]) == 250.0 and _median_time([100.0, 200.0]) == 150.0
-    assert _median_time([100.0, None]) is None and _median_time([]) is None
-
-
-def test_bench_cpu_kernels_times_every_variant_in_turn(tmp_path):
-    from vit_lessons.bench import KERNEL_VARIANTS, cpu_kernels
-
-    threads = torch.get_num_threads()
-    r = cpu_kernels(threads=(1,), rounds=2, steps=2, out=tmp_path)
-    assert torch.get_num_threads() == threads  # the caller's setting is given back
-    assert [row["variant"] for row in r["rows"]] == list(KERNEL_VARIANTS)
-    assert all(len(row["all_images_per_s"]) == 2 and row["images_per_s"] > 0 for row in r["rows"])
-    assert r["rows"][0]["vs_first"] == 1.0 and r["model"]["patch_size"] == 7
-    assert "| 1 | explicit attention, foreach AdamW" in (tmp_path / "README.md").read_text()
-
-
-def test_bench_side_by_side_pins_each_recipe_to_its_own_core(tmp_path):
-    from vit_lessons.bench import fashion_mnist_10min
-    from vit_lessons.data import DatasetNotFoundError, load_dataset
-
-    try:
-        load_dataset("fashion-mnist", download=False)
-    except DatasetNotFoundError:
-        pytest.skip("Fashion-MNIST not on this machine")
-    if len(os.sched_getaffinity(0)) < 2:
-        pytest.skip("needs 2 CPU cores")
-    s = fashion_mnist_10min(seeds=(0,), budget=1.0, out=tmp_path / "res", runs_dir=tmp_path / "runs",
-                            evals_per_epoch=1, side_by_side=True)
-    runs = [json.loads(x) for x in (tmp_path / "res" / "runs.jsonl").read_text().splitlines()]
-    assert [r["name"] for r in runs] == ["ours", "tintn"] and all(r["side_by_side"] for r in runs)
-    cores = [r["cpu_affinity"] for r in runs]
-    assert all(len(c) == 1 for c in cores) and cores[0] != cores[1], cores
-    assert all(1.0 <= r["train_time"] < 30 for r in runs)
-    assert s["side_by_side"] and "own core" in s["how"] and s["machine"]["torch_threads"] == 1
-    assert "own core" in (tmp_path / "res" / "README.md").read_text()
-    assert (tmp_path / "res" / "ours_seed0.metrics.jsonl").exists()
-
-
 def test_every_recipe_switch_reaches_the_setup():
-    from vit_lessons.__main__ import _load_extras, build_parser
-    from vit_lessons.train import setup_from_args
-
-    _load_extras()
     parse = build_parser().parse_args
     cfg, r = setup_from_args(parse(["train"]))  # the defaults: the CPU recipe of lesson 06
     assert (cfg.patch_size, cfg.embed_dim, cfg.pos_embed, r.init, r.crop_pad, r.flip) == (7, 64, "sincos2d",
@@ -180,3 +118,47 @@ def test_every_recipe_switch_reaches_the_setup():
                                     "--flip", "on", "--pool", "mean", "--embed-dim", "96"]))
     assert (cfg.pos_embed, cfg.pool, cfg.embed_dim, r.init, r.crop_pad, r.flip) == ("learned", "mean", 96, "timm",
                                                                                    2, True)
+    # every Recipe field has its flag; values are checked as typed
+    _, r = setup_from_args(parse(["train", "--beta2", "0.95", "--amp", "off", "--time-budget", "30", "--erase", "0.5"]))
+    assert (r.beta2, r.amp, r.time_budget, r.erase) == (0.95, False, 30.0, 0.5)
+    _, r = setup_from_args(parse(["train", "--dataset", "cifar10", "--no-augment"]))
+    assert (r.crop_pad, r.flip, r.erase) == (0, False, 0.0)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+    (["train", "--lr", "-1"], "--lr must be a positive number, got -1"),
+    (["train", "--lr", "fast"], "--lr must be a number, got 'fast'"),
+    (["train", "--warmup", "1.5"], r"--warmup must be a number in [0, 1), got 1.5"),
+    (["train", "--flip", "maybe"], "--flip must be on or off, got 'maybe'"),
+    (["train", "--depth", "0"], "--depth must be a positive integer, got 0"),
+    (["train", "--schedule", "step"], "argument --schedule: invalid choice: 'step'"),
+    (["eval", "x.pt", "--batch-size", "-5"], "--batch-size must be a positive integer, got -5"),
+    (["bench", "cpu-kernels", "--seeds", "0"], "unrecognized arguments: --seeds 0"),
+])
+def test_bad_flags_name_the_flag_and_the_value_typed(capsys, argv, message):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_data_without_download_says_what_to_do_on_the_command_line(tmp_path):
+    p = cli("data", "--dataset", "cifar10", "--root", str(tmp_path), "--no-download")
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "lacks" in p.stderr and "--no-download" in p.stderr and "download=True" not in p.stderr
+
+
+def test_every_benchmark_is_a_command_with_its_own_flags(capsys):
+    parse = build_parser().parse_args
+    assert [b.name for b in BENCHMARKS] == ["fashion-mnist-10min", "ablations", "gpu-fashion-mnist",
+                                            "cifar-epoch-time", "cpu-kernels"]
+    a = parse(["bench", "fashion-mnist-10min", "--seeds", "0", "1", "--threads", "2", "--evals-per-epoch", "1",
+               "--checkpoint", "x.pt", "--side-by-side"])
+    assert (a.benchmark.name, a.seeds, a.torch_threads, a.evals_per_epoch, a.budget) == ("fashion-mnist-10min",
+                                                                                        [0, 1], 2, 1, 600.0)
+    a = parse(["bench", "ablations", "--epochs", "2", "--seeds", "0", "--only", "no label smoothing"])
+    assert (a.epochs, a.seeds, a.only, a.budget) == (2, [0], ["no label smoothing"], 120.0)
+    a = parse(["notebooks", "execute", "notebooks/01_patches.py"])
+    assert a.task == "execute" and a.paths == [Path("notebooks/01_patches.py")]
+    assert parse(["notebooks", "sync-repo"]).task == "sync-repo"

@@ -10,6 +10,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+import vit_lessons
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -59,10 +61,9 @@ def test_makefile_targets_exist():
 
 
 def test_package_imports_and_version():
-    import vit_lessons
-
     assert vit_lessons.__version__ == _pyproject()["project"]["version"]
-    from vit_lessons import VisionTransformer, ViTConfig  # noqa: F401
+    assert {"ViTConfig", "VisionTransformer", "count_params"} <= set(vit_lessons.__all__)
+    assert all(hasattr(vit_lessons, name) for name in vit_lessons.__all__)
 
 
 def test_cli_data_command():

@@ -5,7 +5,7 @@ import torch
 from conftest import randomize_
 from torch.testing import assert_close
 
-from vit_lessons import VisionTransformer, ViTConfig
+from vit_lessons import VisionTransformer, ViTConfig, count_params
 from vit_lessons.pretrained import (
     config_from_timm,
     config_from_torchvision,
@@ -44,7 +44,7 @@ def test_timm_parity(i, cfg, fused):
     sd = theirs.state_dict()
     assert list(ours.state_dict()) == list(sd)  # the same keys, in the same order
     assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in sd.items()}
-    assert ours.num_params == sum(p.numel() for p in theirs.parameters())
+    assert ours.num_params == count_params(theirs)
     ours.load_state_dict(sd, strict=True)
     x = torch.randn(3, chans, img, img, generator=torch.Generator().manual_seed(i))
     with torch.no_grad():
@@ -90,7 +90,7 @@ def test_torchvision_parity(i, cfg):
     tv = randomize_(tv, seed=i).eval()
     ours = from_torchvision(tv).eval()
     assert config_from_torchvision(tv).mlp_hidden_dim == mlp
-    assert ours.num_params == sum(p.numel() for p in tv.parameters())
+    assert ours.num_params == count_params(tv)
     x = torch.randn(2, 3, img, img, generator=torch.Generator().manual_seed(i))
     with torch.no_grad():
         assert_close(ours(x), tv(x), atol=1e-5, rtol=1e-5)

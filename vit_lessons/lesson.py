@@ -1,9 +1,10 @@
 """What every lesson's setup cell needs: versions, device, seed, the CI/default/full switch.
 
-Also the maintenance commands behind ``make notebooks`` and ``make sync-repo``:
+Also what the maintenance commands behind ``make notebooks`` and ``make sync-repo`` do
+(``python -m vit_lessons notebooks execute notebooks/01_patches.py`` / ``notebooks sync-repo``):
+execute a lesson into its .ipynb, and copy the repository address into notebooks and README.
 
-    python -m vit_lessons.lesson execute notebooks/01_patches.py [...]
-    python -m vit_lessons.lesson sync-repo
+Built in notebooks/00_setup_and_data.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from .machine import versions
 
 __all__ = ["MODES", "mode", "pick", "seed_everything", "setup", "in_colab", "repo_url", "ROOT"]
 
@@ -58,15 +61,10 @@ def setup(seed: int = 0, threads: int | None = None, quiet: bool = False) -> tor
         torch.set_num_threads(threads)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not quiet:
-        import einops
-        import torchvision
-
-        from . import __version__
-
         where = "Colab" if in_colab() else platform.system()
         gpu = f" ({torch.cuda.get_device_name(0)})" if dev.type == "cuda" else f" ({torch.get_num_threads()} threads)"
-        print(f"python {platform.python_version()} | torch {torch.__version__} | torchvision {torchvision.__version__}"
-              f" | einops {einops.__version__} | vit_lessons {__version__}")
+        v = versions()
+        print(" | ".join(f"{k} {v[k]}" for k in ("python", "torch", "torchvision", "einops", "vit_lessons")))
         print(f"running on: {where}, device {dev.type}{gpu}, mode {mode()!r}, seed {seed}")
     return dev
 
@@ -114,6 +112,7 @@ def sync_repo(paths=None) -> list[Path]:
 
 def execute(paths) -> None:
     """Write each jupytext .py to its .ipynb and execute it in place (outputs included)."""
+    # jupytext and nbclient come with the dev extra only: a learner's install never needs them
     import jupytext
     import nbformat
     from nbclient import NotebookClient
@@ -126,24 +125,3 @@ def execute(paths) -> None:
                                 resources={"metadata": {"path": str(p.parent)}})
         client.execute()
         nbformat.write(nb, p.with_suffix(".ipynb"))
-
-
-def main(argv=None) -> None:
-    """Command line for the maintenance commands."""
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m vit_lessons.lesson")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    ex = sub.add_parser("execute", help="pair .py -> .ipynb and execute")
-    ex.add_argument("paths", nargs="+")
-    sub.add_parser("sync-repo", help="copy pyproject's repository address into notebooks and README")
-    a = ap.parse_args(argv)
-    if a.cmd == "execute":
-        execute(a.paths)
-    else:
-        for p in sync_repo():
-            print(f"updated {p}")
-
-
-if __name__ == "__main__":
-    main()

@@ -85,7 +85,7 @@ def from_torchvision(model_or_name="vit_b_16", weights="DEFAULT") -> VisionTrans
     (``'vit_b_16'``…) whose ``weights`` are downloaded by torchvision (needs internet).
     """
     if isinstance(model_or_name, str):
-        import torchvision
+        import torchvision  # ~3 s to import; only building torchvision's model by name needs it
 
         if model_or_name not in TORCHVISION_PRESETS:
             raise ValueError(f"unknown torchvision ViT {model_or_name!r}; choose one of {sorted(TORCHVISION_PRESETS)}")
@@ -120,7 +120,7 @@ def config_from_timm(model) -> ViTConfig:
 def from_timm(model_or_name="vit_base_patch16_224", pretrained: bool = True) -> VisionTransformer:
     """Our ViT holding a timm ViT's weights: the state dict loads as it is (strict)."""
     if isinstance(model_or_name, str):
-        import timm
+        import timm  # ~4 s to import; only creating a model by name needs it
 
         try:
             model_or_name = timm.create_model(model_or_name, pretrained=pretrained)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .model import count_params
+
 __all__ = ["check_shape"]
 
 
@@ -144,7 +146,7 @@ def shape_trace(model: torch.nn.Module, x, depth: int | None = None, **forward_k
             continue
         own = sum(p.numel() for p in module.parameters(recurse=False))
         collapsed = depth is not None and level == depth and any(True for _ in module.children())
-        params = sum(p.numel() for p in module.parameters()) if collapsed else own
+        params = count_params(module) if collapsed else own
         calls = outputs.get(name)
         if not calls:
             shape = "-"
@@ -153,7 +155,7 @@ def shape_trace(model: torch.nn.Module, x, depth: int | None = None, **forward_k
         else:
             shape = " | ".join(calls)
         rows.append(TraceRow(name, type(module).__name__, shape, params, level, collapsed))
-    total = sum(p.numel() for p in model.parameters())
+    total = count_params(model)
     if sum(r.params for r in rows) != total:  # shared parameters counted twice
         raise RuntimeError("parameters are shared between modules; the rows count them more than once")
     return ShapeTrace(rows, total, _shape_str(x))

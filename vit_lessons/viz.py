@@ -6,10 +6,17 @@ Every function returns the matplotlib Figure, so a caller can save or show it.
 from __future__ import annotations
 
 import math
+import os
+from importlib import metadata
+from pathlib import Path
+from urllib.request import urlretrieve
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib import patheffects
+
+from .lesson import ROOT
+from .train.checkpoint import read_metrics
 
 __all__ = ["to_display", "image_grid", "dataset_grid", "patch_grid"]
 
@@ -96,13 +103,6 @@ def asset_path(name: str):
     In a clone the file is on disk; where the package was pip-installed without the repository
     (Colab), it is fetched once from the repository named in the package metadata into the cache.
     """
-    import os
-    from importlib import metadata
-    from pathlib import Path
-    from urllib.request import urlretrieve
-
-    from .lesson import ROOT
-
     local = ROOT / "assets" / name
     if local.exists():
         return local
@@ -179,10 +179,6 @@ def _records(run):
     """A run given as a list of metric records, a metrics.jsonl path, or a run folder."""
     if isinstance(run, (list, tuple)):
         return list(run)
-    from pathlib import Path
-
-    from .train import read_metrics
-
     return read_metrics(Path(run))
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["train", "--dataset", "digits", "--embed-dim", "32", "--depth", "2", "--num-heads", "2", "--epochs", "2",
         "--batch-size", "64", "--erase", "0.3", "--seed", "3", "--no-progress"]
 

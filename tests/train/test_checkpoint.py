@@ -1,0 +1,100 @@
+"""Checkpoints: plain and atomic, clear errors, resume checks, the run folder, the committed checkpoint."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_digits_setup
+
+from vit_lessons.train import (
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    Trainer,
+    evaluate,
+    holds_run,
+    load_checkpoint,
+    load_model,
+    read_metrics,
+    save_checkpoint,
+)
+from vit_lessons.train.checkpoint import export_checkpoint, open_run_folder, resume_mismatch, write_metrics
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+CKPT = Path(__file__).resolve().parents[2] / "assets" / "checkpoints" / "fashion_mnist_vit.pt"
+
+
+def test_checkpoint_round_trip_is_plain_and_atomic(tmp_path, digits):
+    cfg, r = tiny_digits_setup(epochs=1)
+    t = Trainer(cfg, r, digits, tmp_path, progress=False)
+    t.fit()
+    ck = torch.load(tmp_path / "last.pt", weights_only=True)  # no pickled code needed
+    assert ck["format"] == CHECKPOINT_FORMAT and ck["epoch"] == 1 and isinstance(ck["model_config"], dict)
+    assert isinstance(ck["rng"]["torch"], torch.Tensor)
+    assert {"model", "optimizer", "scheduler", "metrics", "recipe"} <= set(ck)
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]  # temp files renamed away
+    model, ck2 = load_model(tmp_path / "last.pt")
+    for k, v in t.model.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[k], v, atol=0, rtol=0)
+    res = evaluate(model, digits.test_x, digits.test_y, digits.info.mean, digits.info.std)
+    assert res["correct"] == ck2["metrics"][-1]["test_correct"]
+    save_checkpoint(tmp_path / "x.pt", {"format": CHECKPOINT_FORMAT, "model": {"w": torch.ones(2)}})
+    assert load_checkpoint(tmp_path / "x.pt")["model"]["w"].sum() == 2
+    small = export_checkpoint(tmp_path / "last.pt", tmp_path / "small.pt", record={"note": "shared"})
+    ck3 = load_checkpoint(small)
+    assert "optimizer" not in ck3 and "rng" not in ck3 and ck3["record"] == {"note": "shared"}
+    assert all(isinstance(v, (str, int, float, type(None))) for v in ck3["versions"].values())
+
+
+def test_bad_checkpoints_give_clear_errors(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"w": torch.ones(1)}, tmp_path / "raw.pt")
+    with pytest.raises(CheckpointError, match="not a vit_lessons checkpoint"):
+        load_checkpoint(tmp_path / "raw.pt")
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_resume_mismatch_names_each_difference():
+    cfg, r = tiny_digits_setup()
+    ck = {"model_config": cfg.to_dict(), "recipe": r.to_dict(), "dataset": "digits", "seed": 1}
+    assert resume_mismatch(ck, cfg, r, "digits", 1) == []
+    # more epochs, or the other attention kernel: the same run, continued
+    assert resume_mismatch(ck, cfg.replace(fused_attn=not cfg.fused_attn), replace(r, epochs=9), "digits", 1) == []
+    got = resume_mismatch(ck, cfg.replace(depth=3), replace(r, lr=1e-3), "digits", 2)
+    assert got == ["depth: 2 in the checkpoint vs 3 now", "lr: 0.003 in the checkpoint vs 0.001 now",
+                   "seed: 1 in the checkpoint vs 2 now"]
+
+
+def test_the_run_folder_files(tmp_path):
+    assert holds_run(tmp_path / "none") == [] and holds_run(tmp_path) == []
+    open_run_folder(tmp_path / "run", {"seed": 3})
+    run = tmp_path / "run"
+    assert json.loads((run / "config.json").read_text()) == {"seed": 3} and holds_run(run) == []  # empty metrics
+    write_metrics(run, [{"test_acc": 0.5}, {"test_acc": 0.75}])
+    assert read_metrics(run) == read_metrics(run / "metrics.jsonl") == [{"test_acc": 0.5}, {"test_acc": 0.75}]
+    save_checkpoint(run / "last.pt", {"format": CHECKPOINT_FORMAT, "model": {}})
+    assert holds_run(run) == ["last.pt", "metrics.jsonl"]
+    open_run_folder(run, {"seed": 4})  # config.json rewritten, the run kept
+    assert holds_run(run) == ["last.pt", "metrics.jsonl"]
+    open_run_folder(run, {"seed": 5}, fresh=True)  # --overwrite: the old run's files go
+    assert holds_run(run) == [] and not (run / "last.pt").exists()
+    assert json.loads((run / "config.json").read_text()) == {"seed": 5}
+
+
+def test_committed_checkpoint_has_its_recorded_accuracy(fashion_mnist):
+    if not CKPT.exists():
+        pytest.skip("assets/checkpoints/fashion_mnist_vit.pt not written yet (bench fashion-mnist-10min)")
+    data = fashion_mnist
+    torch.load(CKPT, weights_only=True)  # plain containers only: loads without allow-listing anything
+    model, ck = load_model(CKPT)
+    rec = json.loads(CKPT.with_suffix(".json").read_text())
+    assert ck["record"]["test_correct"] == rec["test_correct"]
+    res = evaluate(model, data.test_x, data.test_y, data.info.mean, data.info.std)
+    assert res["correct"] == rec["test_correct"]
+    assert res["acc"] == pytest.approx(rec["test_acc"], abs=0)
+    assert CKPT.stat().st_size < 5e6  # a few MB at most

@@ -1,0 +1,147 @@
+"""The files of a run: checkpoints (save, load, export, check before resuming) and metrics.jsonl.
+
+A run folder ``experiments/<name>/`` holds ``config.json`` (model, recipe, versions, seed),
+``metrics.jsonl`` (one line per evaluation), ``last.pt`` and ``best.pt``.
+
+Checkpoints hold only plain containers (tensors, dicts, lists, numbers, strings), are
+written atomically (a temporary file in the same folder, then ``os.replace``) and load
+with ``torch.load(weights_only=True)``, so opening a downloaded checkpoint runs no code.
+
+Built in notebooks/06_training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from ..config import ViTConfig
+from ..model import VisionTransformer
+from .recipes import Recipe
+
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "save_checkpoint", "load_checkpoint", "load_model",
+           "export_checkpoint", "resume_mismatch", "read_metrics", "write_metrics", "open_run_folder", "RUN_FILES",
+           "RunExistsError", "holds_run"]
+
+CHECKPOINT_FORMAT = "vit_lessons.checkpoint/1"
+RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl")  # what a run writes as it trains (config.json is rewritten)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used: corrupt, not a course checkpoint, or from another configuration."""
+
+
+class RunExistsError(FileExistsError):
+    """The run folder already holds a run, and neither resuming nor overwriting was asked for."""
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
+    """Write ``state`` (plain containers only) atomically: a temporary file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        torch.save(state, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half of one
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Load a course checkpoint safely (``weights_only=True``); a clear CheckpointError if it is unusable."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        # TorchVersion is a plain str subclass (older checkpoints recorded torch.__version__ as it is)
+        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+            ck = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - corrupt zip, truncated file, foreign pickle...
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (corrupt or truncated file, or not written by torch.save: "
+            f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). Delete it and train again, "
+            f"or point to another file.") from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT or "model" not in ck:
+        raise CheckpointError(f"{path} loads, but is not a vit_lessons checkpoint (no '{CHECKPOINT_FORMAT}' format "
+                              f"tag); for raw state dicts use VisionTransformer(cfg).load_state_dict(torch.load(...))")
+    return ck
+
+
+def load_model(path: str | os.PathLike, map_location="cpu") -> tuple[VisionTransformer, dict]:
+    """(model in eval mode, checkpoint dict) from a course checkpoint, e.g. assets/checkpoints/*.pt."""
+    ck = load_checkpoint(path, map_location)
+    model = VisionTransformer(ViTConfig.from_dict(ck["model_config"]))
+    model.load_state_dict(ck["model"])
+    return model.eval(), ck
+
+
+def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, **extra) -> Path:
+    """A small copy of a checkpoint for sharing: the model and its records, without optimizer state."""
+    ck = load_checkpoint(src)
+    keep = {k: v for k, v in ck.items() if k not in ("optimizer", "rng")}
+    keep["versions"] = {k: (v if v is None or isinstance(v, (int, float)) else str(v))
+                        for k, v in ck.get("versions", {}).items()}
+    keep.update(extra)
+    return save_checkpoint(dst, keep)
+
+
+def _diff(a: dict, b: dict, ignore: str) -> list[str]:
+    return [f"{k}: {a.get(k)!r} in the checkpoint vs {b.get(k)!r} now" for k in sorted(set(a) | set(b))
+            if k != ignore and a.get(k) != b.get(k)]
+
+
+def resume_mismatch(ck: dict, config: ViTConfig, recipe: Recipe, dataset: str, seed: int) -> list[str]:
+    """How the run that wrote checkpoint ``ck`` differs from this one ([] if it can be resumed).
+
+    The attention kernel is not part of the model (the same weights give the same function either
+    way), and the number of epochs may grow, so neither counts.
+    """
+    return (_diff(ck["model_config"], config.to_dict(), ignore="fused_attn")
+            + _diff(Recipe.from_dict(ck["recipe"]).to_dict(), recipe.to_dict(), ignore="epochs")
+            + [f"{k}: {ck.get(k)!r} in the checkpoint vs {v!r} now" for k, v in (("dataset", dataset), ("seed", seed))
+               if ck.get(k) != v])
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """The records of a ``metrics.jsonl`` (a run folder or the file itself)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "metrics.jsonl"
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+
+
+def write_metrics(run_dir: str | os.PathLike, records: list[dict]) -> None:
+    """Replace ``run_dir/metrics.jsonl`` with ``records``, atomically."""
+    p = Path(run_dir) / "metrics.jsonl"
+    tmp = p.with_name(".metrics.jsonl.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+    os.replace(tmp, p)
+
+
+def open_run_folder(out_dir: str | os.PathLike, run_config: dict, fresh: bool = False) -> None:
+    """Make the run folder, write its config.json, and start metrics.jsonl unless it exists.
+
+    ``fresh`` (``--overwrite``) deletes an earlier run's checkpoints and metrics first, so none of
+    them can be mixed with this run.
+    """
+    d = Path(out_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        for f in RUN_FILES:
+            (d / f).unlink(missing_ok=True)
+    (d / "config.json").write_text(json.dumps(run_config, indent=2) + "\n")
+    if not (d / "metrics.jsonl").exists():
+        (d / "metrics.jsonl").write_text("")
+
+
+def holds_run(out_dir: str | os.PathLike) -> list[str]:
+    """The files of an earlier run in ``out_dir`` (checkpoints, a non-empty metrics.jsonl); [] if none."""
+    d = Path(out_dir)
+    return [f for f in RUN_FILES if (d / f).exists() and (f != "metrics.jsonl" or (d / f).stat().st_size > 0)]
