@@ -206,6 +206,20 @@ def test_everything_without_a_class_token():
     assert mean_attention_distance(A, 4, 8).shape == (2, 4)
 
 
+@pytest.mark.parametrize("img, patch, chans", [(16, 4, 1), (24, 8, 3), (28, 7, 1), (20, 2, 1)])
+def test_shapes_follow_the_models_grid(img, patch, chans):
+    m = _tiny(img_size=img, patch_size=patch, in_chans=chans)
+    g, N = img // patch, (img // patch) ** 2 + 1
+    x = _images(m, 2)
+    A = attention_maps(m, x)
+    assert [a.shape for a in A] == [(2, 4, N, N)] * 2
+    r = attention_rollout(A, "max", 0.5)
+    assert r.shape == grad_rollout(m, x).shape == (2, N, N)
+    assert to_patch_grid(pooled_row(r, m), m).shape == grad_cam(m, x).shape == (2, g, g)
+    assert position_similarity(m).shape == (g, g, g, g)
+    assert mean_attention_distance(A, g, patch).shape == (2, 4)
+
+
 # ---- grad-rollout --------------------------------------------------------------------------------------------
 def test_grad_rollout_by_hand_and_side_effects():
     m = _tiny(depth=1)

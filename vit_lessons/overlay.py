@@ -135,7 +135,7 @@ def cls_heatmap(images: torch.Tensor, maps, *, titles=None, row_labels=None, nco
         raise ValueError(f"{len(row_labels)} row labels for {nrows} rows")
     lo, hi = shared_limits(m)
     vmin, vmax = (lo if vmin is None else vmin), (hi if vmax is None else vmax)
-    extra = 0.9 if shared else 0.0
+    extra = 1.3 if shared else 0.0  # inches on the right for the shared colour bar and its label
     fig, axes = plt.subplots(nrows, ncols, squeeze=False, figsize=(ncols * size * (1.0 if shared else 1.3) + extra,
                                                                    nrows * size + (0.4 if suptitle else 0.1)))
     im = None
@@ -156,7 +156,7 @@ def cls_heatmap(images: torch.Tensor, maps, *, titles=None, row_labels=None, nco
         fig.suptitle(suptitle, fontsize=10)
     if shared:
         fig.tight_layout(rect=(0, 0, 1 - extra / fig.get_figwidth(), 1))
-        cax = fig.add_axes((1 - 0.75 * extra / fig.get_figwidth(), 0.12, 0.12 / fig.get_figwidth(), 0.76))
+        cax = fig.add_axes((1 - 1.15 / fig.get_figwidth(), 0.12, 0.15 / fig.get_figwidth(), 0.76))
         fig.colorbar(im, cax=cax, label=f"{label}\n(one scale for all panels)")
     else:
         fig.tight_layout()
