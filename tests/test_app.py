@@ -1,0 +1,357 @@
+"""The attention explorer: reading uploads, predictions and maps, the /predict API through gradio_client against
+a real server, and the page end to end in headless Chromium driven by Playwright.
+
+The browser test can also save the page as assets/app_screenshot.png (see assets/README.md):
+    VIT_LESSONS_APP_SCREENSHOT=assets/app_screenshot.png pytest -q tests/test_app.py -k chromium
+"""
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import os
+import socket
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vit_lessons.app_logic import (
+    InputError,
+    class_attention,
+    gallery_examples,
+    grad_cam_map,
+    load_explorer,
+    predict,
+    read_upload,
+    render_overlay,
+    rollout_map,
+)
+from vit_lessons.config import ViTConfig
+from vit_lessons.data import DATASETS, ImageData, load_digits
+from vit_lessons.explain import attention_rollout
+from vit_lessons.train import Recipe, Trainer
+
+ROOT = Path(__file__).resolve().parent.parent
+CKPT = ROOT / "assets" / "checkpoints" / "fashion_mnist_vit.pt"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+# every picture loaded and no gradio event pending (pending panels are drawn faded)
+IDLE = ("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0) && Array.from("
+        "document.querySelectorAll('[data-testid=status-tracker]')).every(e => e.classList.contains('hide'))")
+TIMEOUT_MS = 60_000  # upper bound for one page event on a busy 2-core CI machine; normally well under a second
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One thread: the model is tiny, and threads wait on each other on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def ex():
+    return load_explorer(CKPT)
+
+
+@pytest.fixture(scope="module")
+def examples(ex):
+    found = gallery_examples(ex)
+    if not found:
+        pytest.skip("Fashion-MNIST is not on this machine (python -m vit_lessons data fetches it)")
+    return found
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims width x height grey pixels but holds almost no data: decoding it would be the attack."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+def _normalised(ex, img):
+    return ((img.float() / 255 - torch.tensor(ex.mean).view(-1, 1, 1)) / torch.tensor(ex.std).view(-1, 1, 1))[None]
+
+
+# ---- loading checkpoints ----------------------------------------------------------------------------------
+def test_explorer_reads_model_classes_and_normalisation_from_the_checkpoint(ex):
+    info = DATASETS["fashion-mnist"]
+    assert ex.classes == list(info.classes) and (ex.mean, ex.std) == (info.mean, info.std)
+    assert ex.model.config.img_size == 28 and not ex.model.training
+    assert ex.record["test_acc"] == pytest.approx(0.8921)
+
+
+def test_bad_checkpoints_give_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_explorer(tmp_path / "nope.pt")
+    with pytest.raises(ValueError, match="does not exist"):
+        load_explorer(tmp_path)
+    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        load_explorer(tmp_path / "notes.pt")
+
+
+def _trained(tmp_path, cfg, data) -> Path:
+    recipe = Recipe(epochs=1, batch_size=32, lr=1e-3, warmup=0.0, crop_pad=0, flip=False, erase=0.0)
+    Trainer(cfg, recipe, data, tmp_path, seed=0, progress=False).fit()
+    return tmp_path / "last.pt"
+
+
+def test_any_trainer_checkpoint_works_mean_pooling_on_digits(tmp_path):
+    """A checkpoint the trainer writes for another dataset and another pooling: no class token at all."""
+    cfg = ViTConfig.digits_cpu(embed_dim=16, depth=2, num_heads=2, pool="mean", class_token=False)
+    ex = load_explorer(_trained(tmp_path, cfg, load_digits()))
+    assert ex.classes == [str(i) for i in range(10)] and ex.model.num_prefix_tokens == 0
+    g = cfg.img_size // cfg.patch_size
+    img, label, _ = gallery_examples(ex)[0]
+    assert img.shape == (1, 8, 8) and img.dtype == torch.uint8
+    heat, vmax, own = class_attention(ex, img, 2, 2)
+    assert heat.shape == (g, g) and own is None and float(heat.max()) <= vmax
+    _, attns = ex.model(_normalised(ex, img), return_attention=True)
+    torch.testing.assert_close(heat.flatten(), attns[1][0, 1].mean(dim=0), atol=1e-6, rtol=1e-5)  # patches' mean
+    roll, own = rollout_map(ex, img)
+    assert own is None
+    torch.testing.assert_close(roll.sum(), torch.tensor(1.0), atol=1e-5, rtol=0)  # no prefix token keeps a share
+
+
+def test_any_trainer_checkpoint_works_colour_model_without_its_dataset(tmp_path):
+    """A 3-channel CIFAR-10-style checkpoint: grey uploads become three channels, and no gallery offline."""
+    g = torch.Generator().manual_seed(0)
+    data = ImageData(DATASETS["cifar10"], torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=g),
+                     torch.arange(64) % 10, torch.randint(0, 256, (20, 3, 32, 32), dtype=torch.uint8, generator=g),
+                     torch.arange(20) % 10, source="random")
+    cfg = ViTConfig(img_size=32, patch_size=8, in_chans=3, num_classes=10, embed_dim=16, depth=1, num_heads=2)
+    ex = load_explorer(_trained(tmp_path, cfg, data))
+    path = tmp_path / "grey.png"
+    Image.fromarray(np.full((20, 20), 60, np.uint8)).save(path)
+    img, notes = read_upload(path, ex)
+    assert img.shape == (3, 32, 32) and any("three colour channels" in n for n in notes)
+    torch.testing.assert_close(img.float(), torch.full((3, 32, 32), 60.0), atol=0, rtol=0)
+    assert len(predict(ex, img)) == 5 and grad_cam_map(ex, img, 3).shape == (4, 4)
+
+
+# ---- reading uploads ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, content, message", [
+    ("notes.png", b"this is a text file, not a picture", "is not an image the explorer can read"),
+    ("empty.png", b"", "is empty"),
+    ("bomb.png", _png_header(100_000, 100_000), "too large to decode"),
+    ("wide.png", _png_header(10_000, 6_000), "10000x6000 pixels (60 megapixels)"),
+])
+def test_unusable_uploads_get_a_message(tmp_path, ex, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_upload(path, ex)
+
+
+def test_truncated_and_oversized_files_get_a_message(tmp_path, ex):
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)).save(buf, "PNG")
+    (tmp_path / "cut.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(InputError, match="cannot be decoded.*truncated or corrupt"):
+        read_upload(tmp_path / "cut.png", ex)
+    (tmp_path / "big.png").write_bytes(buf.getvalue())
+    with pytest.raises(InputError, match=r"big.png is 0.0 MB; the explorer reads files up to 0 MB"):
+        read_upload(tmp_path / "big.png", ex, max_bytes=1000)
+    with pytest.raises(InputError, match="No image yet"):
+        read_upload(None, ex)
+
+
+def test_a_test_image_round_trips_unchanged(tmp_path, ex, examples):
+    img, _, _ = examples[0]
+    Image.fromarray(img[0].numpy()).save(tmp_path / "x.png")
+    got, notes = read_upload(tmp_path / "x.png", ex)
+    assert notes == []
+    torch.testing.assert_close(got, img, atol=0, rtol=0)
+
+
+def test_colour_photo_becomes_grey_at_the_model_size(ex):
+    img, notes = read_upload(ROOT / "assets" / "chelsea_224.jpg", ex)
+    assert img.shape == (1, 28, 28) and img.dtype == torch.uint8
+    assert any("Colour image converted to grey" in n for n in notes)
+    assert any("Resized from 224x224 to the model's 28x28" in n for n in notes)
+    rgb = np.asarray(Image.open(ROOT / "assets" / "chelsea_224.jpg").convert("L").resize((28, 28), Image.BILINEAR))
+    if not any("inverted" in n for n in notes):  # the same picture, up to resampling and rounding
+        assert np.abs(img[0].numpy().astype(int) - rgb.astype(int)).mean() < 8
+
+
+def test_light_background_is_inverted_and_padded_to_a_square(tmp_path, ex):
+    a = np.full((30, 60), 250, np.uint8)
+    a[10:20, 25:35] = 0  # a dark square on white, twice as wide as tall
+    Image.fromarray(a).save(tmp_path / "wide.png")
+    img, notes = read_upload(tmp_path / "wide.png", ex)
+    assert any("inverted" in n for n in notes) and any("60x30" in n and "square" in n for n in notes)
+    x = img[0].float()
+    assert x[14, 14] > 200 and x[0, 0] < 10 and x[27, 27] < 10  # light object on black, like Fashion-MNIST
+
+
+def test_transparency_16_bit_and_animation_are_converted_and_said(tmp_path, ex):
+    rgba = np.zeros((28, 28, 4), np.uint8)
+    rgba[..., :3], rgba[5:20, 5:20, 3] = 200, 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
+    img, notes = read_upload(tmp_path / "alpha.png", ex)
+    assert any("Transparent parts were filled with black" in n for n in notes)
+    assert img[0, 10, 10] == 200 and img[0, 0, 0] == 0
+
+    Image.fromarray(np.full((28, 28), 257 * 100, np.uint16)).save(tmp_path / "deep.png")
+    img, notes = read_upload(tmp_path / "deep.png", ex)
+    assert any("16-bit" in n for n in notes) and int(img.float().mean().round()) == 100
+
+    frames = [Image.fromarray(np.full((28, 28), v, np.uint8)) for v in (30, 90)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    img, notes = read_upload(tmp_path / "anim.gif", ex)
+    assert any("has 2 frames; the first one is used" in n for n in notes) and int(img.float().mean()) == 30
+
+
+# ---- predictions and maps ---------------------------------------------------------------------------------------
+def test_top5_are_the_models_softmax(ex, examples):
+    img, label, _ = examples[0]
+    top = predict(ex, img)
+    with torch.no_grad():
+        probs = ex.model(_normalised(ex, img)).softmax(-1)[0]
+    assert list(top) == [ex.classes[i] for i in probs.topk(5).indices]
+    torch.testing.assert_close(torch.tensor(list(top.values())), probs.topk(5).values, atol=1e-6, rtol=1e-5)
+    assert next(iter(top)) == ex.classes[label]  # this example is one the model gets right
+
+
+def test_class_attention_and_rollout_are_the_class_tokens_rows(ex, examples):
+    img = examples[3][0]
+    with torch.no_grad():
+        _, attns = ex.model(_normalised(ex, img), return_attention=True)  # depth x (1, h, N, N)
+    heat, vmax, own = class_attention(ex, img, 2, 3)
+    torch.testing.assert_close(heat.flatten(), attns[1][0, 2, 0, 1:], atol=1e-6, rtol=1e-5)
+    assert own == pytest.approx(float(attns[1][0, 2, 0, 0]), abs=1e-6)
+    assert vmax == pytest.approx(float(attns[1][0, :, 0, 1:].max()), abs=1e-6)
+    roll, own = rollout_map(ex, img)
+    row = attention_rollout(attns)[0, 0]
+    torch.testing.assert_close(roll.flatten(), row[1:], atol=1e-6, rtol=1e-5)
+    assert own == pytest.approx(float(row[0]), abs=1e-6)
+    with pytest.raises(InputError, match=r"layer must be 1..6 and head 1..4, got layer 7"):
+        class_attention(ex, img, 7, 1)
+
+
+def test_overlay_is_an_rgb_picture(ex, examples):
+    img = examples[0][0]
+    cam = grad_cam_map(ex, img, 0)
+    assert cam.shape == (4, 4) and float(cam.min()) >= 0 and float(cam.max()) <= 1
+    pic = render_overlay(img, cam, 7, "Grad-CAM", "Grad-CAM (1 = strongest)")
+    assert pic.dtype == np.uint8 and pic.ndim == 3 and pic.shape[2] == 3 and pic.std() > 10
+
+
+# ---- the command line ---------------------------------------------------------------------------------------------
+def _args(**kw):
+    from vit_lessons.app import add_arguments
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return p.parse_args([f"--{k}={v}" for k, v in kw.items()])
+
+
+def test_cli_defaults_and_bad_checkpoint_stop_before_serving(tmp_path, capsys):
+    pytest.importorskip("gradio")
+    from vit_lessons.app import run
+
+    a = _args()
+    assert (a.checkpoint, a.host, a.port, a.share) == (None, "127.0.0.1", 7860, False)
+    assert run(_args(checkpoint=tmp_path / "missing.pt")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: checkpoint") and "missing.pt does not exist" in err
+    assert run(_args(port=70000)) == 2
+    assert "--port 70000 is not a port number" in capsys.readouterr().err
+
+
+# ---- a real server -------------------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    pytest.importorskip("gradio")
+    from vit_lessons.app import build_app, serve
+
+    demo = build_app(CKPT)
+    port = _free_port()
+    serve(demo, "127.0.0.1", port, block=False)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@pytest.fixture
+def text_png(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("a text file with a picture's name")
+    return path
+
+
+def test_predict_endpoint_through_gradio_client(server, ex, examples, tmp_path, text_png):
+    gradio_client = pytest.importorskip("gradio_client")
+    client = gradio_client.Client(server, verbose=False)
+    img, label, _ = examples[0]
+    Image.fromarray(img[0].numpy()).save(tmp_path / "example.png")
+    got = client.predict(gradio_client.handle_file(tmp_path / "example.png"), api_name="/predict")
+    want = predict(ex, img)
+    assert got["label"] == next(iter(want)) == ex.classes[label]
+    assert [c["label"] for c in got["confidences"]] == list(want)
+    np.testing.assert_allclose([c["confidence"] for c in got["confidences"]], list(want.values()), atol=1e-6)
+    with pytest.raises(gradio_client.exceptions.AppError, match="notes.png is not an image the explorer can read"):
+        client.predict(gradio_client.handle_file(text_png), api_name="/predict")
+
+
+def test_page_in_headless_chromium(server, ex, examples, text_png):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (Debian: apt-get install chromium)")
+    if importlib.util.find_spec("playwright") is None:
+        pytest.skip("playwright is not installed (pip install playwright; its browser download is not needed)")
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)  # page events wait on the server, which a busy machine slows
+
+    k = 9  # the first ankle boot: classified right, and a Grad-CAM that is not 0 everywhere (see the screenshot)
+    img, label, index = examples[k]
+    want = next(iter(predict(ex, img)))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(server)
+            page.locator("#gallery button.thumbnail-item").nth(k).click()
+            message = page.locator("#message")
+            expect(message).to_contain_text(f"Test image #{index}")
+            expect(message).to_contain_text(f"labelled {ex.classes[label]}")
+            top = page.locator("#top5 h2")
+            expect(top).to_have_text(want)
+            for panel in ("#seen", "#attention", "#rollout", "#gradcam"):
+                expect(page.locator(f"{panel} img")).to_be_visible()
+            if os.environ.get("VIT_LESSONS_APP_SCREENSHOT"):  # the page as a learner sees it after one click
+                page.wait_for_function(IDLE)
+                shot = Path(os.environ["VIT_LESSONS_APP_SCREENSHOT"])
+                page.screenshot(path=shot.with_name(f".{shot.name}.tmp.png"), full_page=True)
+                os.replace(shot.with_name(f".{shot.name}.tmp.png"), shot)  # never a half-written screenshot
+            head1 = page.locator("#attention img").get_attribute("src")  # gradio names files by their content
+            page.locator("#head input[type=number]").fill("3")
+            page.locator("#head input[type=number]").press("Enter")
+            expect(page.locator("#attention img")).not_to_have_attribute("src", head1)  # head 3 looks elsewhere
+            page.locator("#head input[type=number]").fill("1")
+            page.locator("#head input[type=number]").press("Enter")
+            expect(page.locator("#attention img")).to_have_attribute("src", head1)  # the same picture again
+
+            page.locator("#upload input[type=file]").set_input_files(str(text_png))
+            expect(message).to_contain_text("notes.png is not an image the explorer can read")
+            expect(page.locator("#top5 h2")).to_have_count(0)  # the previous prediction is gone with the image
+            assert "Traceback" not in page.content()
+        finally:
+            browser.close()

@@ -1,0 +1,272 @@
+"""The attention explorer: a web page that shows what a trained ViT looks at, for any image.
+
+Pick a test image (or upload one) and see the top-5 classes, the class token's attention in
+any layer and head, attention rollout and Grad-CAM, side by side. The same prediction is a
+named API endpoint, ``/predict``, for ``gradio_client``. The work itself is in
+:mod:`vit_lessons.app_logic`; this module only builds the page and serves it.
+
+    python -m vit_lessons app [--checkpoint PATH] [--host 127.0.0.1] [--port 7860] [--share]
+
+Built for notebooks/07_looking_inside (its pictures, for any image).
+"""
+
+import argparse  # no `from __future__ import annotations`: gradio reads the handlers' type hints at run time
+import logging
+import sys
+from functools import wraps
+from pathlib import Path
+
+from .app_logic import (
+    MAX_BYTES,
+    Explorer,
+    InputError,
+    class_attention,
+    enlarge,
+    gallery_examples,
+    grad_cam_map,
+    load_explorer,
+    predict,
+    read_upload,
+    render_overlay,
+    rollout_map,
+)
+
+__all__ = ["build_app", "serve", "add_arguments", "run", "DEFAULT_CHECKPOINT"]
+
+DEFAULT_CHECKPOINT = "checkpoints/fashion_mnist_vit.pt"  # under assets/, trained in notebooks/06_training
+log = logging.getLogger(__name__)
+
+
+# ---- what the page shows -----------------------------------------------------------------------------
+def _describe(ex: Explorer) -> str:
+    cfg = ex.model.config
+    g = cfg.img_size // cfg.patch_size
+    colour = "grey" if cfg.in_chans == 1 else "colour"
+    acc = ex.record.get("test_acc")
+    acc = f", test accuracy {acc:.2%}" if isinstance(acc, float) else ""
+    token = "a class token" if ex.model.num_prefix_tokens else "no class token (mean pooling)"
+    return (f"Model `{ex.checkpoint.name}`: {cfg.depth} blocks x {cfg.num_heads} heads, {cfg.patch_size}x"
+            f"{cfg.patch_size}-pixel patches on {cfg.img_size}x{cfg.img_size} {colour} images ({g}x{g} = "
+            f"{g * g} patches and {token}), trained on {ex.dataset}{acc}.")
+
+
+HOW_TO_READ = """**How to read the maps.** Each colour covers one whole patch: the model sees patches, not pixels.
+**Attention**: where the class token looks in one layer and head; the colour scale is shared by that layer's
+heads, so heads compare. **Rollout**: attention multiplied through all layers, heads averaged, with the residual
+path. **Grad-CAM**: the patches whose features, entering the chosen block, raise the top class's score (it can be 0
+everywhere: nothing raises the score there). Attention is not an explanation: where the maps disagree, trust none
+of them alone (notebooks/07_looking_inside shows why)."""
+
+
+def _attention_image(ex: Explorer, img, layer, head):
+    layer, head = int(layer), int(head)
+    heat, vmax, own = class_attention(ex, img, layer, head)
+    who = "class token" if own is not None else "patches on average"
+    kept = f", {own:.0%} on itself" if own is not None else ""
+    n = ex.model.config.num_heads
+    return render_overlay(img, heat, ex.model.config.patch_size, f"Attention, layer {layer}, head {head}\n"
+                          f"{who} \u2192 patches{kept}", f"attention weight (shared by {n} heads)", vmax)
+
+
+def _rollout_image(ex: Explorer, img):
+    roll, own = rollout_map(ex, img)
+    kept = f" ({own:.0%} stays on class token)" if own is not None else ""
+    return render_overlay(img, roll, ex.model.config.patch_size, "Attention rollout\n(all layers, heads averaged)",
+                          f"rollout weight{kept}", float(roll.max()))
+
+
+def _grad_cam_image(ex: Explorer, img, block):
+    best = next(iter(predict(ex, img, k=1)))
+    cam = grad_cam_map(ex, img, ex.classes.index(best), int(block))
+    zero = "\n(0 everywhere: no patch raises it here)" if float(cam.max()) == 0 else ""
+    return render_overlay(img, cam, ex.model.config.patch_size, f"Grad-CAM, block {int(block)}, class '{best}'{zero}",
+                          "Grad-CAM (1 = strongest)", 1.0)
+
+
+def _show(ex: Explorer, img, headline: str, notes: list[str], layer, head, block):
+    """Every output for one image: state, model input, top-5, message, three overlays."""
+    top5 = predict(ex, img)
+    best = next(iter(top5))
+    message = "\n".join([f"{headline} The model says **{best}** ({top5[best]:.1%})."] + [f"- {n}" for n in notes])
+    return (img.numpy(), enlarge(img), top5, message, _attention_image(ex, img, layer, head),
+            _rollout_image(ex, img), _grad_cam_image(ex, img, block))
+
+
+def _failure(message: str):
+    return None, None, None, message, None, None, None
+
+
+def _guarded(fn):
+    """Run a page handler; any failure becomes a message in the page, never a traceback."""
+    @wraps(fn)  # gradio reads the signature to pass event data (gr.SelectData)
+    def wrapper(*args):
+        try:
+            return fn(*args)
+        except InputError as e:
+            return _failure(f"**Cannot use this image.** {e}")
+        except Exception as e:  # noqa: BLE001 - the page must stay usable; the log keeps the traceback
+            log.exception("attention explorer handler failed")
+            return _failure(f"**Something went wrong** ({type(e).__name__}: {str(e)[:200]}). "
+                            "Try another image; the server's log has the details.")
+    return wrapper
+
+
+def _quiet(draw):
+    """A slider's redraw: nothing to draw without an image, and a failure leaves the panel empty, logged."""
+    def redraw(ex, state, *values):
+        if state is None:
+            return None
+        try:
+            import torch  # gradio hands the state back as a numpy array
+
+            return draw(ex, torch.as_tensor(state), *values)
+        except Exception:  # noqa: BLE001 - a slider must never break the page
+            log.exception("attention explorer redraw failed")
+            return None
+    return redraw
+
+
+# ---- the page ----------------------------------------------------------------------------------------
+def build_app(checkpoint) -> "gradio.Blocks":  # noqa: F821 - gradio is optional, imported below
+    """The explorer page for a course checkpoint (a ValueError if the checkpoint cannot be used).
+
+    Args:
+        checkpoint: path of a .pt file written by the course's trainer.
+
+    Built for notebooks/07_looking_inside.
+    """
+    import gradio as gr  # optional dependency (the `app` extra): the rest of the package works without it
+
+    ex = load_explorer(checkpoint)
+    examples = gallery_examples(ex)
+    cfg = ex.model.config
+
+    def on_example(layer, head, block, evt: gr.SelectData):
+        img, label, index = examples[evt.index]
+        return _show(ex, img, f"**Test image #{index}** of {ex.dataset}, labelled **{ex.classes[label]}**.",
+                     [], layer, head, block)
+
+    def on_upload(path, layer, head, block):
+        img, notes = read_upload(path, ex)
+        name = Path(path).name.replace("`", "'")
+        return _show(ex, img, f"**Uploaded `{name}`**.",
+                     notes or ["Used as it is: already the model's input size and format."], layer, head, block)
+
+    def api_predict(path) -> dict[str, float]:
+        """Top-5 classes of one image with their probabilities."""
+        try:
+            return predict(ex, read_upload(path, ex)[0])
+        except InputError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+
+    def picture(**kw):  # PNG: webp (gradio's default) would blur 28x28 pixels and shift the colour bars' colours
+        return gr.Image(interactive=False, format="png", buttons=[], **kw)
+
+    with gr.Blocks(title="ViT attention explorer", analytics_enabled=False) as demo:
+        gr.Markdown(f"# ViT attention explorer\n{_describe(ex)}")
+        state = gr.State(None)  # the current image as the model sees it: uint8 (C, H, W)
+        if examples:
+            gallery = gr.Gallery([(enlarge(img, 112), ex.classes[y]) for img, y, _ in examples], format="png",
+                                 label=f"{ex.dataset} test images: click one", columns=10, rows=2, height=250,
+                                 allow_preview=False, object_fit="contain", elem_id="gallery")
+        else:
+            gr.Markdown(f"The {ex.dataset} test set is not on this machine, so there are no examples: upload an "
+                        "image (`python -m vit_lessons data` fetches the dataset).")
+        with gr.Row(equal_height=True):
+            upload = gr.File(label="...or upload an image", file_types=["image"], type="filepath", height=130,
+                             elem_id="upload", scale=1)
+            message = gr.Markdown("Choose a test image or upload a picture.", elem_id="message",
+                                  container=True, padding=True, min_height=130, scale=2)
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=220):
+                seen = picture(label=f"What the model sees ({cfg.img_size}x{cfg.img_size})", height=170, elem_id="seen")
+                top5 = gr.Label(num_top_classes=5, label="Top-5 classes", elem_id="top5")
+            with gr.Column(min_width=260):
+                attn = picture(show_label=False, elem_id="attention")
+                layer = gr.Slider(1, cfg.depth, value=cfg.depth, step=1, label="Layer", elem_id="layer")
+                head = gr.Slider(1, cfg.num_heads, value=1, step=1, label="Head", elem_id="head")
+            roll = picture(show_label=False, elem_id="rollout", min_width=260)
+            with gr.Column(min_width=260):
+                cam = picture(show_label=False, elem_id="gradcam")
+                block = gr.Slider(1, cfg.depth, value=cfg.depth, step=1, label="Grad-CAM block", elem_id="block")
+        gr.Markdown(HOW_TO_READ)
+
+        outputs = [state, seen, top5, message, attn, roll, cam]
+        if examples:
+            gallery.select(_guarded(on_example), [layer, head, block], outputs, api_visibility="private")
+        upload.upload(_guarded(on_upload), [upload, layer, head, block], outputs, api_visibility="private")
+        gr.on([layer.change, head.change], lambda *v: _quiet(_attention_image)(ex, *v), [state, layer, head], attn,
+              api_visibility="private")
+        block.change(lambda *v: _quiet(_grad_cam_image)(ex, *v), [state, block], cam, api_visibility="private")
+        # the public endpoint: one image in, top-5 out (hidden button: the page itself never clicks it)
+        gr.Button(visible=False).click(api_predict, upload, top5, api_name="predict")
+    return demo
+
+
+def serve(demo, host: str = "127.0.0.1", port: int = 7860, share: bool = False, block: bool = True) -> str:
+    """Start the server with offline-safe settings and return its local address; ``block=True`` waits for Ctrl+C,
+    ``block=False`` returns at once (tests, notebooks: stop it with ``demo.close()``).
+
+    Built for notebooks/07_looking_inside.
+    """
+    # uploads over 4x our limit stop in the browser (gradio's notice); smaller ones reach read_upload's message
+    _, local, public = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
+                                   quiet=True, ssr_mode=False, show_error=False, max_file_size=4 * MAX_BYTES)
+    if block:
+        print(f"The attention explorer runs at {local}" + (f" and {public}" if public else "") + "; Ctrl+C stops it.")
+        demo.block_thread()
+    return local
+
+
+# ---- command line --------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``app`` sub-command's options.
+
+    Built for notebooks/07_looking_inside.
+    """
+    parser.add_argument("--checkpoint", default=None,
+                        help=f"a .pt file written by `python -m vit_lessons train` (default: the committed "
+                             f"assets/{DEFAULT_CHECKPOINT}, 89%% on Fashion-MNIST)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to "
+                             "your network)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--share", action="store_true",
+                        help="also publish a temporary public gradio.live link (off by default)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the explorer from parsed arguments; 0 on a clean stop, 2 with a message on bad arguments.
+
+    Built for notebooks/07_looking_inside.
+    """
+    try:
+        import gradio  # noqa: F401 - optional dependency, checked before anything slow
+    except ModuleNotFoundError:
+        print("error: the attention explorer needs gradio: pip install 'vit-lessons[app]'", file=sys.stderr)
+        return 2
+    if not 0 < args.port < 65536:
+        print(f"error: --port {args.port} is not a port number: use 1-65535 (default 7860)", file=sys.stderr)
+        return 2
+    try:
+        if args.checkpoint is None:
+            from .viz import asset_path  # the package's one way to find assets, also outside a clone
+
+            args.checkpoint = asset_path(DEFAULT_CHECKPOINT)
+        demo = build_app(args.checkpoint)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        serve(demo, args.host, args.port, args.share)
+    except OSError as e:  # port taken, address not on this machine
+        print(f"error: cannot serve on {args.host}:{args.port} ({e}); choose another --port or --host",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    _parser = argparse.ArgumentParser(prog="python -m vit_lessons.app", description=__doc__.splitlines()[0])
+    add_arguments(_parser)
+    sys.exit(run(_parser.parse_args()))
