@@ -504,6 +504,7 @@ def planted_hit_rates(model, n=256, seed=7):
         flat = m.flatten(1)  # (B, gh*gw)
         hit = (flat.argmax(1) == where) & (flat.amax(1) > flat.amin(1))  # a flat map points nowhere
         rates[name] = hit.float().mean().item()
+    rates["grad_cam_all_zero"] = (maps["grad_cam"].flatten(1).amax(1) == 0).float().mean().item()
     return rates, acc
 
 
@@ -522,12 +523,12 @@ def test_planted_object(planted):
     0.965-1.000, Grad-CAM 0.023-0.227. The same model with fixed sin-cos positions learns less
     reliably in 200 steps (accuracy 0.74-1.00) and rollout drops with it (0.50-1.00).
 
-    Grad-CAM is not wrong here, it answers another question: it scores each patch by how its
-    tokens line up with the gradient-weighted channels. The class token reads the shape's token;
-    the background tokens are never read, so training leaves what they would say unconstrained,
-    and they line up with those channels as strongly as the shape's token does (weights taken
-    from the shape's gradient alone hit only 0.36 and 0.13 on seeds 0 and 1). So the assertion
-    below is "well above chance", not "most images".
+    On this seed 48% of the Grad-CAM maps are all zero (0-48% over seeds 0-4): no patch scores
+    above zero before the ReLU. A likely reading: Grad-CAM scores a patch by how its token lines
+    up with the gradient-averaged channel weights; the class token reads the shape's token, but
+    nothing in training constrains how the unread background tokens line up with those weights,
+    so the map peaks on the shape only sometimes. Hence the last assertion is "well above
+    chance" (0.04), not "most images": a measured limit of Grad-CAM on a small ViT.
     """
     rates, acc = planted_hit_rates(planted)
     assert acc >= 0.95
