@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import vit_lessons.cli as cli_module
+from vit_lessons.bench.report import Benchmark, add_options
 from vit_lessons.cli import BENCHMARKS, build_parser, main, setup_from_args
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,7 +154,7 @@ def test_data_without_download_says_what_to_do_on_the_command_line(tmp_path):
 def test_every_benchmark_is_a_command_with_its_own_flags(capsys):
     parse = build_parser().parse_args
     assert [b.name for b in BENCHMARKS] == ["fashion-mnist-10min", "ablations", "gpu-fashion-mnist",
-                                            "cifar-epoch-time", "cpu-kernels"]
+                                            "cifar-epoch-time", "cpu-kernels", "speed"]
     a = parse(["bench", "fashion-mnist-10min", "--seeds", "0", "1", "--threads", "2", "--evals-per-epoch", "1",
                "--checkpoint", "x.pt", "--side-by-side"])
     assert (a.benchmark.name, a.seeds, a.torch_threads, a.evals_per_epoch, a.budget) == ("fashion-mnist-10min",
@@ -162,3 +164,22 @@ def test_every_benchmark_is_a_command_with_its_own_flags(capsys):
     a = parse(["notebooks", "execute", "notebooks/01_patches.py"])
     assert a.task == "execute" and a.paths == [Path("notebooks/01_patches.py")]
     assert parse(["notebooks", "sync-repo"]).task == "sync-repo"
+
+
+def test_a_benchmark_plugs_in_with_its_commands(monkeypatch, capsys):
+    """What `bench` does with a Benchmark: its own flags, --threads, its result, its errors."""
+    seen = []
+
+    def run(args):
+        seen.append((args.size, torch.get_num_threads()))
+        if args.size < 0:
+            raise ValueError("--size must not be negative")
+        return {"summary": "a benchmark may return its results"}
+
+    fake = Benchmark("fake", "a test benchmark", lambda p: (add_options(p, None), p.add_argument("--size", type=int)),
+                     run)
+    monkeypatch.setattr(cli_module, "BENCHMARKS", (*BENCHMARKS, fake))
+    assert main(["bench", "fake", "--size", "3", "--threads", "2"]) == 0
+    assert seen == [(3, 2)]  # --threads set before the benchmark ran (one_thread had set 1)
+    assert main(["bench", "fake", "--size", "-1"]) == 2
+    assert "error: --size must not be negative" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from . import lesson
-from .bench import ablations, cpu_kernels, fashion_mnist_10min, gpu
+from .bench import ablations, cpu_kernels, fashion_mnist_10min, gpu, speed
 from .config import PRESETS, ViTConfig
 from .data import DATASETS, DatasetNotFoundError, load_dataset
 from .machine import command
@@ -39,7 +39,7 @@ from .train.recipes import recipe_problem
 __all__ = ["main", "build_parser", "setup_from_args", "BENCHMARKS"]
 
 # every `bench <name>` command; a new benchmark module joins with its COMMANDS here
-BENCHMARKS = (*fashion_mnist_10min.COMMANDS, *ablations.COMMANDS, *gpu.COMMANDS, *cpu_kernels.COMMANDS)
+BENCHMARKS = (*fashion_mnist_10min.COMMANDS, *ablations.COMMANDS, *gpu.COMMANDS, *cpu_kernels.COMMANDS, *speed.COMMANDS)
 
 _TRAIN_HELP = """\
 Train a Vision Transformer from scratch.
@@ -220,10 +220,11 @@ def _bench(args: argparse.Namespace) -> int:
     if getattr(args, "torch_threads", None):  # report.add_options' --threads (a benchmark may define its own)
         torch.set_num_threads(args.torch_threads)
     try:
-        return int(args.benchmark.run(args) or 0)
+        status = args.benchmark.run(args)  # a summary, None, or an exit status
     except (RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    return status if isinstance(status, int) else 0
 
 
 def _notebooks(args: argparse.Namespace) -> int:

@@ -36,7 +36,8 @@ class Benchmark:
         name: the word after ``bench``.
         help: one line for ``bench --help``.
         add_arguments: adds the benchmark's own flags to its argparse parser.
-        run: runs it from the parsed arguments; a RuntimeError or ValueError becomes a clear error.
+        run: runs it from the parsed arguments; it may return an exit status (an int), and a
+            RuntimeError or ValueError it raises is shown as a one-line error.
 
     Built in notebooks/06_training.
     """
