@@ -20,14 +20,13 @@ import pytest
 import torch
 from PIL import Image
 
+from vit_lessons.app_input import InputError, read_upload
 from vit_lessons.app_logic import (
-    InputError,
     class_attention,
     gallery_examples,
     grad_cam_map,
     load_explorer,
     predict,
-    read_upload,
     render_overlay,
     rollout_map,
 )
@@ -122,6 +121,20 @@ def test_any_trainer_checkpoint_works_mean_pooling_on_digits(tmp_path):
     torch.testing.assert_close(roll.sum(), torch.tensor(1.0), atol=1e-5, rtol=0)  # no prefix token keeps a share
 
 
+def test_checkpoint_trained_on_upsampled_images_gets_gallery_images_at_its_size(tmp_path):
+    """Digits upsampled 8 -> 16 pixels for a 16-pixel model (lesson 08 fine-tunes like this): the gallery follows."""
+    d = load_digits()
+    up = lambda x: torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")  # noqa: E731
+    data = ImageData(d.info, up(d.train_x[:64]), d.train_y[:64], up(d.test_x), d.test_y, source="digits x2")
+    cfg = ViTConfig.digits_cpu(img_size=16, patch_size=4, embed_dim=16, depth=1, num_heads=2)
+    ex = load_explorer(_trained(tmp_path, cfg, data))
+    img, label, index = gallery_examples(ex)[0]
+    assert img.shape == (1, 16, 16) and label == int(d.test_y[index])
+    same = torch.corrcoef(torch.stack([img.flatten().float(), up(d.test_x[index][None]).flatten().float()]))[0, 1]
+    assert same > 0.9  # the same digit, resized smoothly instead of by repeating pixels
+    assert len(predict(ex, img)) == 5
+
+
 def test_any_trainer_checkpoint_works_colour_model_without_its_dataset(tmp_path):
     """A 3-channel CIFAR-10-style checkpoint: grey uploads become three channels, and no gallery offline."""
     g = torch.Generator().manual_seed(0)
@@ -163,6 +176,8 @@ def test_truncated_and_oversized_files_get_a_message(tmp_path, ex):
         read_upload(tmp_path / "big.png", ex, max_bytes=1000)
     with pytest.raises(InputError, match="No image yet"):
         read_upload(None, ex)
+    with pytest.raises(InputError, match="gone.png is no longer on the server"):
+        read_upload(tmp_path / "gone.png", ex)
 
 
 def test_a_test_image_round_trips_unchanged(tmp_path, ex, examples):

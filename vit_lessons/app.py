@@ -3,11 +3,11 @@
 Pick a test image (or upload one) and see the top-5 classes, the class token's attention in
 any layer and head, attention rollout and Grad-CAM, side by side. The same prediction is a
 named API endpoint, ``/predict``, for ``gradio_client``. The work itself is in
-:mod:`vit_lessons.app_logic`; this module only builds the page and serves it.
+:mod:`vit_lessons.app_logic` and :mod:`vit_lessons.app_input`; this module builds the page and serves it.
 
     python -m vit_lessons app [--checkpoint PATH] [--host 127.0.0.1] [--port 7860] [--share]
 
-Built for notebooks/07_looking_inside (its pictures, for any image).
+Shows the maps built in notebooks/07_looking_inside, for any image.
 """
 
 import argparse  # no `from __future__ import annotations`: gradio reads the handlers' type hints at run time
@@ -16,17 +16,15 @@ import sys
 from functools import wraps
 from pathlib import Path
 
+from .app_input import MAX_BYTES, InputError, read_upload
 from .app_logic import (
-    MAX_BYTES,
     Explorer,
-    InputError,
     class_attention,
     enlarge,
     gallery_examples,
     grad_cam_map,
     load_explorer,
     predict,
-    read_upload,
     render_overlay,
     rollout_map,
 )
@@ -133,7 +131,7 @@ def build_app(checkpoint) -> "gradio.Blocks":  # noqa: F821 - gradio is optional
     Args:
         checkpoint: path of a .pt file written by the course's trainer.
 
-    Built for notebooks/07_looking_inside.
+    Serves the maps built in notebooks/07_looking_inside.
     """
     import gradio as gr  # optional dependency (the `app` extra): the rest of the package works without it
 
@@ -207,7 +205,7 @@ def serve(demo, host: str = "127.0.0.1", port: int = 7860, share: bool = False, 
     """Start the server with offline-safe settings and return its local address; ``block=True`` waits for Ctrl+C,
     ``block=False`` returns at once (tests, notebooks: stop it with ``demo.close()``).
 
-    Built for notebooks/07_looking_inside.
+    Serves the maps built in notebooks/07_looking_inside.
     """
     # uploads over 4x our limit stop in the browser (gradio's notice); smaller ones reach read_upload's message
     _, local, public = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
@@ -222,7 +220,7 @@ def serve(demo, host: str = "127.0.0.1", port: int = 7860, share: bool = False, 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``app`` sub-command's options.
 
-    Built for notebooks/07_looking_inside.
+    Serves the maps built in notebooks/07_looking_inside.
     """
     parser.add_argument("--checkpoint", default=None,
                         help=f"a .pt file written by `python -m vit_lessons train` (default: the committed "
@@ -238,7 +236,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the explorer from parsed arguments; 0 on a clean stop, 2 with a message on bad arguments.
 
-    Built for notebooks/07_looking_inside.
+    Serves the maps built in notebooks/07_looking_inside.
     """
     try:
         import gradio  # noqa: F401 - optional dependency, checked before anything slow
