@@ -43,7 +43,8 @@ def _describe(ex: Explorer) -> str:
     acc = ex.record.get("test_acc")
     acc = f", test accuracy {acc:.2%}" if isinstance(acc, float) else ""
     token = "a class token" if ex.model.num_prefix_tokens else "no class token (mean pooling)"
-    return (f"Model `{ex.checkpoint.name}`: {cfg.depth} blocks x {cfg.num_heads} heads, {cfg.patch_size}x"
+    blocks, heads = (f"{n} {w}{'s' if n != 1 else ''}" for n, w in ((cfg.depth, "block"), (cfg.num_heads, "head")))
+    return (f"Model `{ex.checkpoint.name}`: {blocks} x {heads}, {cfg.patch_size}x"
             f"{cfg.patch_size}-pixel patches on {cfg.img_size}x{cfg.img_size} {colour} images ({g}x{g} = "
             f"{g * g} patches and {token}), trained on {ex.dataset}{acc}.")
 
@@ -160,6 +161,11 @@ def build_app(checkpoint) -> "gradio.Blocks":  # noqa: F821 - gradio is optional
     def picture(**kw):  # PNG: webp (gradio's default) would blur 28x28 pixels and shift the colour bars' colours
         return gr.Image(interactive=False, format="png", buttons=[], **kw)
 
+    def choice(n: int, value: int, label: str, elem_id: str):  # a slider needs two ends: one block/head is fixed
+        if n > 1:
+            return gr.Slider(1, n, value=value, step=1, label=label, elem_id=elem_id)
+        return gr.Number(1, label=f"{label} (the model has only one)", precision=0, interactive=False, elem_id=elem_id)
+
     with gr.Blocks(title="ViT attention explorer", analytics_enabled=False) as demo:
         gr.Markdown(f"# ViT attention explorer\n{_describe(ex)}")
         state = gr.State(None)  # the current image as the model sees it: uint8 (C, H, W)
@@ -181,12 +187,12 @@ def build_app(checkpoint) -> "gradio.Blocks":  # noqa: F821 - gradio is optional
                 top5 = gr.Label(num_top_classes=5, label="Top-5 classes", elem_id="top5")
             with gr.Column(min_width=260):
                 attn = picture(show_label=False, elem_id="attention")
-                layer = gr.Slider(1, cfg.depth, value=cfg.depth, step=1, label="Layer", elem_id="layer")
-                head = gr.Slider(1, cfg.num_heads, value=1, step=1, label="Head", elem_id="head")
+                layer = choice(cfg.depth, cfg.depth, "Layer", "layer")
+                head = choice(cfg.num_heads, 1, "Head", "head")
             roll = picture(show_label=False, elem_id="rollout", min_width=260)
             with gr.Column(min_width=260):
                 cam = picture(show_label=False, elem_id="gradcam")
-                block = gr.Slider(1, cfg.depth, value=cfg.depth, step=1, label="Grad-CAM block", elem_id="block")
+                block = choice(cfg.depth, cfg.depth, "Grad-CAM block", "block")
         gr.Markdown(HOW_TO_READ)
 
         outputs = [state, seen, top5, message, attn, roll, cam]
