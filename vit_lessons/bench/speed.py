@@ -175,6 +175,8 @@ def run_speed(configs=("fashion_mnist", "vit_ti_16_96", "vit_s_16", "vit_b_16"),
     threads = threads if dev.type == "cpu" else (None,)
     cmd = command()
     before, rows = torch.get_num_threads(), []
+    summary = {"benchmark": "speed", "machine": machine(), "versions": _versions(), "device": str(dev),
+               "runs": [{"command": cmd, "date": today(), "rounds": rounds, "min_time_s": min_time}], "rows": []}
     if dev.type == "cpu":
         torch.set_flush_denormal(True)  # tiny AdamW moments would otherwise slow the CPU down as steps go by
     try:
@@ -194,15 +196,12 @@ def run_speed(configs=("fashion_mnist", "vit_ti_16_96", "vit_s_16", "vit_b_16"),
                                     r.update(command=cmd, date=today())
                                 rows += new
                                 log(line(new))
+                                if out is not None:  # after every line, so a stopped run keeps what it measured
+                                    summary = merge_and_write(Path(out), summary | {"rows": new})
     finally:
         torch.set_num_threads(before)
     log("\n" + format_rows(rows))
-    summary = {"benchmark": "speed", "machine": machine(), "versions": _versions(), "device": str(dev),
-               "runs": [{"command": cmd, "date": today(), "rounds": rounds,
-                         "min_time_s": min_time}], "rows": rows}
-    if out is not None:
-        summary = merge_and_write(Path(out), summary)
-    return summary
+    return summary if out is not None else summary | {"rows": rows}
 
 
 # ---- command line ----------------------------------------------------------------------------------

@@ -99,7 +99,8 @@ def merge_and_write(out: Path, summary: dict) -> dict:
         old = json.loads(f.read_text())
         new_keys = {tuple(r[k] for k in KEY) for r in summary["rows"]}
         kept = [r for r in old.get("rows", []) if tuple(r[k] for k in KEY) not in new_keys]
-        summary = summary | {"rows": kept + summary["rows"], "runs": old.get("runs", []) + summary["runs"]}
+        runs = old.get("runs", []) + [r for r in summary["runs"] if r not in old.get("runs", [])]
+        summary = summary | {"rows": kept + summary["rows"], "runs": runs}
     out.mkdir(parents=True, exist_ok=True)
     for name, text in (("summary.json", json.dumps(summary, indent=1) + "\n"), ("README.md", _readme(summary))):
         tmp = out / f".{name}.tmp"
