@@ -183,3 +183,9 @@ def test_a_benchmark_plugs_in_with_its_commands(monkeypatch, capsys):
     assert seen == [(3, 2)]  # --threads set before the benchmark ran (one_thread had set 1)
     assert main(["bench", "fake", "--size", "-1"]) == 2
     assert "error: --size must not be negative" in capsys.readouterr().err
+
+def test_app_command_is_wired_and_checks_its_checkpoint_before_serving(capsys):
+    args = build_parser().parse_args(["app"])
+    assert (args.host, args.port, args.share) == ("127.0.0.1", 7860, False)
+    assert main(["app", "--checkpoint", "/no/such/checkpoint.pt"]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import lesson
+from . import app, lesson  # app imports gradio only when it serves
 from .bench import ablations, cpu_kernels, fashion_mnist_10min, gpu, speed
 from .config import PRESETS, ViTConfig
 from .data import DATASETS, DatasetNotFoundError, load_dataset
@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     ap = argparse.ArgumentParser(prog="python -m vit_lessons",
                                  description="ViT from scratch: the course's command line.")
-    sub = ap.add_subparsers(dest="command", required=True, metavar="{data,train,eval,bench,notebooks}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="{data,train,eval,bench,app,notebooks}")
 
     d = sub.add_parser("data", help="find (or download) a dataset and print where it is")
     d.add_argument("--dataset", default="fashion-mnist", choices=list(DATASETS))
@@ -271,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = names.add_parser(bm.name, help=bm.help, description=bm.help)
         bm.add_arguments(p)
         p.set_defaults(func=_bench, benchmark=bm)
+
+    a = sub.add_parser("app", help="the attention explorer: lesson 07's maps for any image, in a web page")
+    app.add_arguments(a)
+    a.set_defaults(func=app.run)
 
     n = sub.add_parser("notebooks", help="maintenance: execute lessons, copy the repository address into them")
     tasks = n.add_subparsers(dest="task", required=True)
