@@ -197,7 +197,8 @@ def run_speed(configs=("fashion_mnist", "vit_ti_16_96", "vit_s_16", "vit_b_16"),
                                 rows += new
                                 log(line(new))
                                 if out is not None:  # after every line, so a stopped run keeps what it measured
-                                    summary = merge_and_write(Path(out), summary | {"rows": new})
+                                    summary = merge_and_write(Path(out), summary | {"rows": new},
+                                                              new_run=len(rows) == len(new))
     finally:
         torch.set_num_threads(before)
     log("\n" + format_rows(rows))

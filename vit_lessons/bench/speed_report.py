@@ -91,15 +91,16 @@ def _readme(s: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def merge_and_write(out: Path, summary: dict) -> dict:
+def merge_and_write(out: Path, summary: dict, new_run: bool = True) -> dict:
     """Merge ``summary`` into ``out``/summary.json (a row measured again replaces the old one) and rewrite
-    README.md; written to temporary files, then renamed, so a stopped run leaves the old files whole."""
+    README.md; written to temporary files, then renamed, so a stopped run leaves the old files whole.
+    ``new_run=False``: more lines of a run already recorded there, so its ``runs`` entry is not added again."""
     f = out / "summary.json"
     if f.exists():
         old = json.loads(f.read_text())
         new_keys = {tuple(r[k] for k in KEY) for r in summary["rows"]}
         kept = [r for r in old.get("rows", []) if tuple(r[k] for k in KEY) not in new_keys]
-        runs = old.get("runs", []) + [r for r in summary["runs"] if r not in old.get("runs", [])]
+        runs = old.get("runs", []) + (summary["runs"] if new_run else [])
         summary = summary | {"rows": kept + summary["rows"], "runs": runs}
     out.mkdir(parents=True, exist_ok=True)
     for name, text in (("summary.json", json.dumps(summary, indent=1) + "\n"), ("README.md", _readme(summary))):
