@@ -10,21 +10,40 @@ Used in the exercises of notebooks/00_setup_and_data to notebooks/06_training.
 """
 
 from ._common import EXERCISES, Exercise, ExerciseError, hint
-from .l00_setup_and_data import check_channel_stats, check_normalize, check_to_tensor
-from .l01_patches import check_linear_to_conv, check_num_tokens, check_patchify, check_unpatchify
-from .l02_embeddings import check_prepend_class_token, check_resize_pos_embed, check_sincos_1d
-from .l03_attention import check_merge_heads, check_multi_head_attention, check_scaled_dot_product, check_split_heads
-from .l04_encoder_block import check_block_params, check_gelu, check_layer_norm, check_pre_norm_block
-from .l05_vision_transformer import check_mean_pool, check_vit_forward, check_vit_param_count
+from .l00_setup_and_data import check_channel_stats, check_normalize, check_streaming_stats, check_to_tensor
+from .l01_patches import (
+                          check_linear_to_conv,
+                          check_num_tokens,
+                          check_overlapping_patches,
+                          check_patchify,
+                          check_unpatchify,
+)
+from .l02_embeddings import check_prepend_class_token, check_resize_pos_embed, check_sincos_1d, check_sincos_2d
+from .l03_attention import (
+                          check_masked_attention,
+                          check_merge_heads,
+                          check_multi_head_attention,
+                          check_scaled_dot_product,
+                          check_split_heads,
+)
+from .l04_encoder_block import check_block_params, check_drop_path, check_gelu, check_layer_norm, check_pre_norm_block
+from .l05_vision_transformer import check_mean_pool, check_vit_forward, check_vit_forward_any, check_vit_param_count
 from .l06_training import check_confusion, check_lr_schedule, check_smoothed_loss, check_train_step
+from .l07_looking_inside import check_cls_attention_map, check_mean_distance, check_rollout, check_window_attention
+from .l09_small_data import check_hard_distill_loss, check_shift_stack, check_soft_target_loss
+from .l10_making_it_fast import check_attention_memory, check_paired_ratio, check_step_flops
 
 __all__ = [
     "EXERCISES", "Exercise", "ExerciseError", "hint",
-    "check_channel_stats", "check_normalize", "check_to_tensor",
-    "check_patchify", "check_num_tokens", "check_unpatchify", "check_linear_to_conv",
-    "check_prepend_class_token", "check_sincos_1d", "check_resize_pos_embed",
+    "check_channel_stats", "check_normalize", "check_to_tensor", "check_streaming_stats",
+    "check_patchify", "check_num_tokens", "check_unpatchify", "check_linear_to_conv", "check_overlapping_patches",
+    "check_prepend_class_token", "check_sincos_1d", "check_resize_pos_embed", "check_sincos_2d",
     "check_scaled_dot_product", "check_split_heads", "check_merge_heads", "check_multi_head_attention",
-    "check_layer_norm", "check_gelu", "check_pre_norm_block", "check_block_params",
-    "check_vit_param_count", "check_mean_pool", "check_vit_forward",
+    "check_masked_attention",
+    "check_layer_norm", "check_gelu", "check_pre_norm_block", "check_block_params", "check_drop_path",
+    "check_vit_param_count", "check_mean_pool", "check_vit_forward", "check_vit_forward_any",
     "check_lr_schedule", "check_smoothed_loss", "check_train_step", "check_confusion",
+    "check_cls_attention_map", "check_rollout", "check_mean_distance", "check_window_attention",
+    "check_soft_target_loss", "check_hard_distill_loss", "check_shift_stack",
+    "check_step_flops", "check_paired_ratio", "check_attention_memory",
 ]
