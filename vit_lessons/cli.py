@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from . import app, lesson  # app imports gradio only when it serves
-from .bench import ablations, cpu_kernels, fashion_mnist_10min, gpu, speed
+from .bench import ablations, cpu_kernels, fashion_mnist_10min, gpu, small_data, speed
+from .cnn import CNN_PRESETS
 from .config import PRESETS, ViTConfig
 from .data import DATASETS, DatasetNotFoundError, load_dataset
 from .machine import command
@@ -34,12 +35,13 @@ from .train import (
     log,
     setup_logging,
 )
-from .train.recipes import recipe_problem
+from .train.recipes import cnn_setup, recipe_problem
 
 __all__ = ["main", "build_parser", "setup_from_args", "BENCHMARKS"]
 
 # every `bench <name>` command; a new benchmark module joins with its COMMANDS here
-BENCHMARKS = (*fashion_mnist_10min.COMMANDS, *ablations.COMMANDS, *gpu.COMMANDS, *cpu_kernels.COMMANDS, *speed.COMMANDS)
+BENCHMARKS = (*fashion_mnist_10min.COMMANDS, *ablations.COMMANDS, *gpu.COMMANDS, *cpu_kernels.COMMANDS, *speed.COMMANDS,
+              *small_data.COMMANDS)
 
 _TRAIN_HELP = """\
 Train a Vision Transformer from scratch.
@@ -113,6 +115,11 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         g.add_argument(flag, action=_Checked, kind="int", problem=_positive_int, default=None,
                        help=f"override the preset's {what}")
     g.add_argument("--pool", choices=["cls", "mean"], default=None, help="class token or mean of patch tokens")
+    g.add_argument("--model", choices=["vit", "cnn"], default="vit",
+                   help="vit, or lesson 09's CNN (baseline and distillation teacher) with its own recipe")
+    g.add_argument("--cnn-preset", choices=list(CNN_PRESETS), default="cnn_teacher", help="the CNN's design")
+    g.add_argument("--spt", action="store_true", help="shifted patch tokenization (Lee et al. 2021)")
+    g.add_argument("--lsa", action="store_true", help="locality self-attention (Lee et al. 2021)")
     g.add_argument("--pos-embed", choices=["learned", "sincos2d"], default=None,
                    help="learned position embeddings, or fixed 2-D sin-cos ones")
     g = p.add_argument_group("recipe (defaults: the dataset's recipe)")
@@ -153,7 +160,13 @@ def setup_from_args(args: argparse.Namespace) -> tuple[ViTConfig, Recipe]:
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(Recipe) if getattr(args, f.name) is not None}
     if args.no_augment:
         changes.update(crop_pad=0, flip=False, erase=0.0)
-    return cfg, dataclasses.replace(recipe, **changes)
+    recipe = dataclasses.replace(recipe, **changes)
+    if args.model == "cnn":  # lesson 09's CNN: its own recipe, with the same recipe switches applied
+        cfg, recipe = cnn_setup(args.dataset, args.cnn_preset, **changes)
+    elif args.spt or args.lsa or recipe.distill == "token":  # lesson 09's switches (off by default)
+        cfg = cfg.replace(spt=cfg.spt or args.spt, lsa=cfg.lsa or args.lsa,
+                          distilled=cfg.distilled or recipe.distill == "token")
+    return cfg, recipe
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -171,8 +184,9 @@ def _train(args: argparse.Namespace) -> int:
         return 2
     if trainer.is_main:
         log.info(f"{data}")
-        log.info(f"model {cfg.name}: patch {cfg.patch_size}, D {cfg.embed_dim}, depth {cfg.depth}, "
-                 f"heads {cfg.num_heads}, pool {cfg.pool}, {trainer.model.num_params:,} parameters; "
+        shape = (f"channels {cfg.channels}" if args.model == "cnn" else f"patch {cfg.patch_size}, D {cfg.embed_dim}, "
+                 f"depth {cfg.depth}, heads {cfg.num_heads}, pool {cfg.pool}")
+        log.info(f"model {cfg.name}: {shape}, {trainer.model.num_params:,} parameters; "
                  f"{trainer.world_size} process(es) on {trainer.device}, {torch.get_num_threads()} threads")
         r = recipe
         log.info(f"recipe: {f'{r.time_budget:.0f} s' if r.time_budget else f'{r.epochs} epochs'}, batch "

@@ -37,6 +37,9 @@ class ViTConfig:
         class_token: prepend a learnable class token.
         fused_attn: use ``F.scaled_dot_product_attention`` instead of the explicit path.
         layer_norm_eps: epsilon of every LayerNorm (1e-6 as in the paper's code).
+        distilled: add DeiT's distillation token and its head (notebooks/09_small_data).
+        spt: shifted patch tokenization, a locality route for small data (notebooks/09_small_data).
+        lsa: locality self-attention, a locality route for small data (notebooks/09_small_data).
     """
 
     img_size: int = 224  # pixels per side; 224 is ImageNet's crop
@@ -56,6 +59,9 @@ class ViTConfig:
     class_token: bool = True  # mean pooling can drop it; cls pooling needs it
     fused_attn: bool = True  # SDPA kernel; False = explicit softmax(QK^T/sqrt d)V
     layer_norm_eps: float = 1e-6  # the paper's code and timm use 1e-6, not torch's 1e-5
+    distilled: bool = False  # DeiT's distillation token and second head (timm's dist_token, head_dist)
+    spt: bool = False  # shifted patch tokenization (Lee et al. 2021): each patch also sees its neighbours
+    lsa: bool = False  # locality self-attention (Lee et al. 2021): learned temperature, no self-attention
     name: str = field(default="custom", compare=False)  # a label for printing only
 
     def __post_init__(self) -> None:
@@ -82,6 +88,8 @@ class ViTConfig:
             raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
         if self.pos_embed not in POS_EMBEDS:
             raise ValueError(f"pos_embed must be one of {POS_EMBEDS}, got {self.pos_embed!r}")
+        if self.distilled and not self.class_token:
+            raise ValueError("distilled=True needs class_token=True: the distillation token sits beside it")
         if self.pool == "cls" and not self.class_token:
             raise ValueError("pool='cls' needs class_token=True; use pool='mean' without a class token")
         if self.mlp_ratio <= 0:
@@ -103,8 +111,8 @@ class ViTConfig:
 
     @property
     def num_tokens(self) -> int:
-        """N: patches plus the class token when there is one."""
-        return self.num_patches + int(self.class_token)
+        """N: patches plus the class token (and the distillation token) when there is one."""
+        return self.num_patches + int(self.class_token) + int(self.distilled)
 
     @property
     def head_dim(self) -> int:

@@ -15,6 +15,7 @@ from torch import nn
 from .blocks import Block
 from .config import ViTConfig
 from .embeddings import resize_pos_embed, sincos_2d
+from .locality import LocalitySelfAttention, ShiftedPatchEmbed
 from .patches import PatchEmbed, check_image_batch
 
 __all__ = ["VisionTransformer", "count_params"]
@@ -48,9 +49,13 @@ class VisionTransformer(nn.Module):
                             "build one with ViTConfig(...) or a preset such as ViTConfig.vit_b_16()")
         self.config = cfg = config.replace(**overrides) if overrides else config
         D = cfg.embed_dim
-        self.num_prefix_tokens = int(cfg.class_token)
-        self.patch_embed = PatchEmbed(cfg.img_size, cfg.patch_size, cfg.in_chans, D)
+        self.num_prefix_tokens = int(cfg.class_token) + int(cfg.distilled)
+        embed = ShiftedPatchEmbed if cfg.spt else PatchEmbed  # spt: locality for small data (09_small_data)
+        self.patch_embed = embed(cfg.img_size, cfg.patch_size, cfg.in_chans, D)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D)) if cfg.class_token else None
+        # DeiT's distillation token: a second learned token whose own head learns the teacher (09_small_data)
+        self.dist_token = nn.Parameter(torch.zeros(1, 1, D)) if cfg.distilled else None
+        self.distilled_training = False  # True: a training forward returns both heads' logits, for the loss
         if cfg.pos_embed == "learned":
             self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_tokens, D))
         else:  # fixed; a buffer so it is never trained and is rebuilt exactly on resize
@@ -62,8 +67,12 @@ class VisionTransformer(nn.Module):
                   cfg.fused_attn, cfg.layer_norm_eps)
             for i in range(cfg.depth)
         ])
+        if cfg.lsa:  # locality self-attention (09_small_data)
+            for blk in self.blocks:
+                blk.attn = LocalitySelfAttention(D, cfg.num_heads, cfg.qkv_bias, cfg.attn_drop_rate, cfg.drop_rate)
         self.norm = nn.LayerNorm(D, eps=cfg.layer_norm_eps)
         self.head = nn.Linear(D, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.head_dist = nn.Linear(D, cfg.num_classes) if cfg.distilled and cfg.num_classes > 0 else None
         self.reset_parameters()
 
     def _sincos(self, grid: int) -> torch.Tensor:
@@ -77,6 +86,8 @@ class VisionTransformer(nn.Module):
             nn.init.trunc_normal_(self.pos_embed, std=0.02)
         if self.cls_token is not None:
             nn.init.normal_(self.cls_token, std=1e-6)
+        if self.dist_token is not None:
+            nn.init.trunc_normal_(self.dist_token, std=0.02)  # as timm's distilled DeiT
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
@@ -96,7 +107,8 @@ class VisionTransformer(nn.Module):
         check_image_batch(x, channels=cfg.in_chans, size=cfg.img_size, patch_size=cfg.patch_size)
         x = self.patch_embed(x)  # (B, N_patches, D)
         if self.cls_token is not None:
-            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # (B, N, D)
+            prefix = [self.cls_token] + ([self.dist_token] if self.dist_token is not None else [])
+            x = torch.cat([t.expand(x.shape[0], -1, -1) for t in prefix] + [x], dim=1)  # (B, N, D)
         return self.pos_drop(x + self.pos_embed)  # (B, N, D)
 
     def forward_features(self, x: torch.Tensor, return_attention: bool = False):
@@ -119,9 +131,18 @@ class VisionTransformer(nn.Module):
         return x[:, self.num_prefix_tokens:].mean(dim=1)  # (B, D)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """(B, N, D) tokens -> (B, num_classes) logits, or the pooled (B, D) features."""
-        x = self.pool(x)
-        return x if pre_logits else self.head(x)
+        """(B, N, D) tokens -> (B, num_classes) logits, or the pooled (B, D) features.
+
+        With a distillation token the two heads' logits are averaged (DeiT's prediction), or returned
+        as a pair while training with ``distilled_training``.
+        """
+        pooled = self.pool(x)  # (B, D)
+        if pre_logits or self.head_dist is None:
+            return pooled if pre_logits else self.head(pooled)
+        cls, dist = self.head(pooled), self.head_dist(x[:, 1])  # (B, K) each
+        if self.distilled_training and self.training:
+            return cls, dist
+        return (cls + dist) / 2  # (B, K)
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         """(B, C, H, W) -> logits (B, num_classes) [, list of (B, h, N, N) attentions]."""

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..cnn import build_model, config_from_dict
 from ..config import ViTConfig
 from ..model import VisionTransformer
 from .recipes import Recipe
@@ -77,7 +78,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
 def load_model(path: str | os.PathLike, map_location="cpu") -> tuple[VisionTransformer, dict]:
     """(model in eval mode, checkpoint dict) from a course checkpoint, e.g. assets/checkpoints/*.pt."""
     ck = load_checkpoint(path, map_location)
-    model = VisionTransformer(ViTConfig.from_dict(ck["model_config"]))
+    model = build_model(config_from_dict(ck["model_config"]))  # a ViT, or lesson 09's CNN
     model.load_state_dict(ck["model"])
     return model.eval(), ck
 

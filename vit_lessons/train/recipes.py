@@ -12,13 +12,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from ..cnn import CNNConfig
 from ..config import ViTConfig
 from ..data import DATASETS
 
-__all__ = ["Recipe", "NamedRecipe", "RECIPES", "default_setup", "tintn_setup", "recipe_problem"]
+__all__ = ["Recipe", "NamedRecipe", "RECIPES", "default_setup", "tintn_setup", "recipe_problem",
+           "CNN_RECIPE", "cnn_setup"]
 
 SCHEDULES = ("cosine", "constant")
 INITS = ("timm", "mimetic")
+DISTILL = ("none", "soft", "hard", "token")
 
 # what each `check` word accepts, and how a message says it
 _CHECKS = {
@@ -60,6 +63,11 @@ class Recipe:
         evals_per_epoch: how often the test set is evaluated.
         init: 'timm' (truncated normal, timm's default) or 'mimetic' (attention starts out like a
             trained one, Trockman & Kolter 2023; see ``vit_lessons.attention.mimetic_init_``).
+        distill: 'none', or how to learn from ``teacher``: 'soft', 'hard' or 'token' (DeiT; see
+            ``vit_lessons.train.distill``).
+        distill_alpha: weight of the teacher's loss; the true labels get 1 - alpha.
+        distill_tau: temperature of soft distillation.
+        teacher: path of the teacher's course checkpoint ('' = no teacher).
 
     Built in notebooks/06_training.
     """
@@ -83,6 +91,14 @@ class Recipe:
     evals_per_epoch: int = _ingredient(1, "test evaluations per epoch (default 1)", "positive")
     init: str = _ingredient("timm", "weight init: timm's truncated normal, or mimetic attention (Trockman & "
                                     "Kolter 2023)", choices=INITS)
+    # distillation (Touvron et al. 2021), vit_lessons/train/distill.py; off unless a teacher is named
+    distill: str = _ingredient("none", "learn from --teacher's predictions: soft (KL at --distill-tau), hard "
+                                       "(its argmax) or token (DeiT's distillation token)", choices=DISTILL)
+    distill_alpha: float = _ingredient(0.5, "weight of the teacher's loss (the true labels get 1 - alpha)",
+                                       "probability")
+    distill_tau: float = _ingredient(1.0, "temperature of soft distillation", "positive")
+    teacher: str = _ingredient("", "a course checkpoint (e.g. of train --model cnn) that teaches this model",
+                               metavar="CHECKPOINT")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -91,6 +107,9 @@ class Recipe:
                 raise ValueError(f"{f.name} must be {problem}, got {getattr(self, f.name)!r}")
         if self.epochs <= 0 and self.time_budget <= 0:
             raise ValueError("give a positive number of epochs or a time budget in seconds")
+        if (self.distill == "none") != (not self.teacher):
+            raise ValueError("distillation needs both --distill {soft,hard,token} and --teacher CHECKPOINT; "
+                             f"got distill={self.distill!r}, teacher={self.teacher!r}")
 
     def to_dict(self) -> dict:
         """Plain dict for config.json and checkpoints."""
@@ -184,6 +203,21 @@ def default_setup(dataset: str = "fashion-mnist", **recipe_changes) -> tuple[ViT
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}")
     return RECIPES[dataset].setup(**recipe_changes)
+
+
+# Lesson 09's CNN baseline and teacher (vit_lessons/cnn.py); assets/results/small_data_10min has what it reaches.
+CNN_RECIPE = Recipe(epochs=5, batch_size=128, lr=2e-3, weight_decay=0.05, warmup=0.05, label_smoothing=0.1,
+                    crop_pad=0, flip=False)
+
+
+def cnn_setup(dataset: str = "fashion-mnist", preset: str = "cnn_teacher",
+              **recipe_changes) -> tuple[CNNConfig, Recipe]:
+    """The CNN of lesson 09 (``train --model cnn``) for ``dataset``, and its recipe with ``recipe_changes``."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}")
+    info = DATASETS[dataset]
+    cfg = CNNConfig.preset(preset, img_size=info.img_size, in_chans=info.in_chans, num_classes=info.num_classes)
+    return cfg, dataclasses.replace(CNN_RECIPE, **recipe_changes)
 
 
 def tintn_setup(**recipe_changes) -> tuple[ViTConfig, Recipe]:

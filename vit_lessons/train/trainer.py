@@ -21,10 +21,10 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..attention import mimetic_init_
+from ..cnn import build_model
 from ..config import ViTConfig
 from ..data import ImageData, TensorBatches
 from ..machine import environment
-from ..model import VisionTransformer
 from . import distributed
 from .checkpoint import (
     CHECKPOINT_FORMAT,
@@ -37,6 +37,7 @@ from .checkpoint import (
     save_checkpoint,
     write_metrics,
 )
+from .distill import Distiller
 from .log import log
 from .metrics import autocast, evaluate
 from .recipes import Recipe
@@ -95,7 +96,7 @@ class Trainer:
         if self.world_size > 1:
             distributed.init_distributed(self.device)
         torch.manual_seed(seed)  # initial weights depend on the seed only
-        self.model = VisionTransformer(config)
+        self.model = build_model(config)  # a VisionTransformer, or lesson 09's CNN for a CNNConfig
         if recipe.init == "mimetic":
             mimetic_init_(self.model)  # draws from the generator just seeded: the same weights on every process
         self.model.to(self.device)
@@ -110,7 +111,10 @@ class Trainer:
         self.train_x, self.train_y = data.train_x.to(store), data.train_y.to(store)
         self.test_x, self.test_y = data.test_x.to(store), data.test_y.to(store)
         info = data.info
-        self.batches = TensorBatches(self.train_x, self.train_y, recipe.batch_size, seed, recipe.crop_pad,
+        # distillation (lesson 09): the teacher is checked here, before any training; batches then carry indices
+        self.distiller = Distiller(recipe, data, self.model, self.train_x, self.device) if recipe.teacher else None
+        labels = self.train_y if self.distiller is None else self.distiller.batch_labels(self.train_y)
+        self.batches = TensorBatches(self.train_x, labels, recipe.batch_size, seed, recipe.crop_pad,
                                      recipe.flip, recipe.erase, info.mean, info.std, self.rank, self.world_size)
         self.steps_per_epoch = len(self.batches)
         self.total_steps = recipe.epochs * self.steps_per_epoch
@@ -184,8 +188,11 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         with autocast(self.device, r.amp):
-            logits = self.net(x)  # (b, classes)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=r.label_smoothing)
+            logits = self.net(x)  # (b, classes); a (class-token, distillation-token) pair for --distill token
+        if self.distiller is not None:  # y holds image indices: the distiller finds labels and teacher logits
+            loss, logits, y = self.distiller.loss(logits, x, y)
+        else:
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=r.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if r.grad_clip > 0:

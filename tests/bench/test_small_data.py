@@ -1,0 +1,50 @@
+"""bench small-data end to end in seconds: every route on a small synthetic Fashion-MNIST-shaped set."""
+
+import json
+
+import pytest
+
+from vit_lessons.bench.runs import synthetic
+from vit_lessons.bench.small_data import ROUTES, route_setup, small_data
+from vit_lessons.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_every_route_runs_and_the_teacher_time_is_counted(tmp_path):
+    data = synthetic("fashion-mnist", 256)
+    out = tmp_path / "res"
+    s = small_data(seeds=[0], budget=1.5, teacher_budget=0.5, out=out, runs_dir=tmp_path / "runs", data=data)
+    assert set(s["routes"]) == {"teacher", *ROUTES}
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    teacher = next(r for r in runs if r["name"] == "teacher")
+    for r in runs:
+        if r["name"].startswith("distill-"):
+            assert r["teacher_time"] == teacher["train_time"]
+            assert r["recipe"]["time_budget"] == pytest.approx(1.5 - teacher["train_time"])
+            assert r["recipe"]["teacher"].endswith("teacher-seed0/last.pt")
+    readme = (out / "README.md").read_text()
+    assert "| distill-token |" in readme and "load" in readme
+    # a second call reuses every finished run
+    again = small_data(seeds=[0], budget=1.5, teacher_budget=0.5, out=out, runs_dir=tmp_path / "runs", data=data)
+    assert again["routes"]["vit"]["accs"] == s["routes"]["vit"]["accs"]
+
+
+def test_bad_options_are_clear_errors(tmp_path, capsys):
+    with pytest.raises(ValueError, match="unknown routes"):
+        small_data(routes=["resnet"], out=tmp_path)
+    with pytest.raises(ValueError, match="teacher-budget"):
+        small_data(budget=10, teacher_budget=20, out=tmp_path)
+    with pytest.raises(ValueError, match="unknown route"):
+        route_setup("resnet", 10)
+    assert main(["bench", "small-data", "--budget", "10", "--teacher-budget", "20", "--out", str(tmp_path)]) == 2
+    assert "teacher-budget" in capsys.readouterr().err
+
+
+def test_cli_builds_the_cnn_and_the_lesson_09_switches():
+    from vit_lessons.cli import build_parser, setup_from_args
+    p = build_parser()
+    cfg, r = setup_from_args(p.parse_args(["train", "--model", "cnn", "--epochs", "3"]))
+    assert cfg.to_dict()["arch"] == "cnn" and r.epochs == 3 and r.batch_size == 128
+    cfg, r = setup_from_args(p.parse_args(["train", "--spt", "--lsa", "--distill", "token", "--teacher", "t.pt"]))
+    assert cfg.spt and cfg.lsa and cfg.distilled and r.distill == "token" and r.teacher == "t.pt"
