@@ -31,7 +31,7 @@ from vit_lessons.lesson import setup, pick
 device = setup(seed=0)
 import numpy as np
 import torch
-from vit_lessons.exercises import check_channel_stats, check_normalize, check_to_tensor
+from vit_lessons.exercises import check_channel_stats, check_normalize, check_streaming_stats, check_to_tensor
 
 # %% [markdown]
 # ## Exercise 00.1 · Per-channel statistics
@@ -79,3 +79,27 @@ def my_to_tensor(array: np.ndarray) -> torch.Tensor:
 
 
 ok = check_to_tensor(my_to_tensor)
+
+# %% [markdown]
+# ## Exercise 00.4 · Statistics of a dataset too big for memory
+#
+# Keep three running totals per channel while the batches stream past: the count $n$, the sum
+# $\sum x$ and the sum of squares $\sum x^2$. Then $\mu = \sum x / n$ and
+# $\sigma^2 = (\sum x^2 - n\mu^2)/(n - 1)$. Float64 keeps the subtraction accurate over millions
+# of pixels. Averaging the batches' standard deviations would miss how far the batch means lie apart.
+
+# %%
+def my_streaming_stats(batches) -> tuple[torch.Tensor, torch.Tensor]:
+    """Iterable of uint8 (B, C, H, W) batches -> (mean, std), each (C,), in [0, 1] units, in one pass."""
+    n, s, s2 = 0, 0.0, 0.0
+    for x in batches:
+        x = x.double() / 255  # (B, C, H, W) in [0, 1]
+        n += x.numel() // x.shape[1]  # values per channel in this batch
+        s = s + x.sum(dim=(0, 2, 3))  # (C,)
+        s2 = s2 + (x * x).sum(dim=(0, 2, 3))  # (C,)
+    mean = s / n
+    std = ((s2 - n * mean * mean) / (n - 1)).sqrt()
+    return mean.float(), std.float()
+
+
+ok = check_streaming_stats(my_streaming_stats)

@@ -31,7 +31,10 @@ from vit_lessons.lesson import setup, pick
 device = setup(seed=0)
 import torch
 from torch import nn
-from vit_lessons.exercises import check_linear_to_conv, check_num_tokens, check_patchify, check_unpatchify
+import torch.nn.functional as F
+from einops import rearrange
+from vit_lessons.exercises import (check_linear_to_conv, check_num_tokens, check_overlapping_patches, check_patchify,
+                                   check_unpatchify)
 
 # %% [markdown]
 # ## Exercise 01.1 · Patchify by hand
@@ -100,3 +103,21 @@ def my_linear_to_conv(linear: nn.Linear, patch_size: int, in_chans: int) -> nn.C
 
 
 ok = check_linear_to_conv(my_linear_to_conv)
+
+# %% [markdown]
+# ## Exercise 01.5 · Overlapping patches
+#
+# `F.unfold` already slides a window with any stride; with stride $S < P$ neighbouring windows
+# share pixels and there are $((H-P)/S + 1)\cdot((W-P)/S + 1)$ of them. What is left is lesson 01's
+# way 3: windows first, each reordered from `(c p1 p2)` to `(p1 p2 c)`. (Overlapping patches are one
+# of the "locality" ideas lesson 09 tries for small datasets.)
+
+# %%
+def my_overlapping_patches(x: torch.Tensor, patch_size: int, stride: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, N, P*P*C): P x P windows every `stride` pixels, row by row, each (p1 p2 c)."""
+    cols = F.unfold(x, kernel_size=patch_size, stride=stride)  # (B, C*P*P, N)
+    cols = cols.transpose(1, 2)  # (B, N, C*P*P), each window still (c p1 p2)
+    return rearrange(cols, "b n (c p1 p2) -> b n (p1 p2 c)", p1=patch_size, p2=patch_size)  # (B, N, P*P*C)
+
+
+ok = check_overlapping_patches(my_overlapping_patches)

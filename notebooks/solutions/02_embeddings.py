@@ -31,7 +31,7 @@ from vit_lessons.lesson import setup, pick
 device = setup(seed=0)
 import torch
 import torch.nn.functional as F
-from vit_lessons.exercises import check_prepend_class_token, check_resize_pos_embed, check_sincos_1d
+from vit_lessons.exercises import check_prepend_class_token, check_resize_pos_embed, check_sincos_1d, check_sincos_2d
 
 # %% [markdown]
 # ## Exercise 02.1 · Prepend the class token
@@ -84,3 +84,22 @@ def my_resize_pos_embed(pos_embed: torch.Tensor, new_grid: int) -> torch.Tensor:
 
 
 ok = check_resize_pos_embed(my_resize_pos_embed)
+
+# %% [markdown]
+# ## Exercise 02.4 · 2-D sin-cos from the 1-D table
+#
+# Each half of the dims is a 1-D code of width $D/2$: the first codes the row, the second the column.
+# Give every cell of the grid its row's code and its column's code (broadcasting does the
+# repeating), then flatten the grid row by row, the order of the patches.
+
+# %%
+def my_sincos_2d(grid_h: int, grid_w: int, dim: int) -> torch.Tensor:
+    """(grid_h * grid_w, dim): row code (width dim/2), then column code, cells row-major."""
+    rows = my_sincos_1d(grid_h, dim // 2)  # (gh, D/2)
+    cols = my_sincos_1d(grid_w, dim // 2)  # (gw, D/2)
+    grid = torch.cat([rows[:, None, :].expand(grid_h, grid_w, -1),
+                      cols[None, :, :].expand(grid_h, grid_w, -1)], dim=-1)  # (gh, gw, D)
+    return grid.reshape(grid_h * grid_w, dim)  # (N, D)
+
+
+ok = check_sincos_2d(my_sincos_2d)

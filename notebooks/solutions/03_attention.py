@@ -33,8 +33,8 @@ import math
 
 import torch
 import torch.nn.functional as F
-from vit_lessons.exercises import (check_merge_heads, check_multi_head_attention, check_scaled_dot_product,
-                                   check_split_heads)
+from vit_lessons.exercises import (check_masked_attention, check_merge_heads, check_multi_head_attention,
+                                   check_scaled_dot_product, check_split_heads)
 
 # %% [markdown]
 # ## Exercise 03.1 · Scaled dot-product attention
@@ -100,3 +100,21 @@ def my_multi_head_attention(x, qkv_weight, qkv_bias, proj_weight, proj_bias, num
 
 
 ok = check_multi_head_attention(my_multi_head_attention)
+
+# %% [markdown]
+# ## Exercise 03.5 · Attention with a padding mask
+#
+# A padded key must get weight 0 and the real keys' weights must still sum to 1. Setting its score
+# to $-\infty$ before the softmax does both ($e^{-\infty} = 0$, and the softmax renormalises over
+# what is left). The mask is per key, so it is broadcast over the rows: `(B, 1, N)`. Zeroing the
+# weights after the softmax instead leaves rows that no longer sum to 1.
+
+# %%
+def my_masked_attention(q, k, v, key_padding_mask):
+    """q, k: (B, N, d), v: (B, N, d_v), key_padding_mask: (B, N) True = padding -> (B, N, d_v)."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, N, N)
+    scores = scores.masked_fill(key_padding_mask[:, None, :], float("-inf"))  # padded keys: columns
+    return scores.softmax(dim=-1) @ v  # (B, N, d_v)
+
+
+ok = check_masked_attention(my_masked_attention)

@@ -7,7 +7,13 @@ import pytest
 import torch
 from torchvision.transforms.functional import to_tensor
 
-from vit_lessons.exercises import ExerciseError, check_channel_stats, check_normalize, check_to_tensor
+from vit_lessons.exercises import (
+    ExerciseError,
+    check_channel_stats,
+    check_normalize,
+    check_streaming_stats,
+    check_to_tensor,
+)
 
 from .conftest import assert_solutions_pass, mistakes
 
@@ -78,3 +84,36 @@ MISTAKES = {
 def test_mistake_is_named(check, fn, match):
     with pytest.raises(ExerciseError, match=match):
         check(fn)
+
+
+# ---- 00.4: statistics from batches of different sizes ----
+def _stream(how="ok"):
+    def f(batches):
+        batches = [b.double() / (1 if how == "raw" else 255) for b in batches]
+        if how == "avg_std":
+            return (torch.cat(batches).mean((0, 2, 3)), torch.stack([b.std((0, 2, 3)) for b in batches]).mean(0))
+        if how == "avg_mean":
+            means = torch.stack([b.mean((0, 2, 3)) for b in batches]).mean(0)
+            return means, torch.cat(batches).std((0, 2, 3))
+        x = torch.cat(batches)
+        if how == "population":
+            return x.mean((0, 2, 3)), x.std((0, 2, 3), correction=0)
+        if how == "scalar":
+            return x.mean(), x.std()
+        if how == "one":
+            return x.mean((0, 2, 3))
+        return x.mean((0, 2, 3)), x.std((0, 2, 3))
+    return f
+
+
+def test_streaming_stats_reads_the_batches_once(capsys):
+    assert check_streaming_stats(_stream()) is True  # cat of an iterator reads it once
+
+
+@pytest.mark.parametrize("how, match", [
+    ("avg_std", "averaged the standard deviations"), ("avg_mean", "averaged the batch means"),
+    ("population", "population std"), ("raw", "0..255 units"), ("scalar", "one number for all channels"),
+    ("one", r"return a pair \(mean, std\)")])
+def test_streaming_stats_mistakes(how, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_streaming_stats(_stream(how))

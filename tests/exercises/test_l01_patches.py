@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
@@ -11,6 +12,7 @@ from vit_lessons.exercises import (
     ExerciseError,
     check_linear_to_conv,
     check_num_tokens,
+    check_overlapping_patches,
     check_patchify,
     check_unpatchify,
 )
@@ -96,3 +98,39 @@ MISTAKES = {
 def test_mistake_is_named(check, fn, match):
     with pytest.raises(ExerciseError, match=match):
         check(fn)
+
+
+# ---- 01.5: overlapping patches with unfold ----
+def _overlap(how="ok"):
+
+    def f(x, p, s):
+        cols = F.unfold(x, kernel_size=p, stride=p if how == "no_stride" else s)  # (B, C*P*P, N)
+        if how == "not_transposed":
+            return cols
+        cols = cols.transpose(1, 2)  # (B, N, C*P*P)
+        if how == "cpp":
+            return cols
+        if how == "swap_inside":
+            return rearrange(cols, "b n (c p1 p2) -> b n (p2 p1 c)", p1=p, p2=p)
+        out = rearrange(cols, "b n (c p1 p2) -> b n (p1 p2 c)", p1=p, p2=p)
+        if how == "col_major":
+            gh, gw = (x.shape[2] - p) // s + 1, (x.shape[3] - p) // s + 1
+            out = rearrange(out, "b (h w) k -> b (w h) k", h=gh, w=gw)
+        return out
+    return f
+
+
+def test_overlapping_patches_solution_and_package_at_stride_p():
+
+    assert check_overlapping_patches(_overlap()) is True
+    x = torch.randn(2, 3, 8, 12, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(_overlap()(x, 4, 4), patchify(x, 4), atol=0, rtol=0)  # stride P: plain patches
+
+
+@pytest.mark.parametrize("how, match", [
+    ("not_transposed", r"transpose\(1, 2\)"), ("no_stride", "non-overlapping patches"),
+    ("cpp", r"\(c p1 p2\), F.unfold's order"), ("col_major", "column by column"),
+    ("swap_inside", "rows and columns are swapped")])
+def test_overlapping_patches_mistakes(how, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_overlapping_patches(_overlap(how))

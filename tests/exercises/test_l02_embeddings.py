@@ -6,8 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vit_lessons.embeddings import resize_pos_embed, sincos_1d
-from vit_lessons.exercises import ExerciseError, check_prepend_class_token, check_resize_pos_embed, check_sincos_1d
+from vit_lessons.embeddings import resize_pos_embed, sincos_1d, sincos_2d
+from vit_lessons.exercises import (
+    ExerciseError,
+    check_prepend_class_token,
+    check_resize_pos_embed,
+    check_sincos_1d,
+    check_sincos_2d,
+)
 
 from .conftest import assert_solutions_pass, mistakes
 
@@ -86,3 +92,33 @@ MISTAKES = {
 def test_mistake_is_named(check, fn, match):
     with pytest.raises(ExerciseError, match=match):
         check(fn)
+
+
+# ---- 02.4: 2-D sin-cos from the 1-D table ----
+def _sc2d(how="ok"):
+    def f(gh, gw, d):
+        half = d if how == "full_width" else d // 2
+        r, c = sincos_1d(gh, half), sincos_1d(gw, half)
+        r, c = r[:, None].expand(gh, gw, -1), c[None].expand(gh, gw, -1)
+        if how == "cols_first":
+            r, c = c, r
+        grid = torch.stack([r, c], -1).reshape(gh, gw, -1) if how == "interleave" else torch.cat([r, c], -1)
+        if how == "grid":
+            return grid
+        if how == "col_major":
+            return grid.transpose(0, 1).reshape(gh * gw, -1)
+        return grid.reshape(gh * gw, -1)
+    return f
+
+
+def test_sincos_2d_solution_and_package():
+    assert check_sincos_2d(_sc2d()) is True
+    assert check_sincos_2d(lambda gh, gw, d: sincos_2d((gh, gw), d)) is True
+
+
+@pytest.mark.parametrize("how, match", [
+    ("cols_first", "column code comes first"), ("col_major", "column by column"),
+    ("interleave", "interleaved"), ("grid", "still a grid"), ("full_width", "width dim/2")])
+def test_sincos_2d_mistakes(how, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_sincos_2d(_sc2d(how))

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from vit_lessons.attention import Attention, scaled_dot_product_attention
 from vit_lessons.exercises import (
     ExerciseError,
+    check_masked_attention,
     check_merge_heads,
     check_multi_head_attention,
     check_scaled_dot_product,
@@ -118,3 +119,34 @@ MISTAKES = {
 def test_mistake_is_named(check, fn, match):
     with pytest.raises(ExerciseError, match=match):
         check(fn)
+
+
+# ---- 03.5: attention with a padding mask ----
+def _masked(how="ok"):
+    def f(q, k, v, pad):
+        scores = q @ k.transpose(-2, -1) / (1 if how == "no_scale" else math.sqrt(q.shape[-1]))
+        if how == "unused":
+            return scores.softmax(-1) @ v
+        if how == "after":
+            return scores.softmax(-1).masked_fill(pad[:, None, :], 0.0) @ v
+        if how == "queries":
+            return scores.masked_fill(pad[:, :, None], float("-inf")).softmax(-1) @ v
+        if how == "inverted":
+            return scores.masked_fill(~pad[:, None, :], float("-inf")).softmax(-1) @ v
+        return scores.masked_fill(pad[:, None, :], float("-inf")).softmax(-1) @ v
+    return f
+
+
+def test_masked_attention_solution_and_sdpa():
+    assert check_masked_attention(_masked()) is True
+    # PyTorch's kernel takes the opposite convention: True = may attend
+    assert check_masked_attention(lambda q, k, v, pad: F.scaled_dot_product_attention(
+        q, k, v, attn_mask=~pad[:, None, :])) is True
+
+
+@pytest.mark.parametrize("how, match", [
+    ("unused", "mask is not used"), ("after", "after the softmax"), ("queries", "NaNs"),
+    ("inverted", "NaNs"), ("no_scale", r"1/sqrt\(d\)")])
+def test_masked_attention_mistakes(how, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_masked_attention(_masked(how))

@@ -121,3 +121,49 @@ def check_to_tensor(to_tensor) -> bool | None:
         (t.reshape(3, 4, 5).float(), "used reshape (colours scrambled, use permute(2, 0, 1)) and forgot to "
                                      "divide by 255")])
     return "(H, W, C) uint8 -> (C, H, W) float in [0, 1], what ToTensor does"
+
+
+__all__ += ["check_streaming_stats"]
+
+
+@exercise("00.4", "Statistics of a dataset too big for memory", answer="my_streaming_stats", hints=(
+    "A dataset that does not fit in memory arrives batch by batch, and batches can differ in size. The mean "
+    "and the standard deviation of all pixels can be rebuilt from three running totals per channel: the "
+    "number of values, their sum and the sum of their squares. Averaging each batch's std does not give the "
+    "std of the whole.",
+    "for x in batches: x = x.double() / 255; n += x.numel() / x.shape[1]; s += x.sum((0, 2, 3)); "
+    "s2 += (x ** 2).sum((0, 2, 3))  — then mean = s / n, std = ((s2 - n * mean**2) / (n - 1)).sqrt()"))
+def check_streaming_stats(streaming_stats) -> bool | None:
+    """Exercise 00.4 · Statistics of a dataset too big for memory: ``streaming_stats(batches)`` -> (mean, std).
+
+    ``batches`` is an iterable of uint8 (B, C, H, W) tensors of different B, read once; the answer must equal
+    the per-channel mean and (unbiased) std of all pixels together, in [0, 1] units.
+    Used in notebooks/00_setup_and_data.
+    """
+    images = _stats_images()  # (32, 3, 6, 6)
+    sizes = (13, 2, 9, 8)  # unequal on purpose: per-batch averages are then weighted wrongly
+    chunks = list(torch.split(images, sizes))
+    x = images.double() / 255
+    want_mean, want_std = x.mean((0, 2, 3)), x.std((0, 2, 3))
+    got = streaming_stats(iter(chunks))  # an iterator: it can be read only once, as a data loader is
+    if not (isinstance(got, (tuple, list)) and len(got) == 2):
+        raise ExerciseError("return a pair (mean, std), each of shape (C,)")
+    mean, std = got
+    for t, what in ((mean, "mean"), (std, "std")):
+        expect_shape(t, (3,), what, {(): "one number for all channels: keep one total per channel, "
+                                         "summing over dims (0, 2, 3)"})
+        expect_float(t, what)
+    per_batch = [c.double() / 255 for c in chunks]
+    expect_close(mean.double(), want_mean, "mean", atol=1e-6, hints=[
+        (want_mean * 255, "the mean is in 0..255 units; divide the pixels by 255 first"),
+        (torch.stack([c.mean((0, 2, 3)) for c in per_batch]).mean(0),
+         "averaged the batch means with equal weights; the batches differ in size, so weight each by its "
+         "number of pixels (or keep running sums)")])
+    expect_close(std.double(), want_std, "std", atol=1e-6, hints=[
+        (want_std * 255, "the std is in 0..255 units; divide the pixels by 255 first"),
+        (torch.stack([c.std((0, 2, 3)) for c in per_batch]).mean(0),
+         "averaged the standard deviations of the batches; that misses how far the batch means lie apart. "
+         "Keep running sums of x and x**2 instead"),
+        (x.std((0, 2, 3), correction=0), "this is the population std (divide by n); use n - 1 as torch.std does"),
+        (x.var((0, 2, 3)), "this is the variance; take its square root")])
+    return "per-channel mean and std from one pass over batches of different sizes"

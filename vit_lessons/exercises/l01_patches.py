@@ -162,3 +162,39 @@ def check_linear_to_conv(linear_to_conv) -> bool | None:
         via_conv = got(x).flatten(2).transpose(1, 2)  # (B, D, H/P, W/P) -> (B, N, D)
     expect_close(via_conv, via_lin, "Conv2d output (flattened to (B, N, D))", atol=1e-5)
     return "a Conv2d with kernel = stride = P computes the same as Linear on flattened patches"
+
+
+__all__ += ["check_overlapping_patches"]
+
+
+@exercise("01.5", "Overlapping patches", answer="my_overlapping_patches", hints=(
+    "F.unfold takes a stride as well as a kernel size: with stride S < P the windows overlap, and there are "
+    "(H - P) // S + 1 of them down and (W - P) // S + 1 across. Like in lesson 01's way 3, unfold flattens each "
+    "window as (c p1 p2) and puts the windows last; the course's order is windows first, each as (p1 p2 c).",
+    "cols = F.unfold(x, kernel_size=patch_size, stride=stride).transpose(1, 2); "
+    "return rearrange(cols, 'b n (c p1 p2) -> b n (p1 p2 c)', p1=patch_size, p2=patch_size)"))
+def check_overlapping_patches(overlapping_patches) -> bool | None:
+    """Exercise 01.5 · Overlapping patches: ``overlapping_patches(x, patch_size, stride)`` -> (B, N, P*P*C).
+
+    Windows of P x P every ``stride`` pixels, numbered row by row, each flattened as (p1 p2 c); with
+    stride == patch_size they are the ordinary patches. Used in notebooks/01_patches.
+    """
+    x = _patch_input()  # (2, 3, 8, 12)
+    for p, s in ((4, 2), (3, 3), (4, 4)):
+        got = overlapping_patches(x.clone(), p, s)
+        gh, gw = (8 - p) // s + 1, (12 - p) // s + 1
+        n = gh * gw
+        windows = x.unfold(2, p, s).unfold(3, p, s)  # (B, C, gh, gw, p1, p2)
+        want = windows.permute(0, 2, 3, 4, 5, 1).reshape(2, n, p * p * 3)  # (B, N, P*P*C)
+        what = f"overlapping_patches(x, patch_size={p}, stride={s}) on a (2, 3, 8, 12) batch"
+        expect_shape(got, (2, n, p * p * 3), what, {
+            (2, p * p * 3, n): "windows are in the last dim (F.unfold's layout): transpose(1, 2)",
+            (2, (8 // p) * (12 // p), p * p * 3): "these are the non-overlapping patches: pass stride=stride"})
+        expect_close(got, want, what, atol=0, rtol=0, hints=[
+            (windows.permute(0, 2, 3, 1, 4, 5).reshape(2, n, -1),
+             "each window is flattened as (c p1 p2), F.unfold's order; reorder it to (p1 p2 c)"),
+            (windows.permute(0, 3, 2, 4, 5, 1).reshape(2, n, -1),
+             "windows are numbered column by column; number them row by row, like words on a page"),
+            (windows.permute(0, 2, 3, 5, 4, 1).reshape(2, n, -1),
+             "inside each window the rows and columns are swapped: (p1 p2 c), p1 the row")])
+    return "overlapping windows via unfold (stride < P), in the course's patch order"

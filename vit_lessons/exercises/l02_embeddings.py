@@ -134,3 +134,40 @@ def check_resize_pos_embed(resize_pos_embed) -> bool | None:
         (torch.cat([cls, grid_resize(grid, mode="bicubic", align_corners=True)], dim=1),
          "align_corners=True stretches the grid differently; use align_corners=False (timm's default)")])
     return "position grid resized (bicubic), class token kept in front"
+
+
+__all__ += ["check_sincos_2d"]
+
+
+@exercise("02.4", "2-D sin-cos from the 1-D table", answer="my_sincos_2d", hints=(
+    "A patch at (row r, column c) gets two 1-D codes of width D/2 each: the code of r, then the code of c. "
+    "Build the two 1-D tables with your (or the package's) sincos_1d, give every grid cell its row's code and "
+    "its column's code, and flatten the grid row by row, like the patches.",
+    "rows, cols = sincos_1d(grid_h, dim // 2), sincos_1d(grid_w, dim // 2); "
+    "return torch.cat([rows[:, None].expand(-1, grid_w, -1), cols[None].expand(grid_h, -1, -1)], -1)"
+    ".reshape(grid_h * grid_w, dim)"))
+def check_sincos_2d(sincos_2d) -> bool | None:
+    """Exercise 02.4 · 2-D sin-cos from the 1-D table: ``sincos_2d(grid_h, grid_w, dim)`` -> (grid_h*grid_w, dim).
+
+    Row code in the first half of the dims, column code in the second, cells row-major.
+    Used in notebooks/02_embeddings.
+    """
+    gh, gw, d = 3, 5, 16  # not square, so rows and columns cannot be confused unnoticed
+    got = sincos_2d(gh, gw, d)
+    what = f"sincos_2d({gh}, {gw}, {d})"
+    expect_shape(got, (gh * gw, d), what, {
+        (gh, gw, d): "still a grid: flatten it row by row to (grid_h * grid_w, dim)",
+        (gh * gw, 2 * d): "each half is a 1-D code of width dim/2, not dim: call sincos_1d(..., dim // 2)"})
+    expect_float(got, what)
+    r, c = _sincos_1d(gh, d // 2), _sincos_1d(gw, d // 2)  # (gh, D/2), (gw, D/2)
+    want = torch.cat([r[:, None].expand(gh, gw, -1), c[None].expand(gh, gw, -1)], -1).reshape(gh * gw, d)
+    expect_close(got, want, what, atol=1e-6, hints=[
+        (torch.cat([c[None].expand(gh, gw, -1), r[:, None].expand(gh, gw, -1)], -1).reshape(gh * gw, d),
+         "the column code comes first; put the row code in the first half of the dims"),
+        (torch.cat([r[:, None].expand(gh, gw, -1), c[None].expand(gh, gw, -1)], -1).transpose(0, 1).reshape(-1, d),
+         "cells are numbered column by column; number them row by row, like the patches"),
+        (torch.stack([r[:, None].expand(gh, gw, -1), c[None].expand(gh, gw, -1)], -1).reshape(gh * gw, d),
+         "row and column dims are interleaved; concatenate the two codes (torch.cat), row code first"),
+        (torch.cat([_sincos_1d(gh * gw, d // 2)[:, :], _sincos_1d(gh * gw, d // 2)], -1),
+         "this codes the token index k twice; the row is k // grid_w and the column k % grid_w")])
+    return "2-D sin-cos table built from two 1-D codes, row-major"

@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._common import exercise, expect_close, expect_shape
+from ._common import ExerciseError, exercise, expect_close, expect_shape
 
 __all__ = ["check_scaled_dot_product", "check_split_heads", "check_merge_heads", "check_multi_head_attention"]
 
@@ -150,3 +150,45 @@ def check_multi_head_attention(mha) -> bool | None:
         (ref(split="h3d"), "split qkv as (h, 3, d); the fused layout is (3, h, d): all queries, then all keys, "
                            "then all values")])
     return "multi-head self-attention from the fused qkv weights"
+
+
+__all__ += ["check_masked_attention"]
+
+
+@exercise("03.5", "Attention with a padding mask", answer="my_masked_attention", hints=(
+    "Sequences of different lengths are padded to one length, and no query may read a padded key. Set those "
+    "keys' scores to -inf *before* the softmax: the softmax then gives them weight 0 and shares the weight "
+    "among the real keys. The mask is per key, so it covers columns of the (B, N, N) score matrix.",
+    "scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]); "
+    "scores = scores.masked_fill(key_padding_mask[:, None, :], float('-inf')); return scores.softmax(-1) @ v"))
+def check_masked_attention(masked_attention) -> bool | None:
+    """Exercise 03.5 · Attention with a padding mask: ``masked_attention(q, k, v, key_padding_mask)``.
+
+    q, k: (B, N, d); v: (B, N, d_v); ``key_padding_mask``: (B, N) bool, True where a token is padding.
+    Returns (B, N, d_v), padded keys getting weight 0. Used in notebooks/03_attention.
+    """
+    g = torch.Generator().manual_seed(12)
+    b, n, d = 3, 6, 8
+    q, k, v = (torch.randn(b, n, d, generator=g) for _ in range(3))
+    lengths = torch.tensor([6, 4, 2])  # real tokens per sequence; the rest is padding
+    pad = torch.arange(n)[None] >= lengths[:, None]  # (B, N) True = padding
+    got = masked_attention(q.clone(), k.clone(), v.clone(), pad.clone())
+    scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (B, N, N)
+    want = scores.masked_fill(pad[:, None, :], float("-inf")).softmax(-1) @ v  # (B, N, d_v)
+    expect_shape(got, (b, n, d), "masked attention output")
+    if torch.isnan(got).any():
+        raise ExerciseError("the output has NaNs: a whole row of scores was -inf (masked the queries, or used the "
+                            "mask the wrong way round?); mask the padded *keys*, key_padding_mask[:, None, :]")
+    w = scores.softmax(-1)
+    after = w.masked_fill(pad[:, None, :], 0.0)  # weights zeroed after the softmax, rows no longer sum to 1
+    expect_close(got, want, "masked attention output", atol=1e-5, hints=[
+        (w @ v, "the mask is not used: padded keys still get weight"),
+        (after @ v, "the padded keys' weights were zeroed after the softmax, so each row sums to less than 1; "
+                    "mask the scores with -inf before the softmax instead"),
+        (scores.masked_fill(pad[:, :, None], float("-inf")).softmax(-1).nan_to_num(0.0) @ v,
+         "masked the padded queries (rows); the mask is on the keys (columns): key_padding_mask[:, None, :]"),
+        (scores.masked_fill(~pad[:, None, :], float("-inf")).softmax(-1) @ v,
+         "the mask is inverted: True marks padding, which must get weight 0"),
+        ((q @ k.transpose(-2, -1)).masked_fill(pad[:, None, :], float("-inf")).softmax(-1) @ v,
+         "forgot the 1/sqrt(d) scale")])
+    return "padded keys get weight 0, the real keys' weights still sum to 1"
