@@ -1,6 +1,7 @@
 """Scaled dot-product attention and multi-head self-attention.
 
-Shape legend: B batch, N tokens, D embed dim, h heads, d = D / h head dim.
+Shape legend: B batch, N patches (N + 1 tokens with the class token), D embed dim, h heads, d = D / h head dim.
+Attention works on any sequence; the comments write a ViT's, N + 1 tokens long.
 
 Built in notebooks/03_attention.
 """
@@ -20,14 +21,14 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
                                  dropout_p: float = 0.0, training: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """softmax(Q K^T / sqrt(d)) V, written out; returns (output, attention probabilities).
 
-    q, k, v: (..., N, d). Returns (..., N, d) and (..., N, N). No mask: every patch may
+    q, k, v: (..., N + 1, d). Returns (..., N + 1, d) and (..., N + 1, N + 1). No mask: every patch may
     look at every other patch, in both directions.
     """
     scale = 1.0 / math.sqrt(q.shape[-1])  # keeps the dot products' variance near 1, so softmax doesn't saturate
-    scores = (q * scale) @ k.transpose(-2, -1)  # (..., N, N)
+    scores = (q * scale) @ k.transpose(-2, -1)  # (..., N + 1, N + 1)
     attn = scores.softmax(dim=-1)  # each row sums to 1
     probs = F.dropout(attn, dropout_p, training) if dropout_p > 0 else attn
-    return probs @ v, attn  # (..., N, d), (..., N, N)
+    return probs @ v, attn  # (..., N + 1, d), (..., N + 1, N + 1)
 
 
 class Attention(nn.Module):
@@ -59,17 +60,17 @@ class Attention(nn.Module):
         self.proj_drop = nn.Dropout(proj_drop)
 
     def forward(self, x: torch.Tensor, return_attn: bool = False):
-        """(B, N, D) -> (B, N, D), and the (B, h, N, N) probabilities if ``return_attn``."""
+        """(B, N + 1, D) -> (B, N + 1, D), and the (B, h, N + 1, N + 1) probabilities if ``return_attn``."""
         B, N, D = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim)  # (B, N, 3, h, d)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, h, N, d)
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim)  # (B, N + 1, 3, h, d)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, h, N + 1, d)
         attn = None
         if self.fused_attn and not return_attn:
             p = self.attn_drop.p if self.training else 0.0
-            x = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, h, N, d)
+            x = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, h, N + 1, d)
         else:
-            x, attn = scaled_dot_product_attention(q, k, v, self.attn_drop.p, self.training)  # (B, h, N, d)
-        x = x.transpose(1, 2).reshape(B, N, D)  # (B, N, D): heads concatenated
+            x, attn = scaled_dot_product_attention(q, k, v, self.attn_drop.p, self.training)  # (B, h, N + 1, d)
+        x = x.transpose(1, 2).reshape(B, N, D)  # (B, N + 1, D): heads concatenated
         x = self.proj_drop(self.proj(x))
         return (x, attn) if return_attn else x
 

@@ -33,7 +33,7 @@ class Mlp(nn.Module):
         self.drop2 = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, N, D) -> (B, N, D)."""
+        """(B, N + 1, D) -> (B, N + 1, D)."""
         return self.drop2(self.fc2(self.drop1(self.act(self.fc1(x)))))
 
 
@@ -80,7 +80,7 @@ class Block(nn.Module):
         self.drop_path2 = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor, return_attn: bool = False):
-        """(B, N, D) -> (B, N, D), and this block's (B, h, N, N) attention if asked."""
+        """(B, N + 1, D) -> (B, N + 1, D), and this block's (B, h, N + 1, N + 1) attention if asked."""
         if return_attn:
             a, attn = self.attn(self.norm1(x), return_attn=True)
             x = x + self.drop_path1(a)

@@ -106,12 +106,12 @@ class ViTConfig:
 
     @property
     def num_patches(self) -> int:
-        """Patches per image, (H / P) * (W / P)."""
+        """N, the patches per image: (H / P) * (W / P)."""
         return self.grid_size**2
 
     @property
     def num_tokens(self) -> int:
-        """N: patches plus the class token (and the distillation token) when there is one."""
+        """N + 1: the N patches plus the class token (N + 2 with DeiT's distillation token, N without a class token)."""
         return self.num_patches + int(self.class_token) + int(self.distilled)
 
     @property

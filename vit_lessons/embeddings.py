@@ -17,10 +17,10 @@ def sincos_1d(num_positions: int, dim: int, temperature: float = 10000.0) -> tor
     """(num_positions, dim) sin-cos table of "Attention is all you need": sin on the first half, cos on the second."""
     if dim % 2:
         raise ValueError(f"sin-cos embeddings need an even dim, got {dim}")
-    pos = torch.arange(num_positions, dtype=torch.float64)[:, None]  # (N, 1)
+    pos = torch.arange(num_positions, dtype=torch.float64)[:, None]  # (num_positions, 1)
     omega = 1.0 / temperature ** (torch.arange(dim // 2, dtype=torch.float64) / (dim // 2))  # (D/2,)
-    angles = pos * omega[None]  # (N, D/2)
-    return torch.cat([angles.sin(), angles.cos()], dim=1).float()  # (N, D)
+    angles = pos * omega[None]  # (num_positions, D/2)
+    return torch.cat([angles.sin(), angles.cos()], dim=1).float()  # (num_positions, D)
 
 
 def sincos_2d(grid_size: int | tuple[int, int], dim: int, temperature: float = 10000.0) -> torch.Tensor:
@@ -36,7 +36,7 @@ def sincos_2d(grid_size: int | tuple[int, int], dim: int, temperature: float = 1
 
 def resize_pos_embed(pos_embed: torch.Tensor, new_grid: int | tuple[int, int], num_prefix_tokens: int = 1,
                      mode: str = "bicubic", antialias: bool = True) -> torch.Tensor:
-    """Interpolate (1, prefix + gh*gw, D) position embeddings to a new grid, keeping prefix tokens as they are.
+    """Interpolate (1, prefix + N, D) position embeddings (N = gh*gw patches) to a new grid, prefix kept as it is.
 
     Fine-tuning at a higher resolution gives more patches; the paper (Sec. 3.2) interpolates
     the pre-trained embeddings in 2-D by their place in the image. Same result as timm's
@@ -56,7 +56,7 @@ def resize_pos_embed(pos_embed: torch.Tensor, new_grid: int | tuple[int, int], n
     grid = grid.reshape(1, old, old, dim).permute(0, 3, 1, 2)  # (1, D, gh, gw)
     dtype = grid.dtype
     grid = F.interpolate(grid.float(), size=(nh, nw), mode=mode, antialias=antialias, align_corners=False)
-    grid = grid.permute(0, 2, 3, 1).reshape(1, nh * nw, dim).to(dtype)  # (1, N', D)
+    grid = grid.permute(0, 2, 3, 1).reshape(1, nh * nw, dim).to(dtype)  # (1, N', D): the new grid's N' patches
     return torch.cat([prefix, grid], dim=1)
 
 

@@ -34,7 +34,7 @@ class VisionTransformer(nn.Module):
             are applied on top. With no config, ``ViTConfig()`` (ViT-B/16) is used.
 
     ``model(x)`` gives logits (B, num_classes); ``model(x, return_attention=True)`` gives
-    ``(logits, attentions)``, a list with one (B, h, N, N) tensor of attention probabilities
+    ``(logits, attentions)``, a list with one (B, h, N + 1, N + 1) tensor of attention probabilities
     per block, computed on the explicit path (the logits agree with the fused path to ~1e-6).
 
     Built in notebooks/05_vision_transformer.
@@ -76,9 +76,9 @@ class VisionTransformer(nn.Module):
         self.reset_parameters()
 
     def _sincos(self, grid: int) -> torch.Tensor:
-        pe = sincos_2d(grid, self.config.embed_dim)  # (N_patches, D)
+        pe = sincos_2d(grid, self.config.embed_dim)  # (N, D): patches only
         pe = torch.cat([torch.zeros(self.num_prefix_tokens, pe.shape[1]), pe])  # class token gets zeros
-        return pe[None]  # (1, N, D)
+        return pe[None]  # (1, N + 1, D)
 
     def reset_parameters(self) -> None:
         """timm's default init: truncated normal(0.02) for weights and position embeddings, zero biases."""
@@ -102,36 +102,36 @@ class VisionTransformer(nn.Module):
 
     # ---- forward -----------------------------------------------------------------------
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) -> (B, N, D): patch embedding, class token, position embedding."""
+        """(B, C, H, W) -> (B, N + 1, D): patch embedding, class token, position embedding."""
         cfg = self.config
         check_image_batch(x, channels=cfg.in_chans, size=cfg.img_size, patch_size=cfg.patch_size)
-        x = self.patch_embed(x)  # (B, N_patches, D)
+        x = self.patch_embed(x)  # (B, N, D): N patches
         if self.cls_token is not None:
             prefix = [self.cls_token] + ([self.dist_token] if self.dist_token is not None else [])
-            x = torch.cat([t.expand(x.shape[0], -1, -1) for t in prefix] + [x], dim=1)  # (B, N, D)
-        return self.pos_drop(x + self.pos_embed)  # (B, N, D)
+            x = torch.cat([t.expand(x.shape[0], -1, -1) for t in prefix] + [x], dim=1)  # (B, N + 1, D); N + 2 distilled
+        return self.pos_drop(x + self.pos_embed)  # (B, N + 1, D)
 
     def forward_features(self, x: torch.Tensor, return_attention: bool = False):
-        """(B, C, H, W) -> normalised tokens (B, N, D) [and the list of attentions]."""
-        x = self.embed(x)  # (B, N, D)
+        """(B, C, H, W) -> normalised tokens (B, N + 1, D) [and the list of attentions]."""
+        x = self.embed(x)  # (B, N + 1, D)
         attns = []
         for blk in self.blocks:
             if return_attention:
-                x, a = blk(x, return_attn=True)  # a: (B, h, N, N)
+                x, a = blk(x, return_attn=True)  # a: (B, h, N + 1, N + 1)
                 attns.append(a)
             else:
-                x = blk(x)  # (B, N, D)
+                x = blk(x)  # (B, N + 1, D)
         x = self.norm(x)
         return (x, attns) if return_attention else x
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, N, D) -> (B, D): the class token, or the mean of the patch tokens (class token excluded)."""
+        """(B, N + 1, D) -> (B, D): the class token, or the mean of the patch tokens (class token excluded)."""
         if self.config.pool == "cls":
             return x[:, 0]  # (B, D)
         return x[:, self.num_prefix_tokens:].mean(dim=1)  # (B, D)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """(B, N, D) tokens -> (B, num_classes) logits, or the pooled (B, D) features.
+        """(B, N + 1, D) tokens -> (B, num_classes) logits, or the pooled (B, D) features.
 
         With a distillation token the two heads' logits are averaged (DeiT's prediction), or returned
         as a pair while training with ``distilled_training``.
@@ -145,7 +145,7 @@ class VisionTransformer(nn.Module):
         return (cls + dist) / 2  # (B, K)
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
-        """(B, C, H, W) -> logits (B, num_classes) [, list of (B, h, N, N) attentions]."""
+        """(B, C, H, W) -> logits (B, num_classes) [, list of (B, h, N + 1, N + 1) attentions]."""
         if return_attention:
             x, attns = self.forward_features(x, return_attention=True)
             return self.forward_head(x), attns

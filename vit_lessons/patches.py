@@ -1,7 +1,7 @@
 """An image as a sequence of patches.
 
 Shape legend: B batch, C channels, H W height width, P patch size,
-N tokens, D embed dim.
+N = HW / P^2 patches (the class token comes later, in embeddings: N + 1 tokens), D embed dim.
 
 Built in notebooks/01_patches.
 """
