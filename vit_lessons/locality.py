@@ -30,8 +30,8 @@ __all__ = ["shift_stack", "ShiftedPatchEmbed", "LocalitySelfAttention"]
 
 
 def shift_stack(x: torch.Tensor, shift: int) -> torch.Tensor:
-    """(B, C, H, W) -> (B, 5C, H, W): the image, then copies moved ``shift`` pixels diagonally
-    (up-left, up-right, down-left, down-right), zero-filled where they move in from outside.
+    """(B, C, H, W) -> (B, 5C, H, W): the image, then four copies in which every pixel holds its
+    neighbour ``shift`` pixels up-left, up-right, down-left and down-right of it (zero beyond the border).
 
     Built in notebooks/09_small_data.
     """

@@ -28,6 +28,9 @@ def test_every_route_runs_and_the_teacher_time_is_counted(tmp_path):
     # a second call reuses every finished run
     again = small_data(seeds=[0], budget=1.5, teacher_budget=0.5, out=out, runs_dir=tmp_path / "runs", data=data)
     assert again["routes"]["vit"]["accs"] == s["routes"]["vit"]["accs"]
+    # a call for one route keeps the other routes' results in the table
+    one = small_data(seeds=[0], budget=1.5, routes=["cnn"], out=out, runs_dir=tmp_path / "runs", data=data)
+    assert set(one["routes"]) == set(s["routes"]) and "| vit-lsa |" in (out / "README.md").read_text()
 
 
 def test_bad_options_are_clear_errors(tmp_path, capsys):

@@ -113,14 +113,16 @@ def small_data(seeds=(0, 1, 2), budget: float = 600.0, teacher_budget: float = 1
                 if res.get(k) is not None and not res.get("times_include_teacher"):
                     res[k] = round(res[k] + t_time, 3)
             res["times_include_teacher"] = True
-    summ = _summary(runs, seeds, budget, teacher_budget, routes, start_load)
+    ran = {(r["name"], r["seed"]) for r in runs}
+    runs += [r for key, r in done.items() if key not in ran]  # earlier calls' other routes and seeds stay
+    summ = _summary(runs, seeds, budget, teacher_budget, start_load)
     write_results(out, summ, runs, table(summ, runs))
     return summ
 
 
-def _summary(runs, seeds, budget, teacher_budget, routes, start_load) -> dict:
+def _summary(runs, seeds, budget, teacher_budget, start_load) -> dict:
     summ = {"benchmark": "small-data", "command": command(), "budget_s": budget, "teacher_budget_s": teacher_budget,
-            "seeds": list(seeds), "routes": {},
+            "seeds": sorted({r["seed"] for r in runs} | set(seeds)), "routes": {},
             "counted": "training wall-clock time (batching, forward, backward, optimizer steps; for distilled "
                        "routes also the teacher's training and its one pass over the training images); not "
                        "counted: loading data, building models, test evaluations (clock paused)",
@@ -128,8 +130,8 @@ def _summary(runs, seeds, budget, teacher_budget, routes, start_load) -> dict:
                    "load averages)", "machine": machine_record(),
             "loadavg_start": runs[0]["loadavg_before"] if runs else start_load,
             "loadavg_end": runs[-1]["loadavg_after"] if runs else loadavg(), "date": today()}
-    for name in ("teacher", *routes):
-        rs = [r for r in runs if r["name"] == name]
+    for name in ("teacher", *ROUTES):
+        rs = sorted((r for r in runs if r["name"] == name), key=lambda r: r["seed"])
         if not rs:
             continue
         summ["routes"][name] = {

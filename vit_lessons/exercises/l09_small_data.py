@@ -92,14 +92,15 @@ def _shift(x, s, wrap=False, opposite=False):
 
 @exercise("09.3", "The shifted patch stack", answer="my_shift_stack", hints=(
     "Pad the image with `shift` zeros on every side, then cut four H x W windows out of the padded image, "
-    "each starting `shift` pixels up/down and left/right of the centre one; stack the image and the four "
-    "windows along the channels (up-left, up-right, down-left, down-right).",
+    "each starting `shift` pixels above/below and left/right of the centre one (in the up-left window, pixel "
+    "(i, j) holds x[i - shift, j - shift]); stack the image and the four windows along the channels.",
     "xp = F.pad(x, (s, s, s, s)); moved = [xp[:, :, s + dy:s + dy + H, s + dx:s + dx + W] for dy, dx in "
     "((-s, -s), (-s, s), (s, -s), (s, s))]; return torch.cat([x, *moved], 1)"))
 def check_shift_stack(shift_stack) -> str:
     """Exercise 09.3 · The shifted patch stack: ``shift_stack(x, shift)`` (B, C, H, W) -> (B, 5C, H, W).
 
-    The image and four copies moved diagonally, zero-filled (Lee et al. 2021). Used in notebooks/09_small_data.
+    The image and four copies in which each pixel holds its diagonal neighbour ``shift`` pixels away (up-left,
+    up-right, down-left, down-right), zero beyond the border (Lee et al. 2021). Used in notebooks/09_small_data.
     """
     g = torch.Generator().manual_seed(93)
     x = torch.rand(2, 3, 8, 8, generator=g)  # (B, C, H, W)
