@@ -16,12 +16,14 @@ import torch
 
 from . import app, lesson  # app imports gradio only when it serves
 from .bench import ablations, cpu_kernels, fashion_mnist_10min, gpu, small_data, speed
+from .bench import transfer as transfer_bench
 from .cnn import CNN_PRESETS
 from .config import PRESETS, ViTConfig
 from .data import DATASETS, DatasetNotFoundError, load_dataset
 from .machine import command
 from .model import count_params
 from .train import (
+    RECIPES,
     CheckpointError,
     Recipe,
     RunExistsError,
@@ -36,12 +38,13 @@ from .train import (
     setup_logging,
 )
 from .train.recipes import cnn_setup, recipe_problem
+from .transfer import Resized, backbone_config, finetune_config
 
 __all__ = ["main", "build_parser", "setup_from_args", "BENCHMARKS"]
 
 # every `bench <name>` command; a new benchmark module joins with its COMMANDS here
 BENCHMARKS = (*fashion_mnist_10min.COMMANDS, *ablations.COMMANDS, *gpu.COMMANDS, *cpu_kernels.COMMANDS, *speed.COMMANDS,
-              *small_data.COMMANDS)
+              *small_data.COMMANDS, *transfer_bench.COMMANDS)
 
 _TRAIN_HELP = """\
 Train a Vision Transformer from scratch.
@@ -73,6 +76,9 @@ examples:
   python -m vit_lessons train --dataset cifar10 --device cuda   # Colab GPU
   python -m vit_lessons train --exp-name fm10 --resume          # continue a killed run
   python -m vit_lessons eval experiments/fm10/best.pt           # accuracy + confusion matrix
+  python -m vit_lessons train --dataset digits --img-size 28 --linear-probe \
+      --init-from assets/checkpoints/fashion_mnist_vit.pt       # transfer: a new head on frozen features
+  python -m vit_lessons train --recipe cifar10-finetune --device cuda  # ImageNet-21k ViT-B/16 -> CIFAR-10
 """
 
 _ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -129,9 +135,13 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
                        problem=lambda v, f=f: recipe_problem(f, v), choices=meta["choices"], help=meta["help"],
                        metavar="{on,off}" if f.type == "bool" else meta["metavar"])
     g.add_argument("--no-augment", action="store_true", help="no crop, flip or erasing")
+    g.add_argument("--linear-probe", action="store_true", help="train only the head on the frozen --init-from "
+                                                                "backbone (the same as --freeze all-but-head)")
     g = p.add_argument_group("run")
-    g.add_argument("--dataset", default="fashion-mnist", choices=sorted(DATASETS),
-                   help="dataset (default: fashion-mnist); picks the default model and recipe")
+    g.add_argument("--dataset", default=None, choices=sorted(DATASETS),
+                   help="dataset (default: fashion-mnist, or the --recipe's); picks the default model and recipe")
+    g.add_argument("--recipe", default=None, choices=sorted(RECIPES),
+                   help="a named recipe from the table in vit_lessons/train/recipes.py (default: the dataset's)")
     g.add_argument("--data-root", default=None, help="folder with the dataset files (else found or downloaded)")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     g.add_argument("--seed", type=int, default=0, help="fixes initial weights, data order and augmentation")
@@ -146,11 +156,21 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def _dataset(args: argparse.Namespace) -> str:
+    """The dataset a ``train`` command trains on: --dataset, else the --recipe's, else Fashion-MNIST."""
+    named = RECIPES[args.recipe].dataset if args.recipe else None
+    if args.dataset and named and args.dataset != named:
+        raise ValueError(f"--recipe {args.recipe} trains on {named}, not {args.dataset}: leave out --dataset, "
+                         f"or pick a recipe for {args.dataset}")
+    return args.dataset or named or "fashion-mnist"
+
+
 def setup_from_args(args: argparse.Namespace) -> tuple[ViTConfig, Recipe]:
     """The model config and recipe a parsed ``train`` command asks for."""
-    cfg, recipe = default_setup(args.dataset)
+    dataset = _dataset(args)
+    cfg, recipe = RECIPES[args.recipe].setup() if args.recipe else default_setup(dataset)
     if args.preset:
-        info = DATASETS[args.dataset]
+        info = DATASETS[dataset]
         cfg = ViTConfig.preset(args.preset, img_size=info.img_size, in_chans=info.in_chans,
                                num_classes=info.num_classes)
     over = {k: getattr(args, k) for k in ("patch_size", "embed_dim", "depth", "num_heads", "pool", "pos_embed")
@@ -160,9 +180,19 @@ def setup_from_args(args: argparse.Namespace) -> tuple[ViTConfig, Recipe]:
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(Recipe) if getattr(args, f.name) is not None}
     if args.no_augment:
         changes.update(crop_pad=0, flip=False, erase=0.0)
+    if args.linear_probe:
+        changes["freeze"] = "all-but-head"
     recipe = dataclasses.replace(recipe, **changes)
+    if recipe.freeze != "none" and not recipe.init_from:
+        raise ValueError("--linear-probe / --freeze trains the head of a trained backbone: give it with --init-from")
+    if recipe.init_from:  # fine-tuning: the backbone decides the architecture, the dataset the head and the input
+        if args.preset or over:
+            raise ValueError("--init-from: the backbone decides the model; leave out --preset and the model flags")
+        info = DATASETS[dataset]
+        cfg = finetune_config(backbone_config(recipe.init_from), info.num_classes, recipe.img_size or info.img_size,
+                              info.in_chans)
     if args.model == "cnn":  # lesson 09's CNN: its own recipe, with the same recipe switches applied
-        cfg, recipe = cnn_setup(args.dataset, args.cnn_preset, **changes)
+        cfg, recipe = cnn_setup(dataset, args.cnn_preset, **changes)
     elif args.spt or args.lsa or recipe.distill == "token":  # lesson 09's switches (off by default)
         cfg = cfg.replace(spt=cfg.spt or args.spt, lsa=cfg.lsa or args.lsa,
                           distilled=cfg.distilled or recipe.distill == "token")
@@ -175,8 +205,9 @@ def _train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         cfg, recipe = setup_from_args(args)
-        data = load_dataset(args.dataset, root=args.data_root)
-        trainer = Trainer(cfg, recipe, data, Path(args.out) / (args.exp_name or f"{args.dataset}-seed{args.seed}"),
+        dataset = _dataset(args)
+        data = load_dataset(dataset, root=args.data_root)
+        trainer = Trainer(cfg, recipe, data, Path(args.out) / (args.exp_name or f"{dataset}-seed{args.seed}"),
                           device=args.device, seed=args.seed, progress=not args.no_progress, resume=args.resume,
                           extra={"command": command()}, overwrite=args.overwrite)
     except (CheckpointError, DatasetNotFoundError, ValueError, RunExistsError) as e:
@@ -192,7 +223,8 @@ def _train(args: argparse.Namespace) -> int:
         log.info(f"recipe: {f'{r.time_budget:.0f} s' if r.time_budget else f'{r.epochs} epochs'}, batch "
                  f"{r.batch_size}, lr {r.lr:g} ({r.schedule}, warm-up {r.warmup:g}), wd {r.weight_decay:g}, smoothing "
                  f"{r.label_smoothing:g}, clip {r.grad_clip:g}, crop {r.crop_pad}, flip {r.flip}, erase {r.erase:g}, "
-                 f"init {r.init}")
+                 f"init {r.init}" + (f", from {r.init_from} (freeze {r.freeze})" if r.init_from else "")
+                 + (f", images resized to {r.img_size} px" if r.img_size else ""))
         log.info(f"writing {trainer.out_dir}/")
     hist = trainer.fit()
     if trainer.is_main and hist:
@@ -210,7 +242,8 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     model.to(torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu")))
-    res = evaluate(model, data.test_x, data.test_y, data.info.mean, data.info.std, batch_size=args.batch_size)
+    resized = Resized(model, ck.get("recipe", {}).get("img_size", 0))  # a fine-tune may read resized images
+    res = evaluate(resized, data.test_x, data.test_y, data.info.mean, data.info.std, batch_size=args.batch_size)
     cm = confusion_matrix(res["pred"], data.test_y, data.info.num_classes)
     print(f"{args.checkpoint}: {ck['model_config'].get('name', '')} on {ck['dataset']}, "
           f"epoch {ck.get('epoch')}, {count_params(model):,} parameters")

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from .. import transfer
 from ..attention import mimetic_init_
 from ..cnn import build_model
 from ..config import ViTConfig
@@ -99,6 +100,9 @@ class Trainer:
         self.model = build_model(config)  # a VisionTransformer, or lesson 09's CNN for a CNNConfig
         if recipe.init == "mimetic":
             mimetic_init_(self.model)  # draws from the generator just seeded: the same weights on every process
+        if recipe.init_from and not resume:  # fine-tuning: the backbone's weights, all but the fresh head
+            transfer.start_from(self.model, recipe.init_from)
+        transfer.freeze(self.model, recipe.freeze)  # before the optimizer is built, so it holds what trains
         self.model.to(self.device)
         self.net = distributed.wrap(self.model, self.device) if self.world_size > 1 else self.model
         # one fused kernel per step on a GPU; on a CPU the multi-tensor ("foreach") update, which torch only
@@ -127,10 +131,11 @@ class Trainer:
     def _check_data(self) -> None:
         cfg, info = self.config, self.data.info
         x = self.data.train_x
-        if tuple(x.shape[1:]) != (cfg.in_chans, cfg.img_size, cfg.img_size):
+        size = self.recipe.img_size or x.shape[-1]  # batches are resized to recipe.img_size when it is set
+        if (x.shape[1], size, size) != (cfg.in_chans, cfg.img_size, cfg.img_size):
             raise ValueError(f"the model expects ({cfg.in_chans}, {cfg.img_size}, {cfg.img_size}) images but "
-                             f"{info.name} has {tuple(x.shape[1:])}: build the config with img_size={info.img_size}, "
-                             f"in_chans={info.in_chans}")
+                             f"{info.name} has {tuple(x.shape[1:])}: build the config with img_size={size}, "
+                             f"in_chans={info.in_chans} (or resize the images: recipe img_size, --img-size)")
         if cfg.num_classes != info.num_classes:
             raise ValueError(f"the model has {cfg.num_classes} outputs but {info.name} has {info.num_classes} classes")
 
@@ -187,6 +192,7 @@ class Trainer:
         lr = lr_at(self.progress_fraction(), r)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
+        x = transfer.resize_batch(x, r.img_size)  # (b, C, img_size, img_size) when the recipe resizes
         with autocast(self.device, r.amp):
             logits = self.net(x)  # (b, classes); a (class-token, distillation-token) pair for --distill token
         if self.distiller is not None:  # y holds image indices: the distiller finds labels and teacher logits
@@ -206,8 +212,8 @@ class Trainer:
         info = self.data.info
         n = len(self.test_y)
         lo, hi = n * self.rank // self.world_size, n * (self.rank + 1) // self.world_size
-        res = evaluate(self.model, self.test_x[lo:hi], self.test_y[lo:hi], info.mean, info.std,
-                       amp=self.recipe.amp)
+        res = evaluate(transfer.Resized(self.model, self.recipe.img_size), self.test_x[lo:hi], self.test_y[lo:hi],
+                       info.mean, info.std, amp=self.recipe.amp)
         loss_sum, correct = distributed.all_sum([res["loss"] * res["n"], float(res["correct"])], self.device)
         return {"loss": loss_sum / n, "acc": correct / n, "correct": int(round(correct))}
 
