@@ -24,6 +24,7 @@ from vit_lessons.train.checkpoint import export_checkpoint, open_run_folder, res
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 CKPT = Path(__file__).resolve().parents[2] / "assets" / "checkpoints" / "fashion_mnist_vit.pt"
+LEARNED_POS_CKPT = CKPT.with_name("fashion_mnist_vit_learned_pos.pt")  # lesson 07's second model
 
 
 def test_checkpoint_round_trip_is_plain_and_atomic(tmp_path, digits):
@@ -98,3 +99,17 @@ def test_committed_checkpoint_has_its_recorded_accuracy(fashion_mnist):
     assert res["correct"] == rec["test_correct"]
     assert res["acc"] == pytest.approx(rec["test_acc"], abs=0)
     assert CKPT.stat().st_size < 5e6  # a few MB at most
+
+
+def test_committed_learned_position_checkpoint_has_its_recorded_accuracy(fashion_mnist):
+    data = fashion_mnist
+    torch.load(LEARNED_POS_CKPT, weights_only=True)  # plain containers only
+    model, ck = load_model(LEARNED_POS_CKPT)
+    assert model.config.pos_embed == "learned" and isinstance(model.pos_embed, torch.nn.Parameter)  # trained, not fixed
+    rec = json.loads(LEARNED_POS_CKPT.with_suffix(".json").read_text())
+    assert ck["record"] == rec and "optimizer" not in ck
+    assert read_metrics(LEARNED_POS_CKPT.with_suffix(".metrics.jsonl"))[-1]["test_correct"] == rec["test_correct"]
+    res = evaluate(model, data.test_x, data.test_y, data.info.mean, data.info.std)
+    assert res["correct"] == rec["test_correct"]
+    assert res["acc"] == pytest.approx(rec["test_acc"], abs=0)
+    assert LEARNED_POS_CKPT.stat().st_size < 5e6
