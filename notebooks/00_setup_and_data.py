@@ -20,6 +20,8 @@
 #
 # - check that the course runs on your machine (CPU is enough for lessons 00–05),
 # - fix the **shape legend** that every later lesson uses in its comments,
+# - see the whole model the course builds (the paper's Fig. 1, drawn with our model's shapes) and what
+#   the paper found it is good for,
 # - see what an image is to PyTorch: `uint8` vs `float`, `(C, H, W)`, what `ToTensor` and `Normalize` do,
 # - meet the datasets: Fashion-MNIST (the course default), CIFAR-10/100 and scikit-learn's 8×8 digits,
 # - compute the normalisation statistics yourself and compare them with the ones the package uses.
@@ -33,6 +35,9 @@ if "google.colab" in sys.modules:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
+import warnings
+from tqdm import TqdmWarning
+warnings.filterwarnings("ignore", category=TqdmWarning)  # tqdm.auto warns without ipywidgets; no bars are drawn here
 from vit_lessons.lesson import setup, pick
 device = setup(seed=0)
 import matplotlib.pyplot as plt
@@ -59,11 +64,15 @@ from vit_lessons.viz import asset_path, dataset_grid, image_grid
 #
 # | mode | what it is for | example |
 # |---|---|---|
-# | `ci` | the automatic checks: every notebook in well under a minute on 2 CPU cores | a few hundred training steps |
-# | `default` | reading and running the course yourself | the numbers quoted in the prose |
+# | `ci` | the automatic checks: every notebook in about a minute on 2 CPU cores | a few hundred training steps |
+# | `default` | reading and running the course yourself | longer runs, closer to the real thing |
 # | `full` | reproducing the longest runs, on a GPU | full schedules |
 #
-# In code this is `pick(ci=..., default=..., full=...)`:
+# The outputs saved in the notebooks you read on GitHub come from `ci` mode (that is how `make notebooks`
+# executes them). Every number in the prose is either printed by a cell above it, in the mode the
+# outputs were made in, or comes with the command and mode that produced it, so you can check it.
+#
+# In code the switch is `pick(ci=..., default=..., full=...)`:
 
 # %%
 print("images used for the statistics below:", pick(ci="all 60,000", default="all 60,000"))
@@ -75,7 +84,8 @@ print("in ci mode the CIFAR cell does not try to download:", pick(ci=True, defau
 # Every tensor in the course is described with the same letters, in code comments like
 # `x = self.patch_embed(x)  # (B, N, D)`. They follow the paper (Dosovitskiy et al. 2021, Sec. 3.1),
 # where an image $\mathbf{x} \in \mathbb{R}^{H \times W \times C}$ becomes
-# $N = HW/P^2$ patches of $P^2 C$ numbers each, projected to $D$ dimensions.
+# $N = HW/P^2$ patches of $P^2 C$ numbers each, projected to $D$ dimensions. With the class token in
+# front (lesson 02) the encoder reads **N + 1 tokens**: $N$ always counts patches, never tokens.
 #
 # | letter | meaning | course CPU model (Fashion-MNIST) | ViT-B/16 (paper) |
 # |---|---|---|---|
@@ -83,7 +93,8 @@ print("in ci mode the CIFAR cell does not try to download:", pick(ci=True, defau
 # | **C** | channels per pixel | 1 (grey) | 3 (RGB) |
 # | **H, W** | image height and width in pixels | 28, 28 | 224, 224 |
 # | **P** | patch side in pixels | 4 | 16 |
-# | **N** | tokens = patches + 1 class token | 7·7 + 1 = 50 | 14·14 + 1 = 197 |
+# | **N** | patches, $HW/P^2$ | 7·7 = 49 | 14·14 = 196 |
+# | **N + 1** | tokens: the patches and the class token | 50 | 197 |
 # | **D** | embedding dim, the width of every token | 96 | 768 |
 # | **h** | attention heads | 4 | 12 |
 # | **d** | head dim, d = D / h | 24 | 64 |
@@ -93,9 +104,48 @@ print("in ci mode the CIFAR cell does not try to download:", pick(ci=True, defau
 # %%
 for cfg in (ViTConfig.fashion_mnist_cpu(), ViTConfig.vit_b_16()):
     print(f"{cfg.name:18s} C={cfg.in_chans}  H=W={cfg.img_size}  P={cfg.patch_size}  "
-          f"N={cfg.grid_size}*{cfg.grid_size}+1={cfg.num_tokens}  D={cfg.embed_dim}  h={cfg.num_heads}  d={cfg.head_dim}")
+          f"N={cfg.grid_size}*{cfg.grid_size}={cfg.num_patches}  N+1={cfg.num_tokens}  D={cfg.embed_dim}  "
+          f"h={cfg.num_heads}  d={cfg.head_dim}")
+assert ViTConfig.fashion_mnist_cpu().num_patches == 49 and ViTConfig.vit_b_16().num_patches == 196
 assert ViTConfig.fashion_mnist_cpu().num_tokens == 50 and ViTConfig.vit_b_16().num_tokens == 197
 assert ViTConfig.fashion_mnist_cpu().head_dim == 24 and ViTConfig.vit_b_16().head_dim == 64
+
+# %% [markdown]
+# **The whole model, with these letters on it.** Here is the Vision Transformer the course builds,
+# drawn the way the paper's Fig. 1 draws it, with the shapes of our course model (`fashion_mnist_cpu`)
+# written on every box. `architecture_figure` computes each shape from the config, so the picture cannot
+# drift from the model. Read it top to bottom: the image is cut into patches (lesson 01), each patch is
+# projected to $D$ numbers and a class token is put in front, position embeddings are added (lesson 02);
+# $L$ encoder blocks of attention (lesson 03) and MLP with residual connections (lesson 04) mix the
+# $N + 1$ tokens; the head reads the class token and gives one score per class (lesson 05). Lesson 05
+# draws it again with each box tagged by the lesson that built it.
+
+# %%
+from vit_lessons.diagram import architecture_figure
+
+cfg = ViTConfig.fashion_mnist_cpu()
+example = load_dataset("fashion-mnist").test_x[0]  # (1, 28, 28) uint8: an ankle boot
+architecture_figure(cfg, image=example.float() / 255)
+plt.show()
+
+# %% [markdown]
+# **What the paper found.** A convolution looks at a small neighbourhood and applies the same filter
+# everywhere, so a CNN has *locality* and *translation equivariance* built in. A ViT has neither: apart
+# from cutting patches, every token may attend to every other from the first layer on, and it must learn
+# from data that nearby pixels belong together. The paper's central result follows from that
+# (Dosovitskiy et al. 2021, Sec. 1 and 4.4):
+#
+# - trained on a mid-sized dataset such as ImageNet-1k (1.3M images) with no strong regularisation, ViTs
+#   end up a few points below ResNets of similar size; with pre-training on fewer than about 30M images
+#   ResNets stay ahead (Fig. 3 and Fig. 4, which pre-train on growing subsets of JFT-300M);
+# - pre-trained on 14M–300M images (ImageNet-21k, JFT-300M), ViT matches or beats the best CNNs:
+#   ViT-H/14 reaches 88.55% on ImageNet against 87.54% for the ResNet-based BiT-L (Table 2), with less
+#   pre-training compute.
+#
+# Later work closed much of the small-data gap without more data: DeiT (Touvron et al. 2021) trains ViTs
+# on ImageNet-1k alone with strong augmentation and distillation from a CNN teacher. On a dataset as
+# small as Fashion-MNIST the gap is the main thing to beat: lesson 09 measures a ViT against a small CNN
+# on it, and what augmentation and distillation recover.
 
 # %% [markdown]
 # ## 0.3 Images as tensors
@@ -173,8 +223,8 @@ data = load_dataset("fashion-mnist")
 info = data.info
 print("train:", tuple(data.train_x.shape), data.train_x.dtype, "| labels", tuple(data.train_y.shape), data.train_y.dtype)
 print("test: ", tuple(data.test_x.shape), data.test_x.dtype, "| labels", tuple(data.test_y.shape), data.test_y.dtype)
-print("classes:", ", ".join(f"{i} {c}" for i, c in enumerate(info.classes)))
 check_shape(data.train_x, (60_000, 1, 28, 28), "Fashion-MNIST train images")
+print("classes:", ", ".join(f"{i} {c}" for i, c in enumerate(info.classes)))
 
 # %% [markdown]
 # Four random training images per class, one class per column:
@@ -311,7 +361,10 @@ plt.show()
 #   exactly what we computed.
 # - Fashion-MNIST: 60,000 + 10,000 images, 1×28×28, 10 balanced classes. CIFAR-10/100: 3×32×32, downloaded
 #   when online. Digits: 1×8×8, built into scikit-learn.
-# - The legend **B, C, H, W, P, N, D, h, d** is used in every shape comment from here on.
+# - The legend **B, C, H, W, P, N, D, h, d** is used in every shape comment from here on; $N$ counts
+#   patches and the encoder reads $N + 1$ tokens.
+# - The paper's result: lacking a CNN's locality and translation equivariance, a ViT needs more data (or
+#   augmentation and distillation) to match a CNN, and beats it after large-scale pre-training.
 #
 # Next, [lesson 01](01_patches.ipynb) cuts an image into patches: the step that turns a picture into a
 # sequence a Transformer can read.
@@ -327,7 +380,7 @@ plt.show()
 # [solutions/00_setup_and_data.ipynb](solutions/00_setup_and_data.ipynb).
 
 # %%
-from vit_lessons.exercises import check_channel_stats, check_normalize, check_to_tensor, hint
+from vit_lessons.exercises import check_channel_stats, check_normalize, check_streaming_stats, check_to_tensor, hint
 
 # %% [markdown]
 # **Exercise 00.1 · Per-channel statistics.** Given `uint8` images `(B, C, H, W)`, return
@@ -366,3 +419,17 @@ def my_to_tensor(array: np.ndarray) -> torch.Tensor:
 
 
 ok = check_to_tensor(my_to_tensor)
+
+# %% [markdown]
+# **Exercise 00.4 · Statistics of a dataset too big for memory.** Section 0.5 could hold all 47 million
+# pixels in memory at once; ImageNet's 1.3 million photos cannot be. Given an iterable of `uint8` batches
+# `(B, C, H, W)` of *different* sizes, read once (like a data loader), return the per-channel `(mean, std)`
+# of all pixels together, exactly what `my_channel_stats` would give on the whole dataset.
+
+# %%
+def my_streaming_stats(batches) -> tuple[torch.Tensor, torch.Tensor]:
+    """Iterable of uint8 (B, C, H, W) batches -> (mean, std), each (C,), in [0, 1] units, in one pass."""
+    raise NotImplementedError("your code here")
+
+
+ok = check_streaming_stats(my_streaming_stats)

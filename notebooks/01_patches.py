@@ -21,7 +21,7 @@
 #   them equal to each other and to `vit_lessons.patches.patchify`,
 # - glue the patches back together (`unpatchify`) and check the round trip is exact,
 # - draw patch grids on a Fashion-MNIST image and on a photo,
-# - count tokens and attention entries as the patch size shrinks,
+# - count patches, tokens and attention entries as the patch size shrinks,
 # - show that "flatten each patch, multiply by a matrix" *is* a strided `Conv2d`, and load your own
 #   patch-embedding module into the package's `PatchEmbed`.
 
@@ -34,6 +34,9 @@ if "google.colab" in sys.modules:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
+import warnings
+from tqdm import TqdmWarning
+warnings.filterwarnings("ignore", category=TqdmWarning)  # tqdm.auto warns without ipywidgets; no bars are drawn here
 from vit_lessons.lesson import setup, pick
 device = setup(seed=0)
 import matplotlib.pyplot as plt
@@ -67,6 +70,7 @@ print("label:", data.info.classes[int(data.train_y[0])], "| image", tuple(boot.s
 photo = torch.from_numpy(np.array(Image.open(asset_path("chelsea_224.jpg")).convert("RGB")))  # (H, W, C) uint8
 photo = photo.permute(2, 0, 1).float() / 255  # (3, 224, 224), as in lesson 00
 check_shape(photo, (3, 224, 224), "photo")
+print("photo:", tuple(photo.shape))
 
 # %% [markdown]
 # ## 1.2 Cutting into patches, three ways
@@ -92,6 +96,7 @@ def patchify_reshape(x, P):
 
 patches_a = patchify_reshape(x, P)  # (B, N, P*P*C)
 check_shape(patches_a, (B, 4 * 6, 8 * 8 * 3), "patches (reshape + permute)")
+print(f"{tuple(x.shape)} -> {tuple(patches_a.shape)}: N = {H // P} x {W // P} = 24 patches of P*P*C = {P * P * C} numbers")
 
 # %% [markdown]
 # Patch $k$ is the square at grid row $k \,//\, (W/P)$ and column $k \,\%\, (W/P)$, flattened row by
@@ -209,39 +214,40 @@ plt.show()
 # %% [markdown]
 # ## 1.5 How many tokens?
 #
-# The sequence length is $N = HW/P^2 + 1$ (the $+1$ is the class token of lesson 02). Self-attention
-# compares every token with every other, so each head in each layer builds an $N \times N$ matrix: halve
-# the patch side and $N$ grows 4×, the attention matrix 16×. The paper puts it this way: "the
-# Transformer's sequence length is inversely proportional to the square of the patch size, thus models
+# An image gives $N = HW/P^2$ patches, and the encoder reads $N + 1$ tokens (the $+1$ is the class token
+# of lesson 02). Self-attention compares every token with every other, so each head in each layer builds
+# an $(N + 1) \times (N + 1)$ matrix: halve the patch side and $N$ grows 4×, the attention matrix about 16×.
+# The paper puts it this way: "the Transformer's sequence length is inversely proportional to the square of the patch size, thus models
 # with smaller patch size are computationally more expensive" (Sec. 4.1).
 
 # %%
 def num_tokens(img_size, patch_size, class_token=True):
-    """N for a square image: (H/P)^2 patches, plus the class token."""
+    """N + 1 for a square image: N = (H/P)^2 patches, plus the class token."""
     return (img_size // patch_size) ** 2 + int(class_token)
 
 
 for img_size, channels, sizes in [(224, 3, (56, 32, 16, 14, 8, 4, 1)), (28, 1, (14, 7, 4, 2, 1))]:
     print(f"{img_size}x{img_size} image, C={channels}")
-    print(f"  {'P':>3} {'grid':>7} {'patch vector':>13} {'N':>7} {'N^2 (one head, one layer)':>27}")
+    print(f"  {'P':>3} {'grid':>7} {'patch vector':>13} {'N':>7} {'N + 1':>7} {'(N+1)^2 (one head, one layer)':>31}")
     for p in sizes:
         n = num_tokens(img_size, p)
-        print(f"  {p:3d} {f'{img_size // p}x{img_size // p}':>7} {p * p * channels:13,d} {n:7,d} {n * n:27,d}")
+        print(f"  {p:3d} {f'{img_size // p}x{img_size // p}':>7} {p * p * channels:13,d} {n - 1:7,d} {n:7,d} "
+              f"{n * n:31,d}")
 assert num_tokens(224, 16) == 197 and num_tokens(28, 4) == 50 and num_tokens(224, 1) == 50_177
 
 # %% [markdown]
-# ViT-B/16's 197 tokens give 38,809 attention entries per head and layer. Treating every pixel as a
-# token ($P = 1$) would give 50,177 tokens and 2.5 billion entries — 12 heads and 12 layers of those do
+# ViT-B/16's $N + 1 = 197$ tokens give 38,809 attention entries per head and layer. Treating every pixel
+# as a token ($P = 1$) would give 50,177 tokens and 2.5 billion entries — 12 heads and 12 layers of those do
 # not fit in any GPU's memory. Patches are what make a Transformer on images affordable. On a log
-# scale the growth is a straight line of slope −2 for $N$ and −4 for $N^2$:
+# scale the growth is close to a straight line of slope −2 for the tokens and −4 for the entries:
 
 # %%
 fig, ax = plt.subplots(figsize=(9, 4))
 for img_size, style in [(224, "-"), (28, "--")]:
     ps = [p for p in range(1, img_size + 1) if img_size % p == 0 and p < img_size]
-    ax.plot(ps, [num_tokens(img_size, p) for p in ps], "o" + style, color="tab:blue", label=f"tokens N, {img_size} px")
+    ax.plot(ps, [num_tokens(img_size, p) for p in ps], "o" + style, color="tab:blue", label=f"tokens N + 1, {img_size} px")
     ax.plot(ps, [num_tokens(img_size, p) ** 2 for p in ps], "s" + style, color="tab:red",
-            label=f"attention entries N², {img_size} px")
+            label=f"attention entries (N + 1)², {img_size} px")
 ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xticks([1, 2, 4, 7, 14, 28, 56, 112], [1, 2, 4, 7, 14, 28, 56, 112])
@@ -353,8 +359,8 @@ for img_size, P, C, D, batch in [(28, 4, 1, 96, data.train_x[:8].float() / 255),
 #   flattened to $P^2 C$ numbers in the order `(p1 p2 c)`: `b c (h p1) (w p2) -> b (h w) (p1 p2 c)`.
 # - reshape + permute, einops and `F.unfold` (after reordering its `(c p1 p2)` patches) give identical
 #   results; `unpatchify` inverts them exactly.
-# - $N = HW/P^2 + 1$ tokens; attention costs grow with $N^2$, so with $P^{-4}$. ViT-B/16 at 224 px:
-#   197 tokens.
+# - $N = HW/P^2$ patches and $N + 1$ tokens; attention costs grow with $(N + 1)^2$, so roughly with
+#   $P^{-4}$. ViT-B/16 at 224 px: 196 patches, 197 tokens.
 # - Flatten + `Linear(P²C, D)` equals `Conv2d(C, D, kernel_size=P, stride=P)` once the weight is
 #   reshaped to `(D, P, P, C)` and permuted to `(D, C, P, P)`. Libraries use the convolution.
 #
@@ -371,7 +377,8 @@ for img_size, P, C, D, batch in [(28, 4, 1, 96, data.train_x[:8].float() / 255),
 # [solutions/01_patches.ipynb](solutions/01_patches.ipynb).
 
 # %%
-from vit_lessons.exercises import check_linear_to_conv, check_num_tokens, check_patchify, check_unpatchify, hint
+from vit_lessons.exercises import (check_linear_to_conv, check_num_tokens, check_overlapping_patches, check_patchify,
+                                   check_unpatchify, hint)
 
 # %% [markdown]
 # **Exercise 01.1 · Patchify by hand.** Without einops or unfold: `(B, C, H, W)` → `(B, N, P·P·C)`,
@@ -386,13 +393,13 @@ def my_patchify(x: torch.Tensor, patch_size: int) -> torch.Tensor:
 ok = check_patchify(my_patchify)
 
 # %% [markdown]
-# **Exercise 01.2 · Count the tokens.** The sequence length $N$ of a ViT for a square image of side
-# `img_size`, with or without the class token. (How many tokens does ViT-L/16 see when fine-tuned at
+# **Exercise 01.2 · Count the tokens.** The sequence length of a ViT for a square image of side
+# `img_size`: $N + 1$ tokens with the class token, $N$ (the patches) without it. (How many tokens does ViT-L/16 see when fine-tuned at
 # 384 px, as in the paper's Table 2?)
 
 # %%
 def my_num_tokens(img_size: int, patch_size: int, class_token: bool = True) -> int:
-    """N: patches plus the class token (if any)."""
+    """N patches, plus the class token (if any)."""
     raise NotImplementedError("your code here")
 
 
@@ -422,3 +429,19 @@ def my_linear_to_conv(linear: nn.Linear, patch_size: int, in_chans: int) -> nn.C
 
 
 ok = check_linear_to_conv(my_linear_to_conv)
+
+# %% [markdown]
+# **Exercise 01.5 · Overlapping patches.** ViT's patches neither overlap nor leave gaps. Some small-data
+# variants (T2T-ViT's soft split, for one) cut *overlapping* windows instead, so that neighbouring tokens
+# share pixels. Write `my_overlapping_patches(x, patch_size, stride)`: $P \times P$ windows every `stride`
+# pixels, numbered row by row, each flattened as `(p1 p2 c)` like the patches above; with
+# `stride == patch_size` it must give `patchify`'s result. How many windows does a 28×28 image give with
+# $P = 4$ and stride 2? (`F.unfold` from section 1.2 is the tool.)
+
+# %%
+def my_overlapping_patches(x: torch.Tensor, patch_size: int, stride: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, N, P*P*C): P x P windows every `stride` pixels, row by row, each (p1 p2 c)."""
+    raise NotImplementedError("your code here")
+
+
+ok = check_overlapping_patches(my_overlapping_patches)

@@ -36,6 +36,9 @@ if "google.colab" in sys.modules:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
+import warnings
+from tqdm import TqdmWarning
+warnings.filterwarnings("ignore", category=TqdmWarning)  # tqdm.auto warns without ipywidgets; no bars are drawn here
 from vit_lessons.lesson import setup, pick
 device = setup(seed=0)
 import math
@@ -74,7 +77,7 @@ B = x.shape[0]
 
 torch.manual_seed(0)
 patch_embed = PatchEmbed(cfg.img_size, P, cfg.in_chans, D)
-tokens = patch_embed(x)  # (B, 49, D)
+tokens = patch_embed(x)  # (B, N, D): N = 49 patches
 check_shape(tokens, (B, cfg.num_patches, D), "patch tokens")
 print(f"{B} images -> {tuple(tokens.shape)}: {cfg.num_patches} patch tokens of width {D} each")
 
@@ -96,7 +99,7 @@ print(f"{B} images -> {tuple(tokens.shape)}: {cfg.num_patches} patch tokens of w
 cls_token = nn.Parameter(torch.zeros(1, 1, D))  # one vector, shared by all images
 nn.init.normal_(cls_token, std=0.02)
 
-z = torch.cat([cls_token.expand(B, -1, -1), tokens], dim=1)  # (B, N, D), N = 49 + 1
+z = torch.cat([cls_token.expand(B, -1, -1), tokens], dim=1)  # (B, N + 1, D): 49 patches + the class token
 check_shape(z, (B, cfg.num_tokens, D), "tokens with class token")
 assert torch.equal(z[:, 1:], tokens)  # the patches, unchanged, behind it
 assert torch.equal(z[:, 0], cls_token[0].expand(B, -1))  # position 0: the same vector in every image
@@ -119,13 +122,14 @@ print("sequence:", tuple(z.shape), "| token 0 is the class token, tokens 1..49 t
 #
 # **Learned.** One free $D$-vector per position, class token included, initialised small and random
 # (timm uses a truncated normal with std 0.02), trained with the rest. Before training it carries no
-# structure at all; a later lesson, after training, looks at what it has learned.
+# structure at all; lesson 07 looks at what a trained model has learned.
 
 # %%
-pos_learned = nn.Parameter(torch.zeros(1, cfg.num_tokens, D))  # (1, N, D)
+pos_learned = nn.Parameter(torch.zeros(1, cfg.num_tokens, D))  # (1, N + 1, D)
 nn.init.trunc_normal_(pos_learned, std=0.02)
-z_learned = z + pos_learned  # (B, N, D): the same (1, N, D) table added to every image
+z_learned = z + pos_learned  # (B, N + 1, D): the same (1, N + 1, D) table added to every image
 check_shape(z_learned, (B, 50, D), "embedded tokens")
+print("z_0 = [class token; patch tokens] + E_pos:", tuple(z_learned.shape))
 
 # %% [markdown]
 # **1-D sin-cos.** The original Transformer (Vaswani et al. 2017, Sec. 3.5) uses fixed waves of
@@ -140,13 +144,13 @@ check_shape(z_learned, (B, 50, D), "embedded tokens")
 # %%
 def sincos_at(positions: torch.Tensor, dim: int, temperature: float = 10000.0) -> torch.Tensor:
     """(len(positions), dim): sin(p * w_i) for all i, then cos(p * w_i)."""
-    pos = positions.double()[:, None]  # (N, 1)
+    pos = positions.double()[:, None]  # (len(positions), 1)
     omega = temperature ** (-torch.arange(dim // 2, dtype=torch.float64) / (dim // 2))  # (D/2,)
-    angles = pos * omega  # (N, D/2)
-    return torch.cat([angles.sin(), angles.cos()], dim=1).float()  # (N, D)
+    angles = pos * omega  # (len(positions), D/2)
+    return torch.cat([angles.sin(), angles.cos()], dim=1).float()  # (len(positions), D)
 
 
-pe_1d = sincos_at(torch.arange(cfg.num_tokens), D)  # (50, 96)
+pe_1d = sincos_at(torch.arange(cfg.num_tokens), D)  # (N + 1, D) = (50, 96)
 torch.testing.assert_close(pe_1d, sincos_1d(cfg.num_tokens, D), atol=1e-6, rtol=0)
 
 interleaved = torch.stack([pe_1d[:, : D // 2], pe_1d[:, D // 2:]], dim=-1).reshape(cfg.num_tokens, D)  # sin, cos, sin, cos…
@@ -171,7 +175,7 @@ def sincos_grid(rows: torch.Tensor, cols: torch.Tensor, dim: int) -> torch.Tenso
 
 
 g = cfg.grid_size  # 7
-pe_2d = sincos_grid(torch.arange(g), torch.arange(g), D)  # (49, 96)
+pe_2d = sincos_grid(torch.arange(g), torch.arange(g), D)  # (N, D) = (49, 96): patches only
 torch.testing.assert_close(pe_2d, sincos_2d(g, D), atol=1e-6, rtol=0)
 k = 10  # row 1, column 3
 torch.testing.assert_close(pe_2d[k], torch.cat([sincos_1d(g, D // 2)[k // g], sincos_1d(g, D // 2)[k % g]]), atol=1e-6, rtol=0)
@@ -193,7 +197,10 @@ for ax, table, title, lim in [(axes[0], pos_learned[0].detach(), "learned, at in
     ax.set_xlabel("dimension")
     ax.set_ylabel("token position" if table is not pe_2d else "patch position (row-major)")
     fig.colorbar(im, ax=ax, pad=0.02)
-axes[2].axvline(D / 2 - 0.5, color="k", lw=1)
+axes[2].axvline(D / 2 - 0.5, color="gold", lw=3)  # a colour the red-blue map never uses
+for x0, name in ((D / 4, "row code"), (3 * D / 4, "column code")):
+    axes[2].text(x0, 1, name, ha="center", va="top", fontsize=9, color="k",
+                 bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="gold"))
 fig.tight_layout()
 plt.show()
 
@@ -213,7 +220,7 @@ encoder = nn.TransformerEncoder(
     num_layers=2, enable_nested_tensor=False).eval()  # a small pre-norm encoder from torch; lesson 04 builds one
 
 perm = torch.randperm(cfg.num_patches, generator=torch.Generator().manual_seed(1))
-z_shuffled = torch.cat([z[:, :1], z[:, 1:][:, perm]], dim=1)  # (B, N, D): same class token, patches shuffled
+z_shuffled = torch.cat([z[:, :1], z[:, 1:][:, perm]], dim=1)  # (B, N + 1, D): same class token, patches shuffled
 
 shuffled_img = unpatchify(patchify(x, P)[:, perm], P, 1)  # (B, 1, 28, 28): what the shuffled tokens show
 fig, axes = plt.subplots(1, 2, figsize=(5, 2.6))
@@ -226,8 +233,8 @@ plt.show()
 
 # %%
 with torch.no_grad():
-    out = encoder(z)  # (B, N, D)
-    out_shuffled = encoder(z_shuffled)  # (B, N, D)
+    out = encoder(z)  # (B, N + 1, D)
+    out_shuffled = encoder(z_shuffled)  # (B, N + 1, D)
 torch.testing.assert_close(out_shuffled[:, 0], out[:, 0], atol=1e-5, rtol=1e-5)  # class token: identical
 torch.testing.assert_close(out_shuffled[:, 1:], out[:, 1:][:, perm], atol=1e-5, rtol=1e-5)  # patches: shuffled along
 print("no position embeddings: class-token output unchanged by the shuffle; patch outputs shuffled the same way")
@@ -237,7 +244,7 @@ print("no position embeddings: class-token output unchanged by the shuffle; patc
 # and the two inputs differ, so the outputs do. Both kinds of embedding break the symmetry:
 
 # %%
-pos_2d = torch.cat([torch.zeros(1, D), pe_2d])[None]  # (1, N, D): the class token gets zeros, as in the package
+pos_2d = torch.cat([torch.zeros(1, D), pe_2d])[None]  # (1, N + 1, D): the class token gets zeros, as in the package
 with torch.no_grad():
     for name, pos in [("2-D sin-cos", pos_2d), ("learned (random init)", pos_learned)]:
         a = encoder(z + pos)[:, 0]  # (B, D)
@@ -275,7 +282,7 @@ plt.show()
 # %% [markdown]
 # The cross shape comes from the construction: two positions in the same row share the whole row half
 # of their vectors. The learned embeddings at initialisation show no structure (only the diagonal, each
-# position with itself); the trained ones, shown in a later lesson, can be compared with both pictures.
+# position with itself); the trained ones, shown in lesson 07 (§7.7), can be compared with both pictures.
 
 # %%
 similarity_grid(similarity(pos_learned[0, 1:].detach()), title="learned position embeddings at initialisation")
@@ -362,6 +369,7 @@ for ax, i in zip(axes, (0, 6)):  # the fastest wave (1 rad per old patch) and a 
     ax.plot(p, interpolated.reshape(new, new, D)[:, 0, i], "x", color="tab:red", ms=7, label="interpolated to 14x14")
     ax.set_title(f"row dim {i}: ω = {w:.3f} rad per old patch", fontsize=10)
     ax.set_xlabel("row position, in old patches")
+    ax.set_ylabel(f"value of dim {i} of the table")
 axes[0].legend(fontsize=8, loc="lower left")
 fig.tight_layout()
 plt.show()
@@ -375,7 +383,7 @@ plt.show()
 
 # %%
 class Embedding(nn.Module):
-    """(B, C, H, W) -> (B, N, D): patch embedding, class token in front, position embeddings added."""
+    """(B, C, H, W) -> (B, N + 1, D): patch embedding, class token in front, position embeddings added."""
 
     def __init__(self, cfg: ViTConfig):
         super().__init__()
@@ -384,9 +392,9 @@ class Embedding(nn.Module):
         self.pos_embed = nn.Parameter(torch.randn(1, cfg.num_tokens, cfg.embed_dim) * 0.02)
 
     def forward(self, x):
-        x = self.patch_embed(x)  # (B, N-1, D)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # (B, N, D)
-        return x + self.pos_embed  # (B, N, D)
+        x = self.patch_embed(x)  # (B, N, D)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # (B, N + 1, D)
+        return x + self.pos_embed  # (B, N + 1, D)
 
 
 torch.manual_seed(0)
@@ -395,7 +403,7 @@ model = VisionTransformer(cfg).eval()
 result = model.load_state_dict(mine.state_dict(), strict=False)
 assert not result.unexpected_keys and all(k.startswith(("blocks.", "norm.", "head.")) for k in result.missing_keys)
 with torch.no_grad():
-    ours, theirs = mine(x), model.embed(x)  # (B, N, D) each
+    ours, theirs = mine(x), model.embed(x)  # (B, N + 1, D) each
 check_shape(theirs, (B, 50, 96), "embedded tokens")
 torch.testing.assert_close(theirs, ours, atol=1e-6, rtol=0)
 print("Embedding == VisionTransformer(cfg).embed:", tuple(ours.shape))
@@ -414,7 +422,7 @@ print("pos_embed='sincos2d' is a buffer, not a parameter:", "pos_embed" not in d
 #
 # - The encoder input is $\mathbf{z}_0 = [\mathbf{x}_\text{class}; \mathbf{x}_p^1\mathbf{E}; \dots] +
 #   \mathbf{E}_{pos}$: patch tokens, one learned class token in front (index 0), plus one position vector
-#   per token. Shape `(B, N, D)` with $N = HW/P^2 + 1$.
+#   per token. Shape `(B, N + 1, D)`: $N = HW/P^2$ patches and the class token.
 # - Without position embeddings a Transformer encoder is blind to the arrangement of patches: shuffling
 #   them leaves the class-token output unchanged, which we asserted.
 # - Position embeddings can be learned (the paper), or fixed sin-cos in 1-D or 2-D; the 2-D version splits
@@ -436,7 +444,7 @@ print("pos_embed='sincos2d' is a buffer, not a parameter:", "pos_embed" not in d
 # [solutions/02_embeddings.ipynb](solutions/02_embeddings.ipynb).
 
 # %%
-from vit_lessons.exercises import check_prepend_class_token, check_resize_pos_embed, check_sincos_1d, hint
+from vit_lessons.exercises import check_prepend_class_token, check_resize_pos_embed, check_sincos_1d, check_sincos_2d, hint
 
 # %% [markdown]
 # **Exercise 02.1 · Prepend the class token.** Given patch tokens `(B, N, D)` and a class token
@@ -475,3 +483,17 @@ def my_resize_pos_embed(pos_embed: torch.Tensor, new_grid: int) -> torch.Tensor:
 
 
 ok = check_resize_pos_embed(my_resize_pos_embed)
+
+# %% [markdown]
+# **Exercise 02.4 · 2-D sin-cos from the 1-D table.** Section 2.3 built the 2-D table for a square grid
+# with the lesson's own helpers. Build it now for any `grid_h × grid_w` grid (a 224×320 image with
+# 16-pixel patches gives a 14×20 grid) from `my_sincos_1d` of exercise 02.2 alone: the row's 1-D code
+# in the first $D/2$ dims, the column's in the second, cells numbered row by row like the patches.
+
+# %%
+def my_sincos_2d(grid_h: int, grid_w: int, dim: int) -> torch.Tensor:
+    """(grid_h * grid_w, dim): row code (width dim/2), then column code, cells row-major."""
+    raise NotImplementedError("your code here")
+
+
+ok = check_sincos_2d(my_sincos_2d)

@@ -66,14 +66,18 @@ from vit_lessons.shapes import check_shape
 #
 # Three steps, one line each: **scores** (every query against every key), **softmax** along each row
 # (each query's weights are positive and sum to 1), **weighted sum** of the value rows.
+#
+# Attention works on a sequence of any length. In a ViT the sequence is the $N + 1$ tokens of lesson 02
+# ($N$ patches and the class token), so that is how the shape comments write it; in code the length is
+# `n`, and Vaswani et al.'s $N$ above is our $N + 1$.
 
 # %%
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
-    """softmax(q k^T / sqrt(d)) v for q, k: (..., N, d), v: (..., N, d_v); returns (output, weights)."""
+    """softmax(q k^T / sqrt(d)) v for q, k: (..., N + 1, d), v: (..., N + 1, d_v); returns (output, weights)."""
     d = q.shape[-1]
-    scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (..., N, N): query i against key j
-    weights = scores.softmax(dim=-1)  # (..., N, N): each row sums to 1
-    return weights @ v, weights  # (..., N, d_v), (..., N, N)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (..., N + 1, N + 1): query i against key j
+    weights = scores.softmax(dim=-1)  # (..., N + 1, N + 1): each row sums to 1
+    return weights @ v, weights  # (..., N + 1, d_v), (..., N + 1, N + 1)
 
 
 # %% [markdown]
@@ -81,7 +85,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
 # way as token 1's key, so token 0 should mostly read token 1's value.
 
 # %%
-Q = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # (N=3, d=2)
+Q = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # (3 tokens, d=2)
 K = torch.tensor([[0.0, 1.0], [2.0, 0.0], [1.0, 1.0]])  # (3, 2)
 V = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])  # (3, 2)
 
@@ -131,7 +135,7 @@ g = torch.Generator().manual_seed(0)
 dims = [4, 16, 64, 256, 1024]
 rows = []
 for d in dims:
-    q = torch.randn(512, 16, d, generator=g)  # (samples, N=16 keys per query, d)
+    q = torch.randn(512, 16, d, generator=g)  # (samples, 16 keys per query, d)
     k = torch.randn(512, 16, d, generator=g)
     dots = (q[:, :1] * k).sum(-1)  # (512, 16): one query against 16 keys
     scaled = dots / math.sqrt(d)
@@ -201,26 +205,31 @@ data = load_dataset("fashion-mnist")
 img = data.train_x[0].float() / 255  # (1, 28, 28)
 label = data.info.classes[int(data.train_y[0])]
 mean, std = data.info.mean[0], data.info.std[0]
-tokens = patchify((img[None] - mean) / std, 4)[0]  # (N=49, 16): 49 patches of 4*4 pixels
+tokens = patchify((img[None] - mean) / std, 4)[0]  # (N, P*P) = (49, 16): the patches, no class token here
 _, attn_map = attention(tokens, tokens, tokens)  # (49, 49)
 check_shape(attn_map, (49, 49), "attention of one head")
 assert_close(attn_map.sum(-1), torch.ones(49), atol=1e-5, rtol=0)
 
 # %%
 query = 3 * 7 + 3  # the centre patch (row 3, column 3 of the 7x7 grid)
-fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1, 1.25, 1]})
+vmax = attn_map.max().item()  # one colour scale for both maps, so a colour means the same weight in each
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1, 1.15, 1]})
 axes[0].imshow(img[0], cmap="gray_r")
 axes[0].add_patch(plt.Rectangle((3 * 4 - 0.5, 3 * 4 - 0.5), 4, 4, fill=False, ec="tab:red", lw=2))
-axes[0].set_title(f"{label}: query patch {query} in red")
-im = axes[1].imshow(attn_map, cmap="viridis")
-axes[1].set(title="attention weights, all 49 x 49", xlabel="key patch j", ylabel="query patch i")
-fig.colorbar(im, ax=axes[1], fraction=0.046)
+axes[0].set_title(f"{label}: query patch {query} in red", fontsize=10)
+axes[1].imshow(attn_map, cmap="magma", vmin=0, vmax=vmax)
+axes[1].set(xlabel="key patch j", ylabel="query patch i")
+axes[1].set_title("attention weights, all 49 x 49", fontsize=10)
 axes[2].imshow(img[0], cmap="gray_r")
-axes[2].imshow(attn_map[query].reshape(7, 7), cmap="magma", alpha=0.6, extent=(-0.5, 27.5, 27.5, -0.5))
-axes[2].set_title(f"row {query} on the image")
+im = axes[2].imshow(attn_map[query].reshape(7, 7), cmap="magma", vmin=0, vmax=vmax, alpha=0.55,
+                    extent=(-0.5, 27.5, 27.5, -0.5))
+axes[2].contour(img[0], levels=[0.15], colors="cyan", linewidths=1.2)  # the garment's outline stays visible
+axes[2].add_patch(plt.Rectangle((3 * 4 - 0.5, 3 * 4 - 0.5), 4, 4, fill=False, ec="tab:red", lw=2))
+axes[2].set_title(f"row {query} on the image (boot outlined)", fontsize=10)
 for ax in (axes[0], axes[2]):
     ax.axis("off")
-fig.tight_layout()
+fig.colorbar(im, ax=axes[1:], fraction=0.03, pad=0.02, label="attention weight (shared scale)")
+plt.show()
 
 # %% [markdown]
 # Each row is one query's distribution over the 49 keys. Background patches (all the same value)
@@ -243,8 +252,11 @@ fig.tight_layout()
 # four, copy one set of weights into each, and assert they agree.
 #
 # **Way 1: one head at a time.** A head is a module with its own query, key and value `Linear`s; the
-# multi-head module loops over its heads and concatenates. This is how tintn's
-# vision-transformer-from-scratch builds its first version, and it reads exactly like the equation.
+# multi-head module loops over its heads and concatenates. This is how
+# [tintn/vision-transformer-from-scratch](https://github.com/tintn/vision-transformer-from-scratch), a
+# short from-scratch ViT in PyTorch (we call it *tintn* after its author's GitHub name; lesson 06 races
+# the course's training recipe against it), builds its first version, and it reads exactly like the
+# equation.
 
 # %%
 class AttentionHead(nn.Module):
@@ -256,8 +268,8 @@ class AttentionHead(nn.Module):
         self.k = nn.Linear(dim, head_dim, bias=bias)
         self.v = nn.Linear(dim, head_dim, bias=bias)
 
-    def forward(self, x):  # x: (B, N, D)
-        out, weights = attention(self.q(x), self.k(x), self.v(x))  # (B, N, d), (B, N, N)
+    def forward(self, x):  # x: (B, N + 1, D)
+        out, weights = attention(self.q(x), self.k(x), self.v(x))  # (B, N + 1, d), (B, N + 1, N + 1)
         return out, weights
 
 
@@ -269,9 +281,9 @@ class LoopMSA(nn.Module):
         self.heads = nn.ModuleList([AttentionHead(dim, dim // num_heads, bias) for _ in range(num_heads)])
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x):  # x: (B, N, D)
-        outs = [head(x)[0] for head in self.heads]  # h x (B, N, d)
-        return self.proj(torch.cat(outs, dim=-1))  # (B, N, h*d) = (B, N, D) -> (B, N, D)
+    def forward(self, x):  # x: (B, N + 1, D)
+        outs = [head(x)[0] for head in self.heads]  # h x (B, N + 1, d)
+        return self.proj(torch.cat(outs, dim=-1))  # (B, N + 1, h*d) = (B, N + 1, D) -> (B, N + 1, D)
 
 
 # %% [markdown]
@@ -281,15 +293,15 @@ class LoopMSA(nn.Module):
 
 # %%
 def split_heads(t, num_heads):
-    """(B, N, D) -> (B, h, N, d)."""
-    B, N, D = t.shape
-    return t.view(B, N, num_heads, D // num_heads).transpose(1, 2)  # (B, N, h, d) -> (B, h, N, d)
+    """(B, N + 1, D) -> (B, h, N + 1, d)."""
+    B, n, D = t.shape
+    return t.view(B, n, num_heads, D // num_heads).transpose(1, 2)  # (B, N + 1, h, d) -> (B, h, N + 1, d)
 
 
 def merge_heads(t):
-    """(B, h, N, d) -> (B, N, D): the concatenation of the heads."""
-    B, h, N, d = t.shape
-    return t.transpose(1, 2).reshape(B, N, h * d)  # (B, N, h, d) -> (B, N, D)
+    """(B, h, N + 1, d) -> (B, N + 1, D): the concatenation of the heads."""
+    B, h, n, d = t.shape
+    return t.transpose(1, 2).reshape(B, n, h * d)  # (B, N + 1, h, d) -> (B, N + 1, D)
 
 
 class BatchedMSA(nn.Module):
@@ -301,10 +313,10 @@ class BatchedMSA(nn.Module):
         self.q, self.k, self.v = (nn.Linear(dim, dim, bias=bias) for _ in range(3))
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x):  # x: (B, N, D)
-        q, k, v = (split_heads(f(x), self.num_heads) for f in (self.q, self.k, self.v))  # 3 x (B, h, N, d)
-        out, _ = attention(q, k, v)  # (B, h, N, d)
-        return self.proj(merge_heads(out))  # (B, N, D)
+    def forward(self, x):  # x: (B, N + 1, D)
+        q, k, v = (split_heads(f(x), self.num_heads) for f in (self.q, self.k, self.v))  # 3 x (B, h, N + 1, d)
+        out, _ = attention(q, k, v)  # (B, h, N + 1, d)
+        return self.proj(merge_heads(out))  # (B, N + 1, D)
 
 
 # %% [markdown]
@@ -328,25 +340,25 @@ class FusedMSA(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim, bias=bias)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x):  # x: (B, N, D)
-        B, N, D = x.shape
-        qkv = self.qkv(x).view(B, N, 3, self.num_heads, self.head_dim)  # (B, N, 3, h, d)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # 3 x (B, h, N, d)
+    def forward(self, x):  # x: (B, N + 1, D)
+        B, n, D = x.shape
+        qkv = self.qkv(x).view(B, n, 3, self.num_heads, self.head_dim)  # (B, N + 1, 3, h, d)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # 3 x (B, h, N + 1, d)
         if self.sdpa:
-            out = F.scaled_dot_product_attention(q, k, v)  # (B, h, N, d)
+            out = F.scaled_dot_product_attention(q, k, v)  # (B, h, N + 1, d)
         else:
-            out, _ = attention(q, k, v)  # (B, h, N, d)
-        return self.proj(merge_heads(out))  # (B, N, D)
+            out, _ = attention(q, k, v)  # (B, h, N + 1, d)
+        return self.proj(merge_heads(out))  # (B, N + 1, D)
 
 
 # %% [markdown]
 # The view/permute split reads better as one einops pattern; both give the same tensors:
 
 # %%
-x_demo = torch.randn(2, 5, 3 * 12)  # (B, N, 3D) with h=3, d=4
+x_demo = torch.randn(2, 5, 3 * 12)  # (B, N + 1, 3D) with h=3, d=4
 B_, N_, h_, d_ = 2, 5, 3, 4
-by_view = x_demo.view(B_, N_, 3, h_, d_).permute(2, 0, 3, 1, 4)  # (3, B, h, N, d)
-by_einops = rearrange(x_demo, "b n (three h d) -> three b h n d", three=3, h=h_)  # (3, B, h, N, d)
+by_view = x_demo.view(B_, N_, 3, h_, d_).permute(2, 0, 3, 1, 4)  # (3, B, h, N + 1, d)
+by_einops = rearrange(x_demo, "b n (three h d) -> three b h n d", three=3, h=h_)  # (3, B, h, N + 1, d)
 assert_close(by_view, by_einops, atol=0, rtol=0)
 
 # %% [markdown]
@@ -355,8 +367,8 @@ assert_close(by_view, by_einops, atol=0, rtol=0)
 
 # %%
 torch.manual_seed(0)
-B, N, D, h = 2, 50, 64, 4  # a Fashion-MNIST-sized sequence: 49 patches + the class token
-x = torch.randn(B, N, D)  # (B, N, D)
+B, n, D, h = 2, 50, 64, 4  # a Fashion-MNIST-sized sequence: n = N + 1 = 49 patches + the class token
+x = torch.randn(B, n, D)  # (B, N + 1, D)
 
 loop = LoopMSA(D, h)
 batched, fused, fused_sdpa = BatchedMSA(D, h), FusedMSA(D, h), FusedMSA(D, h, sdpa=True)
@@ -371,8 +383,8 @@ with torch.no_grad():
         m.proj.load_state_dict(loop.proj.state_dict())
 
 with torch.no_grad():
-    y1, y2, y3, y4 = loop(x), batched(x), fused(x), fused_sdpa(x)  # each (B, N, D)
-check_shape(y1, (B, N, D), "multi-head attention output")
+    y1, y2, y3, y4 = loop(x), batched(x), fused(x), fused_sdpa(x)  # each (B, N + 1, D)
+check_shape(y1, (B, n, D), "multi-head attention output")
 assert_close(y2, y1, atol=1e-6, rtol=1e-5)
 assert_close(y3, y1, atol=1e-6, rtol=1e-5)
 assert_close(y4, y1, atol=1e-5, rtol=1e-5)
@@ -392,9 +404,9 @@ with torch.no_grad():
     mha.in_proj_bias.copy_(fused.qkv.bias)
     mha.out_proj.weight.copy_(fused.proj.weight)
     mha.out_proj.bias.copy_(fused.proj.bias)
-    y_mha, w_mha = mha(x, x, x, need_weights=True, average_attn_weights=False)  # (B, N, D), (B, h, N, N)
-    q_, k_, _ = fused.qkv(x).view(B, N, 3, h, D // h).permute(2, 0, 3, 1, 4)  # 3 x (B, h, N, d)
-    _, w_ours = attention(q_, k_, k_)  # (B, h, N, N)
+    y_mha, w_mha = mha(x, x, x, need_weights=True, average_attn_weights=False)  # (B, N + 1, D), (B, h, N + 1, N + 1)
+    q_, k_, _ = fused.qkv(x).view(B, n, 3, h, D // h).permute(2, 0, 3, 1, 4)  # 3 x (B, h, N + 1, d)
+    _, w_ours = attention(q_, k_, k_)  # (B, h, N + 1, N + 1)
 assert_close(y_mha, y1, atol=1e-5, rtol=1e-5)
 assert_close(w_mha, w_ours, atol=1e-6, rtol=1e-5)
 print("nn.MultiheadAttention gives the same output and the same per-head weights", tuple(w_mha.shape))
@@ -402,14 +414,14 @@ print("nn.MultiheadAttention gives the same output and the same per-head weights
 # %% [markdown]
 # **Parity with the package.** `vit_lessons.attention.Attention` is way 3/4 with timm's names
 # (`qkv`, `proj`), so the fused module's state dict loads into it as it is. Its explicit path also
-# returns the (B, h, N, N) probabilities that later lessons turn into attention maps.
+# returns the (B, h, N, N) probabilities that lessons 05 and 07 turn into attention maps.
 
 # %%
 pkg = Attention(D, h)
 pkg.load_state_dict(fused.state_dict())
 with torch.no_grad():
-    y_pkg = pkg(x)  # (B, N, D), fused kernel
-    y_pkg_explicit, w_pkg = pkg(x, return_attn=True)  # (B, N, D), (B, h, N, N)
+    y_pkg = pkg(x)  # (B, N + 1, D), fused kernel
+    y_pkg_explicit, w_pkg = pkg(x, return_attn=True)  # (B, N + 1, D), (B, h, N + 1, N + 1)
 assert_close(y_pkg, y1, atol=1e-5, rtol=1e-5)
 assert_close(y_pkg_explicit, y3, atol=1e-6, rtol=1e-5)
 assert_close(w_pkg, w_ours, atol=1e-6, rtol=1e-5)
@@ -428,14 +440,14 @@ print("inline FusedMSA == vit_lessons.attention.Attention:", sorted(fused.state_
 # itself, so the class token never sees a single patch:
 
 # %%
-q, k, v = (split_heads(t, h) for t in torch.randn(3, B, N, D).unbind(0))  # 3 x (B, h, N, d)
-causal = torch.ones(N, N, dtype=torch.bool).tril()  # (N, N): True where attending is allowed
-scores_c = (q @ k.transpose(-2, -1) / math.sqrt(D // h)).masked_fill(~causal, float("-inf"))  # (B, h, N, N)
+q, k, v = (split_heads(t, h) for t in torch.randn(3, B, n, D).unbind(0))  # 3 x (B, h, N + 1, d)
+causal = torch.ones(n, n, dtype=torch.bool).tril()  # (N + 1, N + 1): True where attending is allowed
+scores_c = (q @ k.transpose(-2, -1) / math.sqrt(D // h)).masked_fill(~causal, float("-inf"))  # (B, h, N + 1, N + 1)
 w_causal = scores_c.softmax(-1)
 print("class token's weights with a causal mask (head 0, first 6 keys):", w_causal[0, 0, 0, :6].tolist())
 print("... and without a mask (rounded):", [round(t, 3) for t in attention(q, k, v)[1][0, 0, 0, :6].tolist()])
 
-out_causal = w_causal @ v  # (B, h, N, d)
+out_causal = w_causal @ v  # (B, h, N + 1, d)
 assert_close(out_causal[:, :, 0], v[:, :, 0], atol=0, rtol=0)  # the class token just copies its own value
 assert_close(F.scaled_dot_product_attention(q, k, v, is_causal=True), out_causal, atol=1e-5, rtol=1e-5)
 v_other = v.clone()
@@ -446,68 +458,125 @@ print("with a causal mask the class token's output does not depend on the image 
 # %% [markdown]
 # ## 3.6 What attention costs
 #
-# Every query meets every key, so one head stores an $N \times N$ matrix and spends about $2N^2d$
-# multiply-adds for $QK^\top$ and as many for the weighted sum. Double the tokens and that part
-# costs four times as much. Let's measure the explicit path for $D = 64$ (4 heads of 16) and a batch
-# of 8 — the weight matrix alone is $B\cdot h\cdot N^2$ floats of 4 bytes. (Timings depend on your
-# machine; the shape of the curve does not.)
+# Every query meets every key. Write $n = N + 1$ for the sequence length. One head stores an
+# $n \times n$ matrix and spends $n^2 d$ multiply-adds on $QK^\top$ — that is $2n^2d$ FLOPs, counting a
+# multiply and an add as two floating-point operations, the convention of this course — and as many
+# on the weighted sum. Double the tokens and that part costs four times as much. First the memory: the
+# weight matrix of a batch of 8 with 4 heads is $B\cdot h\cdot n^2$ floats of 4 bytes.
 
 # %%
 def attn_matrix_bytes(batch, heads, tokens, bytes_per_float=4):
-    """Memory of the (B, h, N, N) attention weights."""
+    """Memory of the (B, h, N + 1, N + 1) attention weights, for a sequence of `tokens` = N + 1."""
     return batch * heads * tokens * tokens * bytes_per_float
 
 
 Ns = [16, 32, 64, 128, 256, 512, 1024]
 mem = [attn_matrix_bytes(8, 4, n) for n in Ns]
 for n, m in zip(Ns, mem):
-    print(f"N = {n:5d}: attention weights of a batch of 8 take {m / 2**20:8.2f} MiB")
-assert mem[-1] == 8 * 4 * 1024 * 1024 * 4 == 128 * 2**20  # 128 MiB at N = 1024
-assert all(b == 4 * a for a, b in zip(mem, mem[1:]))  # doubling N quadruples the memory
+    print(f"n = {n:5d}: attention weights of a batch of 8 take {m / 2**20:8.2f} MiB")
+assert mem[-1] == 8 * 4 * 1024 * 1024 * 4 == 128 * 2**20  # 128 MiB at n = 1024
+assert all(b == 4 * a for a, b in zip(mem, mem[1:]))  # doubling n quadruples the memory
+
+# %% [markdown]
+# **Counted FLOPs.** For our multi-head module with width $D$ on one sequence of $n$ tokens, the
+# matrix products cost, in FLOPs: $2 \cdot n \cdot D \cdot 3D$ for `qkv`, $2n^2D$ for $QK^\top$
+# (all $h$ heads together: $h \cdot 2n^2d$), $2n^2D$ for the weighted sum, and $2nD^2$ for `proj`:
+#
+# $$\text{FLOPs}(n) = \underbrace{8nD^2}_{\text{projections}} + \underbrace{4n^2D}_{\text{attention}}$$
+#
+# per sequence (softmax and bias additions are a few $n^2$ and $nD$ more, which we leave out, like
+# PyTorch's counter). The count is exact, and PyTorch's `FlopCounterMode` agrees. The attention part
+# overtakes the projections where $4n^2D > 8nD^2$, at $n = 2D$: 128 tokens for $D = 64$.
+
+# %%
+from torch.utils.flop_counter import FlopCounterMode
+
+def msa_flops(n, dim, batch=1):
+    """FLOPs of the matrix products of one multi-head self-attention forward: (projections, attention)."""
+    return batch * 8 * n * dim**2, batch * 4 * n**2 * dim
+
+
+mod = FusedMSA(64, 4).eval()
+Ns = pick(ci=[16, 32, 64, 128, 256, 512, 1024], default=[16, 32, 64, 128, 256, 512, 1024, 2048])
+for n in (50, 300):
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        mod(torch.randn(8, n, 64))  # (B, N + 1, D)
+    assert counter.get_total_flops() == sum(msa_flops(n, 64, batch=8)), "the formula counts every matmul"
+lin, quad = zip(*(msa_flops(n, 64, batch=8) for n in Ns))
+assert msa_flops(128, 64)[0] == msa_flops(128, 64)[1]  # the crossover, n = 2D
+print(f"{'n':>5} {'projection GFLOP':>17} {'attention GFLOP':>16} {'attention share':>16}")
+for n, a, b in zip(Ns, lin, quad):
+    print(f"{n:5d} {a / 1e9:17.4f} {b / 1e9:16.4f} {b / (a + b):16.0%}")
+
+# %% [markdown]
+# **Measured time.** Now the same forward, timed on this machine on one thread (the cell prints which
+# CPU it was and how busy). A timing is the best of 3 runs, because other programs only ever make a run
+# slower. The printed slope between the last two sizes tells you which regime the measurement reached:
+# about 1 where the projections dominate, approaching 2 where attention does. (Small sizes are mostly
+# fixed overhead; the committed output comes from `ci` mode, up to $n = 1024$; `default` mode goes to
+# 2048.)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-mod = FusedMSA(64, 4).eval()
+from vit_lessons.machine import loadavg, machine
+
+threads = torch.get_num_threads()
+torch.set_num_threads(1)  # one core: steadier on a shared machine, and the FLOPs/s stay comparable
 times = []
 with torch.no_grad():
     for n in Ns:
-        xs = torch.randn(8, n, 64)  # (B, N, D)
+        xs = torch.randn(8, n, 64)  # (B, N + 1, D)
         mod(xs)  # warm-up
-        reps = max(1, pick(ci=128, default=1024) // n)
+        reps = max(1, 512 // n)
         best = float("inf")
-        for _ in range(3):  # best of 3: other programs on the machine only ever make it slower
+        for _ in range(3):
             t0 = time.perf_counter()
             for _ in range(reps):
                 mod(xs)
             best = min(best, (time.perf_counter() - t0) / reps)
         times.append(best)
-        print(f"N = {n:5d}: {times[-1] * 1e3:8.2f} ms per forward")
+torch.set_num_threads(threads)
+m = machine()
+print(f"machine: {m['cpu']}, {m['cpu_count']} cores, timed on 1 thread; load average {loadavg()}")
+for n, t, a, b in zip(Ns, times, lin, quad):
+    print(f"n = {n:5d}: {t * 1e3:8.2f} ms per forward, {(a + b) / t / 1e9:6.2f} GFLOP/s")
+slope = math.log(times[-1] / times[-2]) / math.log(Ns[-1] / Ns[-2])
+print(f"measured slope between n = {Ns[-2]} and {Ns[-1]}: time grows like n^{slope:.2f}")
 
 # %%
-fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.3))
-a1.loglog(Ns, times, "o-", label="measured")
-a1.loglog(Ns, [times[-1] * (n / Ns[-1]) ** 2 for n in Ns], "k:", label="∝ N² (through the last point)")
-a1.set(xlabel="tokens N", ylabel="seconds per forward", title="Time (explicit attention, D=64, B=8)")
-a1.legend()
-a2.loglog(Ns, [m / 2**20 for m in mem], "o-", color="tab:red", label="(B, h, N, N) weights")
-a2.loglog(Ns, [mem[-1] / 2**20 * (n / Ns[-1]) ** 2 for n in Ns], "k:", label="∝ N²")
-a2.set(xlabel="tokens N", ylabel="MiB", title="Memory of the attention weights")
-a2.legend()
+fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(13, 3.5))
+total = [a + b for a, b in zip(lin, quad)]
+a1.loglog(Ns, total, "o-", color="k", label="total")
+a1.loglog(Ns, lin, "--", color="tab:blue", label="projections, 8nD²")
+a1.loglog(Ns, quad, "--", color="tab:red", label="attention, 4n²D")
+a1.axvline(128, color="0.6", ls=":", lw=1)
+a1.set(xlabel="tokens n", ylabel="FLOPs per forward (B=8)", title="Counted (exact)")
+a1.legend(fontsize=8)
+a2.loglog(Ns, [t * 1e3 for t in times], "o-", color="k", label="measured")
+a2.loglog(Ns, [times[-1] * 1e3 * f / total[-1] for f in total], ":", color="tab:green",
+          label="∝ counted FLOPs (through the last point)")
+a2.axvline(128, color="0.6", ls=":", lw=1)
+a2.set(xlabel="tokens n", ylabel="ms per forward (B=8, 1 thread)", title="Measured on this machine")
+a2.legend(fontsize=8)
+a3.loglog(Ns, [attn_matrix_bytes(8, 4, n) / 2**20 for n in Ns], "o-", color="tab:red", label="(B, h, n, n) weights")
+a3.set(xlabel="tokens n", ylabel="MiB", title="Memory of the attention weights")
+a3.legend(fontsize=8)
+for ax in (a1, a2, a3):
+    ax.grid(alpha=0.3, which="both")
 fig.tight_layout()
+plt.show()
 
 # %% [markdown]
-# At small $N$ the time is mostly fixed overhead and the linear projections (which grow like $N$);
-# from a few hundred tokens on the $N^2$ term takes over.
-#
 # **What it means for the patch size.** For a 224 px image the number of tokens is
-# $(224/P)^2 + 1$. Halving the patch side quadruples $N$ and multiplies the attention matrices by 16.
-# Below, the memory of ViT-B's attention weights for one image over all 12 layers (12 heads each),
-# and the share of the encoder's multiply-adds spent in the two $N^2$ products (the rest is the
-# $N\cdot D^2$ of the qkv, projection and MLP layers: $24ND^2$ per block against $4N^2D$).
+# $N + 1 = (224/P)^2 + 1$. Halving the patch side quadruples $N$ and multiplies the attention matrices
+# by about 16. Below, the memory of ViT-B's attention weights for one image over all 12 layers (12 heads
+# each), and the share of the encoder's FLOPs spent in the two $n^2$ products (the rest is the
+# $n\cdot D^2$ of the qkv, projection and MLP layers: $24nD^2$ FLOPs per block, with the MLP 4 times as
+# wide as $D$, against $4n^2D$; $n = N + 1$).
 
 # %%
 D_b, heads_b, layers_b = 768, 12, 12
-print(f"{'patch':>5} {'grid':>7} {'N':>6} {'weights, 12 layers':>19} {'attention share of FLOPs':>25}")
+print(f"{'patch':>5} {'grid':>7} {'N + 1':>6} {'weights, 12 layers':>19} {'attention share of FLOPs':>25}")
 table = {}
 for P in (32, 16, 14, 8, 4):
     n = (224 // P) ** 2 + 1
@@ -522,7 +591,7 @@ assert table[8][1] > 14 * table[16][1]  # half the patch side: ~16x the attentio
 # With 16×16 patches (the paper's default) attention is a small part of the work; with 4×4 patches
 # on a 224 px image it would need gigabytes per image just for the weights. This is why ViT cuts
 # images into fairly large patches, why small-image courses like this one use small images, and why
-# the paper notes that smaller patches are more expensive (Sec. 3.1: the sequence length is
+# the paper notes that smaller patches are more expensive (Sec. 4.1: the sequence length is
 # inversely proportional to the square of the patch size). Fused kernels such as FlashAttention avoid
 # *storing* the $N\times N$ matrix, but they still do the $N^2$ work.
 
@@ -537,7 +606,9 @@ assert table[8][1] > 14 * table[16][1]  # half the patch side: ~16x the attentio
 #   `F.scaled_dot_product_attention` compute the same thing, and so do `nn.MultiheadAttention` and
 #   `vit_lessons.attention.Attention` with the same weights.
 # - Images use no causal mask: patches have no time order, and the class token must see all of them.
-# - Time and memory grow like $N^2$, so the patch size trades detail for cost.
+# - Attention's own work is $4n^2D$ FLOPs ($2n^2D$ multiply-adds) per layer against $8nD^2$ FLOPs for the
+#   projections, so it dominates from $n = 2D$ tokens on; its memory grows like $n^2$ ($n = N + 1$), so
+#   the patch size trades detail for cost.
 #
 # Next, lesson 04 wraps attention with LayerNorm, an MLP and residual connections into the encoder
 # block.
@@ -553,8 +624,8 @@ assert table[8][1] > 14 * table[16][1]  # half the patch side: ~16x the attentio
 # [solutions/03_attention.ipynb](solutions/03_attention.ipynb).
 
 # %%
-from vit_lessons.exercises import (check_merge_heads, check_multi_head_attention, check_scaled_dot_product,
-                                   check_split_heads, hint)
+from vit_lessons.exercises import (check_masked_attention, check_merge_heads, check_multi_head_attention,
+                                   check_scaled_dot_product, check_split_heads, hint)
 
 # %% [markdown]
 # **Exercise 03.1 · Scaled dot-product attention.** `my_attention(q, k, v)` takes q, k of shape
@@ -600,3 +671,17 @@ def my_multi_head_attention(x, qkv_weight, qkv_bias, proj_weight, proj_bias, num
 
 
 ok = check_multi_head_attention(my_multi_head_attention)
+
+# %% [markdown]
+# **Exercise 03.5 · Attention with a padding mask.** A ViT's sequences all have the same length, but
+# a batch of images of *different* sizes (or sentences of different lengths) is padded to one length,
+# and no query may read the padding. Write `my_masked_attention(q, k, v, key_padding_mask)`: like
+# `my_attention`, with `key_padding_mask` of shape (B, n), True where a token is padding; padded keys must
+# get weight 0 and each query's weights must still sum to 1. (Section 3.5's causal mask is the tool.)
+
+# %%
+def my_masked_attention(q, k, v, key_padding_mask):
+    raise NotImplementedError("your code here")
+
+
+ok = check_masked_attention(my_masked_attention)
