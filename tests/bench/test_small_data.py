@@ -14,22 +14,22 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_every_route_runs_and_the_teacher_time_is_counted(tmp_path):
     data = synthetic("fashion-mnist", 256)
     out = tmp_path / "res"
-    s = small_data(seeds=[0], budget=1.5, teacher_budget=0.5, out=out, runs_dir=tmp_path / "runs", data=data)
+    s = small_data(seeds=[0], budget=6.0, teacher_budget=1.0, out=out, runs_dir=tmp_path / "runs", data=data)
     assert set(s["routes"]) == {"teacher", *ROUTES}
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
     teacher = next(r for r in runs if r["name"] == "teacher")
     for r in runs:
         if r["name"].startswith("distill-"):
             assert r["teacher_time"] == teacher["train_time"]
-            assert r["recipe"]["time_budget"] == pytest.approx(1.5 - teacher["train_time"])
+            assert r["recipe"]["time_budget"] == pytest.approx(6.0 - teacher["train_time"])
             assert r["recipe"]["teacher"].endswith("teacher-seed0/last.pt")
     readme = (out / "README.md").read_text()
     assert "| distill-token |" in readme and "load" in readme
     # a second call reuses every finished run
-    again = small_data(seeds=[0], budget=1.5, teacher_budget=0.5, out=out, runs_dir=tmp_path / "runs", data=data)
+    again = small_data(seeds=[0], budget=6.0, teacher_budget=1.0, out=out, runs_dir=tmp_path / "runs", data=data)
     assert again["routes"]["vit"]["accs"] == s["routes"]["vit"]["accs"]
     # a call for one route keeps the other routes' results in the table
-    one = small_data(seeds=[0], budget=1.5, routes=["cnn"], out=out, runs_dir=tmp_path / "runs", data=data)
+    one = small_data(seeds=[0], budget=6.0, routes=["cnn"], out=out, runs_dir=tmp_path / "runs", data=data)
     assert set(one["routes"]) == set(s["routes"]) and "| vit-lsa |" in (out / "README.md").read_text()
 
 

@@ -94,7 +94,8 @@ def small_data(seeds=(0, 1, 2), budget: float = 600.0, teacher_budget: float = 1
             res = run_one(name, cfg, recipe, data, seed, rd, device=device) | (extra or {})
             copy_metrics(rd, out / f"{name}_seed{seed}.metrics.jsonl")
         runs.append(res)
-        write_results(out, {"partial": True}, runs, "partial results; the benchmark is still going\n")
+        write_results(out, {"partial": True, "command": command()}, runs, "partial results; the benchmark is still "
+                      "going\n")
         return res
 
     for seed in seeds:
@@ -104,6 +105,9 @@ def small_data(seeds=(0, 1, 2), budget: float = 600.0, teacher_budget: float = 1
                 teacher = run("teacher", *route_setup("cnn", teacher_budget, evals_per_epoch,
                                                       teacher_preset=teacher_preset), seed)
             t_time = teacher["train_time"] if route.startswith("distill-") else 0.0
+            if t_time >= budget:
+                raise RuntimeError(f"the teacher trained {t_time:.1f} s of the {budget:g} s budget, leaving nothing "
+                                   "for its student: lower --teacher-budget")
             ck = str(Path(teacher["run_dir"]) / "last.pt") if t_time else ""
             cfg, recipe = route_setup(route, budget - t_time, evals_per_epoch, ck, alpha, tau, teacher_preset)
             res = run(route, cfg, recipe, seed, {"teacher_time": t_time})
