@@ -18,6 +18,7 @@
 # Every piece exists now: patches (01), the class token and position embeddings (02), attention (03)
 # and the encoder block (04). In this lesson you will
 #
+# - see the **whole architecture** again, each box labelled with the lesson that built it;
 # - **assemble the model** inline in a few lines and prove it equal to `vit_lessons.VisionTransformer`;
 # - compare **class-token and mean pooling**, including a common bug;
 # - walk through **ViT-B/16** and find where its 86,567,656 parameters are;
@@ -56,6 +57,7 @@ from torch.testing import assert_close
 from vit_lessons import ViTConfig, VisionTransformer, count_params
 from vit_lessons.blocks import Block
 from vit_lessons.data import load_dataset
+from vit_lessons.diagram import architecture_figure
 from vit_lessons.patches import PatchEmbed
 from vit_lessons.pretrained import convert_torchvision_state_dict
 from vit_lessons.shapes import check_shape
@@ -64,13 +66,25 @@ from vit_lessons.viz import asset_path
 # %% [markdown]
 # ## 5.1 The model in one class
 #
-# The paper's Eq. 1 and 4 frame the encoder of lesson 04. The image's $N_p$ flattened patches are
+# The figure below is the paper's Fig. 1 drawn by `vit_lessons.diagram.architecture_figure` for the
+# course's Fashion-MNIST model, every shape computed from its config, and each box tagged with the lesson
+# that built it. On the left the whole model, top to bottom; on the right one encoder block, which the
+# model repeats $L$ times. This lesson adds the last two boxes: pooling and the head.
+
+# %%
+lesson_of = {"patches": "lesson 01", "patch_embed": "lesson 01", "cls_token": "lesson 02", "pos_embed": "lesson 02",
+             "blocks": "lesson 04", "norm1": "lesson 04", "attn": "lesson 03", "norm2": "lesson 04",
+             "mlp": "lesson 04", "norm": "lesson 04", "pool": "lesson 05", "head": "lesson 05"}
+fig = architecture_figure(ViTConfig.fashion_mnist_cpu(), labels=lesson_of)
+
+# %% [markdown]
+# The paper's Eq. 1 and 4 frame the encoder of lesson 04. The image's $N$ flattened patches are
 # projected by $E$, a learnable class token $x_\text{class}$ goes in front, position embeddings are
-# added; after $L$ blocks, the class token's final state, normalised, is the image representation $y$,
-# and a linear head turns it into class scores:
+# added ($N + 1$ tokens now); after $L$ blocks, the class token's final state, normalised, is the image
+# representation $y$, and a linear head turns it into class scores:
 #
-# $$z_0 = [x_\text{class};\ x_p^1E;\ x_p^2E;\ \cdots;\ x_p^{N_p}E] + E_{pos}, \qquad
-#   y = \mathrm{LN}(z_L^0)$$
+# $$z_0 = [x_\text{class};\ x_p^1E;\ x_p^2E;\ \cdots;\ x_p^{N}E] + E_{pos}, \quad
+#   E_{pos} \in \mathbb{R}^{(N+1)\times D}, \qquad y = \mathrm{LN}(z_L^0)$$
 #
 # Names follow timm (`patch_embed`, `cls_token`, `pos_embed`, `blocks`, `norm`, `head`), so this
 # inline model and the package's have the same state dict.
@@ -92,12 +106,12 @@ class ViT(nn.Module):
         self.head = nn.Linear(embed_dim, num_classes)
 
     def forward(self, x):  # x: (B, C, H, W)
-        x = self.patch_embed(x)  # (B, N-1, D)
+        x = self.patch_embed(x)  # (B, N, D): N patches
         cls = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, D)
-        x = torch.cat([cls, x], dim=1) + self.pos_embed  # (B, N, D): Eq. 1
+        x = torch.cat([cls, x], dim=1) + self.pos_embed  # (B, N + 1, D): Eq. 1
         for blk in self.blocks:
-            x = blk(x)  # (B, N, D): Eq. 2-3
-        x = self.norm(x)  # (B, N, D): Eq. 4
+            x = blk(x)  # (B, N + 1, D): Eq. 2-3
+        x = self.norm(x)  # (B, N + 1, D): Eq. 4
         x = x[:, 0] if self.pool == "cls" else x[:, 1:].mean(dim=1)  # (B, D)
         return self.head(x)  # (B, num_classes)
 
@@ -126,11 +140,11 @@ print("inline ViT == vit_lessons.VisionTransformer(ViTConfig.fashion_mnist_cpu()
 # The paper follows BERT and classifies from the class token; it also reports that averaging the
 # patch tokens ("global average pooling") works as well once the learning rate is tuned (Appendix
 # D.3, Fig. 9). With mean pooling the class token is unnecessary, and when there is one it must be
-# **left out** of the average, because it is not a patch. Averaging all $N$ tokens is an easy bug:
+# **left out** of the average, because it is not a patch. Averaging all $N + 1$ tokens is an easy bug:
 # it runs, the shapes are right, and the features are wrong.
 
 # %%
-tokens = pkg.forward_features(x)  # (B, N, D): normalised tokens, class token at index 0
+tokens = pkg.forward_features(x)  # (B, N + 1, D): normalised tokens, class token at index 0
 cls_pooled = tokens[:, 0]  # (B, D)
 mean_pooled = tokens[:, 1:].mean(dim=1)  # (B, D): patch tokens only
 buggy = tokens.mean(dim=1)  # (B, D): the class token sneaks in
@@ -150,7 +164,7 @@ print("package: pool='cls' reads tokens[:, 0]; pool='mean' == tokens[:, 1:].mean
 # ## 5.3 ViT-B/16, walked through
 #
 # The "Base" model of the paper's Table 1 with 16×16 patches: a 224 px RGB image is cut into
-# $14 \times 14 = 196$ patches, plus the class token gives $N = 197$ tokens of width $D = 768$;
+# $N = 14 \times 14 = 196$ patches, plus the class token gives $N + 1 = 197$ tokens of width $D = 768$;
 # 12 blocks, each with 12 heads of $d = 64$ and an MLP of $4D = 3072$; a 1000-class head.
 
 # %%
@@ -170,11 +184,11 @@ groups = Counter()
 for name, p in vit_b.named_parameters():
     part = name.split(".")[0] if not name.startswith("blocks.") else "blocks." + name.split(".")[2]
     groups[part] += p.numel()
-D, N, L = cfg.embed_dim, cfg.num_tokens, cfg.depth
+D, N, L = cfg.embed_dim, cfg.num_patches, cfg.depth
 formula = {
     "patch_embed": 16 * 16 * 3 * D + D,  # one (P*P*C -> D) projection with bias
     "cls_token": D,
-    "pos_embed": N * D,  # one learned vector per token
+    "pos_embed": (N + 1) * D,  # one learned vector per token, class token included
     "blocks.norm1": L * 2 * D, "blocks.attn": L * (3 * D * D + 3 * D + D * D + D),  # qkv + proj
     "blocks.norm2": L * 2 * D, "blocks.mlp": L * (D * 4 * D + 4 * D + 4 * D * D + D),  # fc1 + fc2
     "norm": 2 * D, "head": D * 1000 + 1000,
@@ -194,31 +208,36 @@ assert total == 86_567_656
 # ## 5.4 The whole family
 #
 # The paper's Table 1 defines Base, Large and Huge; DeiT (Touvron et al. 2021) added Tiny and Small,
-# trained on ImageNet alone. The presets build each on the meta device; the table compares our counts
-# with the paper's rounded numbers and torchvision's exact ones (1000-class head, 224 px).
+# trained on ImageNet alone (its Table 1 rounds them to 5M and 22M). The presets build each on the meta
+# device; the table compares our counts with the rounded published numbers and with exact counts of
+# reference implementations (1000-class head, 224 px): torchvision's for B, L and H, and timm's
+# `vit_tiny_patch16_224` and `vit_small_patch16_224` for Ti and S (torchvision has no Ti or S), which we
+# count right here, also on the meta device.
 
 # %%
-paper_table1 = {"vit_b_16": "86M", "vit_l_16": "307M", "vit_h_14": "632M"}
-torchvision_counts = {"vit_b_16": 86_567_656, "vit_b_32": 88_224_232, "vit_l_16": 304_326_632,
-                      "vit_l_32": 306_535_400, "vit_h_14": 632_045_800}
-deit_counts = {"vit_ti_16": "5.7M", "vit_s_16": "22.1M"}  # DeiT paper, Table 1
-print(f"{'model':10s} {'D':>5s} {'layers':>6s} {'heads':>5s} {'MLP':>5s} {'ours':>13s} {'paper/DeiT':>10s} "
-      f"{'torchvision':>13s}")
+published = {"vit_b_16": "86M", "vit_l_16": "307M", "vit_h_14": "632M",  # ViT paper, Table 1
+             "vit_ti_16": "5M", "vit_s_16": "22M"}  # DeiT paper, Table 1
+reference = {"vit_b_16": 86_567_656, "vit_b_32": 88_224_232, "vit_l_16": 304_326_632,  # torchvision
+             "vit_l_32": 306_535_400, "vit_h_14": 632_045_800}
+for ours_name, timm_name in (("vit_ti_16", "vit_tiny_patch16_224"), ("vit_s_16", "vit_small_patch16_224")):
+    with torch.device("meta"):  # shapes only: nothing is downloaded or initialised
+        reference[ours_name] = count_params(timm.create_model(timm_name, pretrained=False))
+print(f"{'model':10s} {'D':>5s} {'layers':>6s} {'heads':>5s} {'MLP':>5s} {'ours':>13s} {'published':>10s} "
+      f"{'torchvision/timm':>16s}")
 counts = {}
 for name in ("vit_ti_16", "vit_s_16", "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"):
     c = ViTConfig.preset(name)
     with torch.device("meta"):
         counts[name] = count_params(VisionTransformer(c))
-    ref = torchvision_counts.get(name)
+    ref = reference.get(name)
     print(f"{name:10s} {c.embed_dim:5d} {c.depth:6d} {c.num_heads:5d} {c.mlp_hidden_dim:5d} {counts[name]:13,} "
-          f"{paper_table1.get(name, deit_counts.get(name, '')):>10s} {f'{ref:,}' if ref else '':>13s}")
-for name, n in torchvision_counts.items():
+          f"{published.get(name, ''):>10s} {f'{ref:,}' if ref else '':>16s}")
+for name, n in reference.items():
     assert counts[name] == n, name
-assert round(counts["vit_ti_16"] / 1e6, 1) == 5.7 and round(counts["vit_s_16"] / 1e6, 1) == 22.1
 
 # %% [markdown]
-# Table 1 gives one rounded figure per model size (307M for Large, while L/16 here and in
-# torchvision has 304.3M). B/32 has *more* parameters than B/16, because its patch projection
+# Every count equals the reference implementation's exactly. The papers round: one figure per model size
+# (307M for Large, while L/16 here and in torchvision has 304.3M; DeiT's 5M and 22M are 5.7M and 22.1M). B/32 has *more* parameters than B/16, because its patch projection
 # reads 32·32·3 = 3072 numbers instead of 768, yet it is about 4× cheaper to run: 50 tokens instead
 # of 197 (lesson 03's cost table).
 #
@@ -275,7 +294,7 @@ del timm_vit, tv_vit, ours, ours_tv, converted
 # ## 5.6 The course's model on Fashion-MNIST
 #
 # `ViTConfig.fashion_mnist_cpu()` is the course's Fashion-MNIST model: 28×28 grey images, 4×4 patches
-# (49 + 1 tokens), D = 96, 6 blocks, 4 heads. (For its 10-minute CPU budget lesson 06 trains a slimmer
+# ($N = 49$ patches, $N + 1 = 50$ tokens), D = 96, 6 blocks, 4 heads. (For its 10-minute CPU budget lesson 06 trains a slimmer
 # variant of it: 7×7 patches and D = 64.) One forward pass on a batch of real images; before
 # training, the predictions are close to uniform, so the cross-entropy should be near $\ln 10 = 2.30$.
 
@@ -328,27 +347,46 @@ print(f"{len(attns)} attention tensors of shape {tuple(attns[0].shape)}; logits 
 
 # %% [markdown]
 # Row 0 of each matrix is where the class token looks. Averaged over the heads and laid out on the
-# 7×7 patch grid, for the last block (bright = more attention). After a few steps on one batch the
-# maps already follow the garment's outline or the background around it; whether that means
-# anything is a question for a trained model, which lesson 07 studies with attention maps, rollout
-# and more.
+# 7×7 patch grid, for the last block, on one colour scale for all four images (the colour bar). How far
+# from uniform are these maps? Uniform attention over the 49 patches would give every patch the same
+# weight: a max/min ratio of 1 and an entropy of $\ln 49$. We measure both, for the last block and for
+# every head of every block:
 
 # %%
-fig, axes = plt.subplots(2, 4, figsize=(8.5, 4.4))
+cls_last = attns[-1][:, :, 0, 1:].mean(1)  # (8, 49): last block, heads averaged, class token -> patches
+rows = torch.stack([a[:, :, 0, 1:] for a in attns])  # (L, 8, h, 49): every block and head
+rows = rows / rows.sum(-1, keepdim=True)  # share of the class token's attention over the patches only
+entropy = -(rows * rows.log()).sum(-1) / math.log(49)  # (L, 8, h): 1 = uniform over the patches
+ratio = cls_last.amax(-1) / cls_last.amin(-1)  # (8,)
+print(f"last block, heads averaged: max/min weight ratio {ratio.min():.2f} to {ratio.max():.2f} over the 8 images")
+print(f"entropy as a share of the uniform maximum ln 49, every block and head: "
+      f"{entropy.min():.3f} to {entropy.max():.3f} (mean {entropy.mean():.3f})")
+
+# %%
+lo, hi = float(cls_last[:4].min()), float(cls_last[:4].max())
+fig, axes = plt.subplots(2, 4, figsize=(9.4, 4.6))
 for i in range(4):
-    cls_attn = attns[-1][i, :, 0, 1:].mean(0).reshape(7, 7)  # (7, 7): last block, heads averaged
     axes[0, i].imshow(xb[i, 0] * std + mean, cmap="gray_r")
     axes[0, i].set_title(data.info.classes[int(yb[i])], fontsize=9)
-    axes[1, i].imshow(cls_attn, cmap="magma")
+    im = axes[1, i].imshow(cls_last[i].reshape(7, 7), cmap="magma", vmin=lo, vmax=hi)
     axes[1, i].set_title("class token → patches", fontsize=9)
 for ax in axes.flat:
     ax.axis("off")
-fig.tight_layout()
+fig.tight_layout(rect=(0, 0, 0.88, 1))
+bar = fig.colorbar(im, cax=fig.add_axes((0.9, 0.08, 0.02, 0.38)),
+                   label=f"attention weight (one scale)\nuniform over 50 tokens: {1 / 50:.3f}")
+
+# %% [markdown]
+# The maps are nearly uniform: the brightest patch gets less than twice the weight of the darkest (the
+# printed ratios), the colour bar spans a narrow band around the uniform weight, and every head of every
+# block keeps at least 96% of the largest possible entropy. The patterns you see are small differences
+# that the colour map stretches over its whole range. A model this fresh has not learned where to look; lesson 07 loads the trained Fashion-MNIST
+# model and reads its attention maps, rollout and Grad-CAM, and measures how far each head looks.
 
 # %% [markdown]
 # ## Summary
 #
-# - A ViT is: patch embedding, class token in front, position embeddings added, $L$ pre-norm blocks,
+# - A ViT is (the figure of §5.1): patch embedding, class token in front, position embeddings added, $L$ pre-norm blocks,
 #   a final LayerNorm, the class token (or the mean of the patch tokens, never including the class
 #   token) into a linear head. Our inline version equals `vit_lessons.VisionTransformer`.
 # - ViT-B/16: 197 tokens of 768, 12 blocks with 12 heads of 64 and an MLP of 3072;
@@ -372,7 +410,7 @@ fig.tight_layout()
 # [solutions/05_vision_transformer.ipynb](solutions/05_vision_transformer.ipynb).
 
 # %%
-from vit_lessons.exercises import check_mean_pool, check_vit_forward, check_vit_param_count, hint
+from vit_lessons.exercises import check_mean_pool, check_vit_forward, check_vit_forward_any, check_vit_param_count, hint
 
 # %% [markdown]
 # **Exercise 05.1 · Count the parameters from the config.** `my_vit_param_count(config)` returns the
@@ -409,3 +447,19 @@ def my_vit_forward(model, images):
 
 
 ok = check_vit_forward(my_vit_forward)
+
+# %% [markdown]
+# **Exercise 05.4 · One forward pass for every pooling choice.** The paper's appendix D.3 trains ViTs with
+# a class token and with global average pooling; many later models (among them the paper's own
+# follow-ups) drop the class token altogether. `my_vit_forward_any(model, images)` returns the logits of a
+# `VisionTransformer` for *any* of these set-ups: `model.config.class_token` says whether there is a class
+# token to prepend (`model.cls_token` is `None` without one), `model.config.pool` whether the head reads
+# the class token (`"cls"`) or the mean of the patch tokens (`"mean"`). The check runs it on three tiny
+# models: class token with `"cls"`, class token with `"mean"`, and no class token with `"mean"`.
+
+# %%
+def my_vit_forward_any(model, images):
+    raise NotImplementedError("your code here")
+
+
+ok = check_vit_forward_any(my_vit_forward_any)

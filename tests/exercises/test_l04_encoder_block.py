@@ -8,9 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vit_lessons.blocks import DropPath
 from vit_lessons.exercises import (
     ExerciseError,
     check_block_params,
+    check_drop_path,
     check_gelu,
     check_layer_norm,
     check_pre_norm_block,
@@ -29,6 +31,7 @@ def test_package_versions_pass():
     assert check_layer_norm(lambda x, w, b, eps: F.layer_norm(x, (x.shape[-1],), w, b, eps)) is True
     assert check_gelu(F.gelu) is True
     assert check_pre_norm_block(lambda blk, x: blk(x)) is True
+    assert check_drop_path(lambda x, p, training: DropPath(p).train(training)(x)) is True
 
 
 def _ln(unbiased=False, eps_where="inside", eps=None, affine="both", mean=True, dim=-1):
@@ -39,6 +42,19 @@ def _ln(unbiased=False, eps_where="inside", eps=None, affine="both", mean=True, 
         y = (x - mu) / (torch.sqrt(var + e) if eps_where == "inside" else
                         torch.sqrt(var) + e if eps_where == "outside" else torch.sqrt(var))
         return y * w + b if affine == "both" else y * w if affine == "weight" else y
+    return f
+
+
+def _dp(per="sample", scale="divide", keep_prob="1-p", eval_identity=True, mask_dims=None, inplace=False):
+    def f(x, p, training):
+        if (not training and eval_identity) or p == 0:
+            return x
+        shape = x.shape if per == "number" else (x.shape[0],) + (1,) * ((mask_dims or x.ndim) - 1)
+        keep = (torch.rand(shape) >= p if keep_prob == "1-p" else torch.rand(shape) < p).to(x.dtype)
+        s = {"divide": 1 / (1 - p), "none": 1.0, "multiply": 1 - p}[scale]
+        if inplace:
+            return x.mul_(keep * s)
+        return x * keep * s
     return f
 
 
@@ -97,6 +113,16 @@ MISTAKES = {
         (_bp(mlp_layers=1), "only one MLP layer"),
         (_bp(as_float=True), "should return an int"),
         (lambda dim, ratio=4.0: 12 * dim * dim + 13 * dim, r"block_params\(96, 2.0\)"),  # right only for ratio 4
+    ],
+    check_drop_path: [
+        (_dp(per="number"), "that is dropout"),
+        (_dp(scale="none"), "forgot to scale"),
+        (_dp(scale="multiply"), "multiplied the kept samples by 1 - p"),
+        (_dp(keep_prob="p"), "keep with probability 1 - p"),
+        (_dp(eval_identity=False), "outside training drop path is the identity"),
+        (_dp(mask_dims=3), r"\(B, C, H, W\) feature map it fails"),
+        (_dp(inplace=True), "in place"),
+        (lambda x, p, training: x if not training or p == 0 else x * 0, "with p = 0.25 about 25%"),
     ],
 }
 

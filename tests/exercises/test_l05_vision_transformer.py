@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from vit_lessons import VisionTransformer, ViTConfig, count_params
-from vit_lessons.exercises import ExerciseError, check_mean_pool, check_vit_forward, check_vit_param_count
+from vit_lessons.exercises import (
+    ExerciseError,
+    check_mean_pool,
+    check_vit_forward,
+    check_vit_forward_any,
+    check_vit_param_count,
+)
 
 from .conftest import assert_solutions_pass, mistakes
 
@@ -24,6 +30,7 @@ def test_package_versions_pass():
 
     assert check_vit_param_count(build_and_count) is True
     assert check_vit_forward(lambda m, x: m(x)) is True
+    assert check_vit_forward_any(lambda m, x: m(x)) is True
 
 
 def test_mean_pool_matches_package():
@@ -95,6 +102,20 @@ def _fwd(pos=True, norm=True, pool="cls", cls_first=True, head=True):
     return f
 
 
+def _any(skip="prefix", pool="config", ret=True):
+    def f(model, images):
+        prefix = 1 if model.config.class_token else 0
+        x = model.embed(images)  # (B, N + prefix, D)
+        for blk in model.blocks:
+            x = blk(x)
+        x = model.norm(x)
+        how = model.config.pool if pool == "config" else pool
+        start = {"prefix": prefix, "one": 1, "none": 0}[skip]
+        out = model.head(x[:, 0] if how == "cls" else x[:, start:].mean(1))
+        return out if ret else None
+    return f
+
+
 MISTAKES = {
     check_mean_pool: [
         (lambda t: t.mean(1), "included the class token"),
@@ -115,6 +136,14 @@ MISTAKES = {
         (_fwd(cls_first=False), "class token at the end"),
         (_fwd(pool="all"), "applied to every token"),
         (_fwd(head=False), "apply model.head"),
+    ],
+    check_vit_forward_any: [
+        (_any(skip="one"), "this model has no class token"),
+        (_any(skip="none"), "the class token included"),
+        (_any(pool="cls"), "read token 0"),
+        (_any(pool="mean"), "with pool='cls' the head reads the class token"),
+        (_any(ret=False), "returned None"),
+        (lambda m, x: m.forward_features(x).mean(1), "has shape"),
     ],
 }
 

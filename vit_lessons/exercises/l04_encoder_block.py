@@ -1,4 +1,5 @@
-"""Self-checks for lesson 04's exercises: LayerNorm, GELU, the pre-norm block, counting a block's parameters.
+"""Self-checks for lesson 04's exercises: LayerNorm, GELU, the pre-norm block, counting a block's parameters,
+stochastic depth.
 
 Used in notebooks/04_encoder_block.
 """
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from ..blocks import Block
 from ._common import ExerciseError, exercise, expect_close, expect_int, expect_shape
 
-__all__ = ["check_layer_norm", "check_gelu", "check_pre_norm_block", "check_block_params"]
+__all__ = ["check_layer_norm", "check_gelu", "check_pre_norm_block", "check_block_params", "check_drop_path"]
 
 
 @exercise("04.1", "LayerNorm by hand", answer="my_layer_norm", hints=(
@@ -160,3 +161,64 @@ def check_block_params(block_params) -> bool | None:
             raise ExerciseError(f"{where} = {got:,}, short by {d:,}: {hints[d]}")
         raise ExerciseError(f"{where} = {got:,} but a block has {want:,} parameters")
     return "12 D^2 + 13 D with MLP ratio 4"
+
+
+@exercise("04.5", "Stochastic depth for any residual branch", answer="my_drop_path", hints=(
+    "Draw one keep-or-drop decision per sample, not per number: a mask of shape (B, 1, 1, ...) with as many 1s "
+    "as x has dimensions after the batch, so it broadcasts over the rest. Keep with probability 1 - p, and "
+    "divide what you keep by 1 - p. Outside training (or with p = 0) return x.",
+    "if not training or p == 0: return x; "
+    "keep = (torch.rand((x.shape[0],) + (1,) * (x.ndim - 1)) >= p).to(x.dtype); return x * keep / (1 - p)"))
+def check_drop_path(drop_path) -> bool | None:
+    """Exercise 04.5 · Stochastic depth: ``drop_path(x, p, training)`` zeroes whole samples' branches.
+
+    Kept samples are scaled by 1 / (1 - p); the identity outside training. Checked on token batches and on
+    CNN feature maps. Used in notebooks/04_encoder_block.
+    """
+    torch.manual_seed(44)
+    x = torch.rand(4000, 5, 8) + 0.5  # (B, N + 1, D), all positive so a zero can only come from the mask
+    x0 = x.clone()
+    for training, p in ((False, 0.25), (True, 0.0)):
+        got = drop_path(x, p, training)
+        expect_shape(got, tuple(x.shape), f"drop_path(x, {p}, training={training})")
+        if not torch.equal(got, x0):
+            raise ExerciseError(f"drop_path(x, {p}, training={training}) changed x; "
+                                + ("outside training drop path is the identity: return x" if not training
+                                   else "with p = 0 nothing is dropped and nothing rescaled: return x"))
+    p = 0.25
+    got = drop_path(x, p, True)
+    if not torch.equal(x, x0):
+        raise ExerciseError("drop_path changed its input in place; return a new tensor (x * mask / (1 - p))")
+    expect_shape(got, tuple(x.shape), "drop_path(x, 0.25, training=True)")
+    got = got.detach()
+    zero = got == 0  # (B, N + 1, D)
+    per_sample = zero.float().mean((1, 2))  # (B,): share of zeros in each sample
+    if ((per_sample > 0) & (per_sample < 1)).any():
+        raise ExerciseError("some samples are only partly zeroed: that is dropout (one decision per number); drop "
+                            "path makes one decision per sample, with a mask of shape (B, 1, 1)")
+    dropped = float(per_sample.mean())
+    if abs(dropped - (1 - p)) < 0.03:
+        raise ExerciseError(f"{dropped:.0%} of the samples were dropped with p = {p}: p is the probability of "
+                            "dropping, so keep with probability 1 - p")
+    if abs(dropped - p) > 0.03:
+        raise ExerciseError(f"{dropped:.1%} of the samples were dropped, but with p = {p} about {p:.0%} should be")
+    kept = ~zero[:, 0, 0]  # (B,)
+    ratio = got[kept] / x0[kept]  # (B_kept, N + 1, D)
+    for scale, msg in ((1.0, "forgot to scale the kept samples: divide them by 1 - p so the mean stays x"),
+                       (1 - p, "multiplied the kept samples by 1 - p; divide by it, so the expected output is x")):
+        if torch.allclose(ratio, torch.full_like(ratio, scale), atol=1e-5):
+            raise ExerciseError(msg)
+    if not torch.allclose(ratio, torch.full_like(ratio, 1 / (1 - p)), atol=1e-5):
+        raise ExerciseError("the kept samples should be x / (1 - p) exactly")
+    fmap = torch.rand(400, 3, 4, 4) + 0.5  # (B, C, H, W): a CNN's residual branch
+    try:
+        got4 = drop_path(fmap, p, True)
+    except RuntimeError as err:  # a mask shaped for 3-D tokens does not broadcast over 4-D maps
+        raise ExerciseError(f"on a (B, C, H, W) feature map it fails ({err}); build the mask from x.ndim: "
+                            "(x.shape[0],) + (1,) * (x.ndim - 1)") from None
+    expect_shape(got4, tuple(fmap.shape), "drop_path on a (B, C, H, W) feature map")
+    share = (got4 == 0).float().mean((1, 2, 3))  # (B,)
+    if ((share > 0) & (share < 1)).any():
+        raise ExerciseError("on a (B, C, H, W) feature map some samples are only partly zeroed: the mask needs "
+                            "shape (B, 1, 1, 1) there, (x.shape[0],) + (1,) * (x.ndim - 1)")
+    return "one decision per sample, kept samples scaled by 1 / (1 - p), the identity outside training"

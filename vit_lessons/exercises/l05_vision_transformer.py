@@ -1,4 +1,5 @@
-"""Self-checks for lesson 05's exercises: counting a ViT's parameters, mean pooling, the forward pass.
+"""Self-checks for lesson 05's exercises: counting a ViT's parameters, mean pooling, the forward pass, and the
+forward pass for any choice of class token and pooling.
 
 Used in notebooks/05_vision_transformer.
 """
@@ -11,7 +12,7 @@ from ..config import ViTConfig
 from ..model import VisionTransformer
 from ._common import ExerciseError, exercise, expect_close, expect_int, expect_shape
 
-__all__ = ["check_vit_param_count", "check_mean_pool", "check_vit_forward"]
+__all__ = ["check_vit_param_count", "check_mean_pool", "check_vit_forward", "check_vit_forward_any"]
 
 
 def _describe(cfg: ViTConfig) -> str:
@@ -100,10 +101,10 @@ def check_mean_pool(mean_pool) -> bool | None:
     return "the mean of the patch tokens, class token left out"
 
 
-def _perturbed_tiny_vit() -> VisionTransformer:
+def _perturbed_tiny_vit(**changes) -> VisionTransformer:
     """A tiny ViT whose weights are far from their initialisation, so every part changes the logits."""
     torch.manual_seed(51)
-    model = VisionTransformer(ViTConfig.tiny()).eval()
+    model = VisionTransformer(ViTConfig.tiny(**changes)).eval()
     g = torch.Generator().manual_seed(52)
     with torch.no_grad():
         for p in model.parameters():
@@ -153,3 +154,43 @@ def check_vit_forward(vit_forward) -> bool | None:
         (2, model.config.embed_dim): "these are the pooled features; apply model.head"})
     expect_close(got, want, "logits", atol=1e-4, hints=hints)
     return "the ViT forward pass from its parts"
+
+
+@exercise("05.4", "One forward pass for every pooling choice", answer="my_vit_forward_any", hints=(
+    "Read model.config.class_token and model.config.pool. Without a class token there is nothing to prepend and "
+    "every token is a patch, so the mean runs over all of them; with one, the class token is index 0 and the "
+    "patches start at index 1.",
+    "prefix = 1 if model.config.class_token else 0; prepend model.cls_token only when prefix == 1; after the "
+    "blocks and model.norm: pooled = x[:, 0] if model.config.pool == 'cls' else x[:, prefix:].mean(dim=1)"))
+def check_vit_forward_any(vit_forward) -> bool | None:
+    """Exercise 05.4 · One forward pass for every pooling choice: ``vit_forward(model, images)`` -> logits.
+
+    Checked on three models: class token read by the head; class token kept but mean pooling; no class token
+    and mean pooling (all tokens are patches). Used in notebooks/05_vision_transformer.
+    """
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(54))  # (B, C, H, W)
+    cases = [dict(), dict(pool="mean"), dict(class_token=False, pool="mean")]
+    for changes in cases:
+        model = _perturbed_tiny_vit(**changes)
+        cfg = model.config
+        what = f"logits for class_token={cfg.class_token}, pool={cfg.pool!r}"
+        with torch.no_grad():
+            got = vit_forward(model, x.clone())
+            want = model(x)  # (B, num_classes)
+            tokens = model.forward_features(x)  # (B, N + 1, D), or (B, N, D) without a class token
+            hints = [(model.head(tokens.mean(1)), "averaged every token, the class token included; mean pooling "
+                                                  "averages the patch tokens only, tokens[:, 1:]"),
+                     (model.head(tokens[:, 0]), "read token 0; with pool='mean' the head reads the mean of the "
+                                                "patch tokens")]
+            if cfg.class_token:
+                hints.append((model.head(tokens[:, 1:].mean(1)), "pooled by the mean of the patch tokens; with "
+                                                                  "pool='cls' the head reads the class token, "
+                                                                  "tokens[:, 0]"))
+            else:
+                hints[0] = (model.head(tokens[:, 1:].mean(1)), "skipped token 0, but this model has no class token: "
+                                                              "token 0 is a patch, average them all")
+        if got is None:
+            raise ExerciseError(f"{what}: the function returned None; return the logits")
+        expect_shape(got, tuple(want.shape), what)
+        expect_close(got, want, what, atol=1e-4, hints=hints)
+    return "class token or not, cls or mean pooling, the patches start after the prefix"

@@ -1,5 +1,5 @@
 """Self-checks for lesson 06's exercises: the learning-rate schedule, label smoothing, one training step,
-the confusion matrix.
+the confusion matrix, a learning-rate sweep.
 
 Used in notebooks/06_training.
 """
@@ -14,7 +14,7 @@ from torch import nn
 
 from ._common import ExerciseError, exercise, expect_close
 
-__all__ = ["check_lr_schedule", "check_smoothed_loss", "check_train_step", "check_confusion"]
+__all__ = ["check_lr_schedule", "check_smoothed_loss", "check_train_step", "check_confusion", "check_lr_sweep"]
 
 
 def _schedule(warmup: bool = True, cosine_from: str = "warmup", decay: str = "half-cosine"):
@@ -169,3 +169,64 @@ def check_confusion(confusion) -> bool | None:
         (want.T, "rows and columns are swapped: row i should count images whose TRUE class is i"),
         (want / want.sum(1, keepdim=True), "the rows are normalised; return raw counts")])
     return "rows = true class, columns = predicted class; the diagonal holds the correct ones"
+
+
+def _sweep(make_model, x, y, lrs, steps, fresh=True, zero_grad=True, after=True):
+    """The reference sweep, or one of its typical mistakes."""
+    losses, model = [], None
+    for lr in lrs:
+        if fresh or model is None:
+            model = make_model()
+        opt = torch.optim.AdamW(model.parameters(), lr=lr)
+        for _ in range(steps):
+            loss = F.cross_entropy(model(x), y)
+            if zero_grad:
+                opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if after:
+            with torch.no_grad():
+                loss = F.cross_entropy(model(x), y)
+        losses.append(loss.item())
+    return losses
+
+
+@exercise("06.5", "A learning-rate sweep", answer="my_lr_sweep", hints=(
+    "Every learning rate gets its own fresh model (call make_model() inside the loop, so each starts from the "
+    "same weights) and its own AdamW. Train `steps` full-batch steps, then measure the loss once more, without "
+    "gradients, after the last step.",
+    "for lr in lrs: model = make_model(); opt = torch.optim.AdamW(model.parameters(), lr=lr); "
+    "for _ in range(steps): loss = F.cross_entropy(model(x), y); opt.zero_grad(); loss.backward(); opt.step(); "
+    "then with torch.no_grad(): losses.append(F.cross_entropy(model(x), y).item())"))
+def check_lr_sweep(lr_sweep) -> bool | None:
+    """Exercise 06.5 · A learning-rate sweep: ``lr_sweep(make_model, x, y, lrs, steps)`` -> one loss per lr.
+
+    Each lr trains a fresh model for ``steps`` AdamW steps; the loss after the last step is returned.
+    Used in notebooks/06_training.
+    """
+    g = torch.Generator().manual_seed(61)
+    x = torch.randn(64, 8, generator=g)  # (B, features)
+    y = (x[:, :3] @ torch.randn(3, 4, generator=g)).argmax(1)  # (B,): 4 classes a small MLP can learn
+
+    def make_model():
+        torch.manual_seed(62)  # every call: the same starting weights
+        return nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 4))
+
+    lrs, steps = [1e-4, 1e-3, 1e-2, 1e-1, 1.0], 5
+    got = lr_sweep(make_model, x.clone(), y.clone(), list(lrs), steps)
+    if not isinstance(got, (list, tuple)) or len(got) != len(lrs):
+        raise ExerciseError(f"return a list with one loss per learning rate ({len(lrs)} of them), got "
+                            f"{type(got).__name__}" + (f" of length {len(got)}" if hasattr(got, "__len__") else ""))
+    got = torch.tensor([float(v) for v in got])
+    want = torch.tensor(_sweep(make_model, x, y, lrs, steps))
+    hints = [(torch.tensor(_sweep(make_model, x, y, lrs, steps, fresh=False)),
+              "one model was trained on and on through all the learning rates; call make_model() for each lr, so "
+              "every lr starts from the same weights"),
+             (torch.tensor(_sweep(make_model, x, y, lrs, steps, zero_grad=False)),
+              "forgot optimizer.zero_grad(): gradients add up over the steps"),
+             (torch.tensor(_sweep(make_model, x, y, lrs, steps, after=False)),
+              "returned the loss of the last training step, measured before its update; measure it once more "
+              "after the last step, under torch.no_grad()")]
+    expect_close(got, want, "losses", atol=1e-5, rtol=1e-4, hints=hints)
+    best = lrs[int(want.argmin())]
+    return f"one fresh model per learning rate; on this problem {best:g} ends lowest after {steps} steps"
