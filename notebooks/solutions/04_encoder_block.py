@@ -32,7 +32,8 @@ device = setup(seed=0)
 import math
 
 import torch
-from vit_lessons.exercises import check_block_params, check_gelu, check_layer_norm, check_pre_norm_block
+from vit_lessons.exercises import (check_block_params, check_drop_path, check_gelu, check_layer_norm,
+                                   check_pre_norm_block)
 
 # %% [markdown]
 # ## Exercise 04.1 · LayerNorm by hand
@@ -97,3 +98,23 @@ def my_block_params(dim, mlp_ratio=4.0):
 
 ok = check_block_params(my_block_params)
 assert my_block_params(768) == 12 * 768**2 + 13 * 768 == 7_087_872
+
+# %% [markdown]
+# ## Exercise 04.5 · Stochastic depth for any residual branch
+#
+# One keep-or-drop decision per sample: the mask has the batch dimension and a 1 for every other
+# dimension, so it broadcasts over tokens and features, or over channels, height and width. Keeping with
+# probability $1 - p$ and dividing by $1 - p$ leaves the expected output equal to `x`, which is why
+# nothing changes at test time.
+
+# %%
+def my_drop_path(x, p, training):
+    """Zero the whole branch of each sample with probability p; (B, ...) -> (B, ...)."""
+    if not training or p == 0:
+        return x
+    mask_shape = (x.shape[0],) + (1,) * (x.ndim - 1)  # (B, 1, ..., 1): one decision per sample
+    keep = (torch.rand(mask_shape, device=x.device) >= p).to(x.dtype)  # (B, 1, ..., 1)
+    return x * keep / (1 - p)  # same shape as x
+
+
+ok = check_drop_path(my_drop_path)

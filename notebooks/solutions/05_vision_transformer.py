@@ -31,13 +31,13 @@ from vit_lessons.lesson import setup, pick
 device = setup(seed=0)
 import torch
 from vit_lessons import ViTConfig
-from vit_lessons.exercises import check_mean_pool, check_vit_forward, check_vit_param_count
+from vit_lessons.exercises import check_mean_pool, check_vit_forward, check_vit_forward_any, check_vit_param_count
 
 # %% [markdown]
 # ## Exercise 05.1 · Count the parameters from the config
 #
-# Patch embedding $P^2CD + D$; class token $D$; learned position embeddings $N \cdot D$ (none when
-# they are sin-cos); $L$ blocks of two LayerNorms, qkv, proj and the MLP; the final LayerNorm $2D$;
+# Patch embedding $P^2CD + D$; class token $D$; learned position embeddings $(N + 1) \cdot D$ with a
+# class token, $N \cdot D$ without (none when they are sin-cos); $L$ blocks of two LayerNorms, qkv, proj and the MLP; the final LayerNorm $2D$;
 # the head $D \cdot K + K$ for $K$ classes (none when $K = 0$).
 
 # %%
@@ -88,3 +88,27 @@ def my_vit_forward(model, images):
 
 
 ok = check_vit_forward(my_vit_forward)
+
+# %% [markdown]
+# ## Exercise 05.4 · One forward pass for every pooling choice
+#
+# The number of prefix tokens (1 with a class token, 0 without) decides two things: whether anything is
+# prepended, and where the patch tokens start for the mean. Skipping token 0 in a model without a class
+# token drops a real patch, a bug that runs without complaint.
+
+# %%
+def my_vit_forward_any(model, images):
+    """(B, C, H, W) -> (B, num_classes) for any class_token / pool combination."""
+    prefix = 1 if model.config.class_token else 0
+    x = model.patch_embed(images)  # (B, N, D)
+    if prefix:
+        x = torch.cat([model.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # (B, N + 1, D)
+    x = x + model.pos_embed  # (B, N + prefix, D)
+    for blk in model.blocks:
+        x = blk(x)  # (B, N + prefix, D)
+    x = model.norm(x)  # (B, N + prefix, D)
+    pooled = x[:, 0] if model.config.pool == "cls" else x[:, prefix:].mean(dim=1)  # (B, D)
+    return model.head(pooled)  # (B, num_classes)
+
+
+ok = check_vit_forward_any(my_vit_forward_any)
