@@ -29,11 +29,12 @@
 #   its **attention maps**.
 
 # %%
-# Colab: install the course package from the repository (elsewhere `make lab` already did).
+# Colab: install the course package and what the lessons import (no Jupyter or test tools);
+# elsewhere `make lab` already did.
 import subprocess, sys
 if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "vit-lessons[dev] @ git+https://github.com/vit-from-scratch/vit-from-scratch"], check=True)
+                    "vit-lessons @ git+https://github.com/vit-from-scratch/vit-from-scratch"], check=True)
 
 # %%
 # NBVAL_IGNORE_OUTPUT

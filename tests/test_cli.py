@@ -29,7 +29,8 @@ def cli(*args, timeout=120):
 
 
 def test_help_reads_like_documentation(capsys):
-    for cmd, words in (("train", ["--time-budget", "--resume", "torchrun", "metrics.jsonl", "--label-smoothing"]),
+    for cmd, words in (("train", ["--time-budget", "--resume", "torchrun", "metrics.jsonl", "--label-smoothing",
+                                  "every --save-every minutes inside an epoch", "--save-every MINUTES"]),
                        ("eval", ["confusion matrix"]), ("bench", ["fashion-mnist-10min", "ablations"])):
         with pytest.raises(SystemExit) as e:
             main([cmd, "--help"])
@@ -50,6 +51,12 @@ def test_train_then_eval(tmp_path, capsys):
     acc = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["test_acc"]
     assert f"test accuracy {acc:.4f}" in out
     assert "true \\ predicted" in out and len(out.splitlines()) > 10
+    # best.pt and last.pt count epochs as metrics.jsonl does (best.pt is written during an evaluation)
+    assert "after 2 epochs" in out
+    records = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
+    best = max(records, key=lambda r: r["test_acc"])["epoch"]
+    assert main(["eval", str(run / "best.pt")]) == 0
+    assert f"after {best:g} epoch{'' if best == 1 else 's'}," in capsys.readouterr().out
     # the same name again, without --resume: refused, and the run already there is left exactly as it was
     before = {f: (run / f).read_bytes() for f in ("last.pt", "best.pt", "metrics.jsonl", "config.json")}
     assert main(["train", *TINY, "--epochs", "1", "--out", str(tmp_path), "--exp-name", "d"]) == 2
@@ -64,10 +71,16 @@ def test_train_then_eval(tmp_path, capsys):
 
 def test_bad_checkpoints_are_clear_errors_not_tracebacks(tmp_path):
     bad = tmp_path / "bad.pt"
-    bad.write_bytes(b"\x00garbage" * 10)
+    bad.write_text("hello world\n")
     p = cli("eval", str(bad))
     assert p.returncode != 0
-    assert "corrupt or truncated" in p.stderr and "Traceback" not in p.stderr
+    assert "not a file torch.save writes (it starts with b'hell'" in p.stderr and "Traceback" not in p.stderr
+    assert "Error" not in p.stderr  # the message says what is wrong, not which exception torch raised inside
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes((ROOT / "assets" / "checkpoints" / "fashion_mnist_vit.pt").read_bytes()[:5000])
+    p = cli("eval", str(cut))
+    assert p.returncode == 2 and "is cut off or damaged (5,000 bytes" in p.stderr
+    assert "Error" not in p.stderr and "miniz" not in p.stderr
     # a checkpoint of another configuration, resumed with different options
     run = tmp_path / "runs"
     assert main(["train", *TINY, "--epochs", "1", "--out", str(run), "--exp-name", "x"]) == 0
@@ -81,23 +94,34 @@ def test_bad_checkpoints_are_clear_errors_not_tracebacks(tmp_path):
 
 
 def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
+    """Killed in the middle of an epoch (last.pt written there by --save-every), resumed: bit for bit the same."""
     args = [*TINY, "--epochs", "12", "--batch-size", "32", "--seed", "5", "--out", str(tmp_path)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "vit_lessons", "train", *args, "--exp-name", "killed"],
+    proc = subprocess.Popen([sys.executable, "-m", "vit_lessons", "train", *args, "--exp-name", "killed",
+                             "--save-every", "0.0001"],  # last.pt every 6 ms: after almost every step
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = tmp_path / "killed" / "last.pt"
-    deadline = time.time() + 90
-    while not last.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.15)  # somewhere inside the next epoch
-    assert proc.poll() is None, "the run finished before it could be killed; make it longer"
-    proc.send_signal(signal.SIGKILL)
+    spe = 1438 // 32  # steps per epoch: the digits' training images / batch
+    deadline = time.time() + 120
+    killed_at = None
+    while killed_at is None and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+        if not last.exists():
+            continue
+        proc.send_signal(signal.SIGSTOP)  # frozen: last.pt cannot change while we look at it
+        step = torch.load(last, weights_only=True)["step"]
+        if step > spe and step % spe:  # inside the second epoch or later, not at an epoch's end
+            proc.send_signal(signal.SIGKILL)
+            killed_at = step
+        else:
+            proc.send_signal(signal.SIGCONT)
     proc.wait()
+    assert killed_at is not None, "the run finished (or hung) before it could be killed mid-epoch"
     done = len((tmp_path / "killed" / "metrics.jsonl").read_text().splitlines())
     assert done < 12
     p = cli("train", *args, "--exp-name", "killed", "--resume")
     assert p.returncode == 0, p.stderr
-    assert "resumed from" in p.stdout
+    assert f"at epoch {killed_at / spe:.2f} (step {killed_at}," in p.stdout
     p = cli("train", *args, "--exp-name", "straight")
     assert p.returncode == 0, p.stderr
     a = [json.loads(s) for s in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
@@ -109,6 +133,17 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
     wb = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)["model"]
     for k in wb:
         torch.testing.assert_close(wa[k], wb[k], atol=0, rtol=0)
+
+
+def test_training_into_a_file_or_pipe_logs_progress_inside_an_epoch(tmp_path, capsys):
+    # stderr is not a terminal here (captured), as when the output goes to a file: no bar, log lines instead
+    args = [*TINY[:-1], "--epochs", "1", "--batch-size", "32", "--out", str(tmp_path)]
+    assert main(["train", *args, "--exp-name", "piped"]) == 0
+    lines = [s for s in capsys.readouterr().out.splitlines() if "steps) | train loss" in s]
+    assert len(lines) == 19 and "epoch 1:   6% (3/44 steps) | train loss" in lines[0], lines[:2]  # every 5%
+    assert "epoch 1:  95% (42/44 steps)" in lines[-1] and "s/step, about" in lines[-1]
+    assert main(["train", *TINY, "--epochs", "1", "--out", str(tmp_path), "--exp-name", "quiet"]) == 0
+    assert "steps) | train loss" not in capsys.readouterr().out  # --no-progress: neither
 
 
 def test_every_recipe_switch_reaches_the_setup():
@@ -136,6 +171,8 @@ def test_every_recipe_switch_reaches_the_setup():
     (["train", "--depth", "0"], "--depth must be a positive integer, got 0"),
     (["train", "--schedule", "step"], "argument --schedule: invalid choice: 'step'"),
     (["eval", "x.pt", "--batch-size", "-5"], "--batch-size must be a positive integer, got -5"),
+    (["train", "--save-every", "-1"], "--save-every must be 0 or more minutes, got -1"),
+    (["train", "--save-every", "often"], "--save-every must be a number, got 'often'"),
     (["bench", "cpu-kernels", "--seeds", "0"], "unrecognized arguments: --seeds 0"),
 ])
 def test_bad_flags_name_the_flag_and_the_value_typed(capsys, argv, message):
@@ -154,7 +191,8 @@ def test_data_without_download_says_what_to_do_on_the_command_line(tmp_path):
 def test_every_benchmark_is_a_command_with_its_own_flags(capsys):
     parse = build_parser().parse_args
     assert [b.name for b in BENCHMARKS] == ["fashion-mnist-10min", "ablations", "gpu-fashion-mnist",
-                                            "cifar-epoch-time", "cpu-kernels", "speed"]
+                                            "cifar-epoch-time", "cpu-kernels", "speed", "small-data",
+                                            "transfer-digits"]
     a = parse(["bench", "fashion-mnist-10min", "--seeds", "0", "1", "--threads", "2", "--evals-per-epoch", "1",
                "--checkpoint", "x.pt", "--side-by-side"])
     assert (a.benchmark.name, a.seeds, a.torch_threads, a.evals_per_epoch, a.budget) == ("fashion-mnist-10min",
@@ -183,6 +221,7 @@ def test_a_benchmark_plugs_in_with_its_commands(monkeypatch, capsys):
     assert seen == [(3, 2)]  # --threads set before the benchmark ran (one_thread had set 1)
     assert main(["bench", "fake", "--size", "-1"]) == 2
     assert "error: --size must not be negative" in capsys.readouterr().err
+
 
 def test_app_command_is_wired_and_checks_its_checkpoint_before_serving(capsys):
     args = build_parser().parse_args(["app"])

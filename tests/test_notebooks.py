@@ -1,6 +1,7 @@
 """Notebook hygiene: every notebooks/*.py has an executed .ipynb twin with the same code, a Colab
 badge that opens itself, and a first cell that installs the package on Colab from the repository
-named in pyproject.toml. (nbval itself executes the .ipynb files: see the Makefile's pytest target.)"""
+named in pyproject.toml, without the dev tools (the cell `make sync-repo` writes). (nbval itself executes
+the .ipynb files: see the Makefile's pytest target.)"""
 
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import jupytext
 import nbformat
 import pytest
 
-from vit_lessons.lesson import repo_url
+from vit_lessons.lesson import _wanted_cell, install_cell, repo_url, sync_install_cell
 
 ROOT = Path(__file__).resolve().parent.parent
 NB_DIR = ROOT / "notebooks"
@@ -48,6 +49,40 @@ def test_colab_badge_and_install_cell(py):
     first_code = next(c.source for c in nb.cells if c.cell_type == "code")
     assert '"google.colab" in sys.modules' in first_code
     assert f"git+{repo_url()}" in first_code, f"{py.name}: install cell must use {repo_url()} (make sync-repo)"
+    # only what lessons import: Jupyter, nbval and ruff (the dev extra) have no business in Colab's kernel
+    assert first_code.strip() == _wanted_cell(first_code), f"{py.name}: run `make sync-repo` for the install cell"
+    assert "[dev" not in first_code and "dev]" not in first_code
+
+
+def test_install_cell_installs_no_dev_tools_and_sync_edits_only_that_cell(tmp_path):
+    cell = install_cell()
+    assert f'"vit-lessons @ git+{repo_url()}"' in cell and "[" not in cell.split("git+")[0].split("vit-lessons")[1]
+    assert f'"vit-lessons[app] @ git+{repo_url()}"' in install_cell({"app"})
+    src = NB_DIR / "00_setup_and_data.py"
+    py = tmp_path / src.name
+    old = jupytext.read(src)
+    text = src.read_text().replace(next(c.source for c in old.cells if c.cell_type == "code"),
+                                   "import subprocess, sys\n# an old cell\n"
+                                   '"vit-lessons[dev,app] @ git+https://github.com/someone/else"')
+    py.write_text(text)
+    assert sync_install_cell(py) and not sync_install_cell(py)  # the second run has nothing to do
+    new = jupytext.read(py)
+    code = [c for c in new.cells if c.cell_type == "code"]
+    assert code[0].source == install_cell({"app"})  # the lesson's extra stays, dev goes
+    assert [c.source for c in code[1:]] == [c.source for c in old.cells if c.cell_type == "code"][1:]
+    assert [c.source for c in new.cells if c.cell_type == "markdown"] == \
+        [c.source for c in old.cells if c.cell_type == "markdown"]
+    # the executed twin: the cell's source changes, its outputs and count and every other cell stay
+    ipynb = tmp_path / "00_setup_and_data.ipynb"
+    nb = nbformat.read(NB_DIR / ipynb.name, as_version=4)
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    first.source = "# an old install cell"
+    nbformat.write(nb, ipynb)
+    assert sync_install_cell(ipynb)
+    after = nbformat.read(ipynb, as_version=4)
+    assert next(c for c in after.cells if c.cell_type == "code").source == install_cell()
+    first.source = install_cell()
+    assert after == nb
 
 
 def test_readme_lesson_table_links_every_lesson():

@@ -59,9 +59,10 @@ measured (lesson 06 does this). On a machine busy with other work, --threads 1 i
 often faster than the default.
 
 The run folder experiments/<exp-name>/ gets config.json, metrics.jsonl, last.pt
-(every epoch) and best.pt (best test accuracy). Kill a run at any moment and
-continue it with the same command plus --resume; on a CPU it ends exactly where an
-uninterrupted run would.
+(at every epoch's end, and every --save-every minutes inside an epoch) and best.pt
+(best test accuracy). Kill a run at any moment and continue it with the same command
+plus --resume: it goes on from last.pt, so at most --save-every minutes of training
+are lost, and on a CPU it ends exactly where an uninterrupted run would.
 
 Under `torchrun --nproc_per_node N -m vit_lessons train ...` the same command trains
 with DistributedDataParallel (gloo on CPU, nccl on GPU); --batch-size stays the
@@ -147,6 +148,9 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0, help="fixes initial weights, data order and augmentation")
     g.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     g.add_argument("--resume", action="store_true", help="continue from <out>/<exp-name>/last.pt")
+    g.add_argument("--save-every", action=_Checked, kind="float", default=5.0, metavar="MINUTES",
+                   problem=lambda v: None if v >= 0 else "0 or more minutes",
+                   help="write last.pt inside an epoch too, every MINUTES (default 5; 0: at epoch ends only)")
     g.add_argument("--overwrite", action="store_true",
                    help="replace the run already in <out>/<exp-name>/ (its checkpoints and metrics are deleted); "
                         "without it, or --resume, an existing run is never touched")
@@ -209,6 +213,7 @@ def _train(args: argparse.Namespace) -> int:
         data = load_dataset(dataset, root=args.data_root)
         trainer = Trainer(cfg, recipe, data, Path(args.out) / (args.exp_name or f"{dataset}-seed{args.seed}"),
                           device=args.device, seed=args.seed, progress=not args.no_progress, resume=args.resume,
+                          save_every=args.save_every,
                           extra={"command": command()}, overwrite=args.overwrite)
     except (CheckpointError, DatasetNotFoundError, ValueError, RunExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -234,6 +239,12 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _epochs_done(ck: dict) -> str:
+    """'after 3 epochs' (2.5 for a checkpoint written inside an epoch), the numbering of metrics.jsonl."""
+    e = ck.get("epoch")
+    return "epochs unknown" if e is None else f"after {float(e):g} epoch{'' if float(e) == 1 else 's'}"
+
+
 def _eval(args: argparse.Namespace) -> int:
     try:
         model, ck = load_model(args.checkpoint)
@@ -246,7 +257,7 @@ def _eval(args: argparse.Namespace) -> int:
     res = evaluate(resized, data.test_x, data.test_y, data.info.mean, data.info.std, batch_size=args.batch_size)
     cm = confusion_matrix(res["pred"], data.test_y, data.info.num_classes)
     print(f"{args.checkpoint}: {ck['model_config'].get('name', '')} on {ck['dataset']}, "
-          f"epoch {ck.get('epoch')}, {count_params(model):,} parameters")
+          f"{_epochs_done(ck)}, {count_params(model):,} parameters")
     print(f"test accuracy {res['acc']:.4f} ({res['correct']}/{res['n']}), test loss {res['loss']:.4f}")
     print(format_confusion(cm, data.info.classes))
     return 0

@@ -58,7 +58,9 @@ class CNNConfig:
     hidden: int = 128  # dense layer before the classifier (0 = none)
     dropout: float = 0.25  # before the classifier
     batchnorm: bool = True  # steadier, faster training at a high learning rate
-    channels_last: bool = True  # NHWC layout: ~1.5x the images/s of NCHW for cnn_small on this CPU (lesson 09)
+    # NHWC layout: CPU convolution kernels run it faster (cnn_small training steps, batch 128, one thread on the
+    # course's 2-core EPYC: 2181 images per CPU-second against 1440 in NCHW)
+    channels_last: bool = True
     name: str = field(default="cnn", compare=False)  # a label for printing only
 
     def __post_init__(self) -> None:

@@ -6,16 +6,13 @@ Every function returns the matplotlib Figure, so a caller can save or show it.
 from __future__ import annotations
 
 import math
-import os
-from importlib import metadata
 from pathlib import Path
-from urllib.request import urlretrieve
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib import patheffects
 
-from .lesson import ROOT
+from .lesson import asset_path  # re-exported: lessons written before it moved to lesson.py
 from .train.checkpoint import read_metrics
 
 __all__ = ["to_display", "image_grid", "dataset_grid", "patch_grid"]
@@ -95,26 +92,6 @@ def patch_grid(img: torch.Tensor, patch_size: int, ax=None, color: str = "tab:re
 
 
 __all__ += ["asset_path", "similarity_grid"]
-
-
-def asset_path(name: str):
-    """Path of a file in the repository's assets/ folder (images with their provenance in assets/README.md).
-
-    In a clone the file is on disk; where the package was pip-installed without the repository
-    (Colab), it is fetched once from the repository named in the package metadata into the cache.
-    """
-    local = ROOT / "assets" / name
-    if local.exists():
-        return local
-    cached = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vit_lessons" / "assets" / name
-    if not cached.exists():
-        urls = metadata.metadata("vit-lessons").get_all("Project-URL") or []
-        repo = next((u.split(",", 1)[1].strip() for u in urls if u.lower().startswith("repository")), None)
-        if repo is None:
-            raise FileNotFoundError(f"assets/{name} is not on disk and the package metadata names no repository")
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        urlretrieve(f"{repo.rstrip('/')}/raw/main/assets/{name}", cached)
-    return cached
 
 
 def similarity_grid(sim: torch.Tensor, title: str | None = None, size: float = 0.75, cmap: str = "viridis"):

@@ -21,11 +21,12 @@
 # each check below says what is wrong when an answer is not right yet.
 
 # %%
-# Colab: install the course package from the repository (elsewhere `make lab` already did).
+# Colab: install the course package and what the lessons import (no Jupyter or test tools);
+# elsewhere `make lab` already did.
 import subprocess, sys
 if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "vit-lessons[dev] @ git+https://github.com/vit-from-scratch/vit-from-scratch"], check=True)
+                    "vit-lessons @ git+https://github.com/vit-from-scratch/vit-from-scratch"], check=True)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -37,7 +38,13 @@ import math
 import torch
 import torch.nn.functional as F
 
-from vit_lessons.exercises import check_confusion, check_lr_schedule, check_smoothed_loss, check_train_step
+import matplotlib.pyplot as plt
+
+from vit_lessons.data import load_dataset, normalize_batch
+from vit_lessons.exercises import (check_confusion, check_lr_schedule, check_lr_sweep, check_smoothed_loss,
+                                   check_train_step)
+from vit_lessons.config import ViTConfig
+from vit_lessons.model import VisionTransformer
 
 # %% [markdown]
 # ## Exercise 06.1 · The learning-rate schedule
@@ -101,3 +108,63 @@ def my_confusion(pred, target, num_classes):
 
 
 ok = check_confusion(my_confusion)
+
+# %% [markdown]
+# ## Exercise 06.5 · A learning-rate sweep
+#
+# Each learning rate must start from the same weights, or the comparison says more about the order of
+# the sweep than about the learning rates; so `make_model()` is called inside the loop, and each model
+# gets its own optimizer (AdamW's running averages belong to one run).
+
+# %%
+def my_lr_sweep(make_model, x, y, lrs, steps):
+    """One loss per learning rate: a fresh model, `steps` full-batch AdamW steps, the loss after the last."""
+    losses = []
+    for lr in lrs:
+        model = make_model()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+        for _ in range(steps):
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            losses.append(F.cross_entropy(model(x), y).item())
+    return losses
+
+
+ok = check_lr_sweep(my_lr_sweep)
+
+# %% [markdown]
+# The same sweep on the course's CPU model (`ViTConfig.fashion_mnist_cpu(patch_size=7, embed_dim=64)`, the
+# model lesson 06 trains) and one batch of Fashion-MNIST images, a few steps per learning rate:
+
+# %%
+data = load_dataset("fashion-mnist")
+n, steps = pick(ci=256, default=1024), pick(ci=6, default=20)
+xs = normalize_batch(data.train_x[:n], data.info.mean, data.info.std)  # (n, 1, 28, 28)
+ys = data.train_y[:n]  # (n,)
+
+
+def make_vit():
+    torch.manual_seed(0)  # every learning rate starts from the same weights
+    return VisionTransformer(ViTConfig.fashion_mnist_cpu(patch_size=7, embed_dim=64))
+
+
+lrs = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
+sweep = my_lr_sweep(make_vit, xs, ys, lrs, steps)
+for lr, loss in zip(lrs, sweep):
+    print(f"lr {lr:7.0e}: loss {loss:.3f} after {steps} steps")
+print(f"lowest loss at lr {lrs[min(range(len(lrs)), key=sweep.__getitem__)]:g} (start: ln 10 = {math.log(10):.3f})")
+fig, ax = plt.subplots(figsize=(5.5, 3.2))
+ax.semilogx(lrs, sweep, "o-")
+ax.axhline(math.log(10), color="0.5", ls=":", label="ln 10: guessing uniformly")
+ax.set(xlabel="peak learning rate (AdamW)", ylabel=f"loss after {steps} steps", title=f"learning-rate sweep, {n} images")
+ax.legend()
+fig.tight_layout()
+
+# %% [markdown]
+# Too small a rate barely moves the loss in a few steps; too large a rate makes it jump back up or stall.
+# A short sweep measures only how fast the loss falls at first, not where a long run ends, so use it to find
+# the range: stay clear of the steep rise on the right, and pick a rate near the bottom of the curve, reached
+# through a warm-up (lesson 06, §6.2).

@@ -12,9 +12,11 @@ from vit_lessons.exercises import (
     ExerciseError,
     check_confusion,
     check_lr_schedule,
+    check_lr_sweep,
     check_smoothed_loss,
     check_train_step,
 )
+from vit_lessons.exercises.l06_training import _sweep
 
 from .conftest import assert_solutions_pass, mistakes
 
@@ -82,6 +84,13 @@ MISTAKES = {
     check_confusion: [
         (lambda p, t, k: _counts(t, p, k), "swapped"),
         (lambda p, t, k: _counts(p, t, k) / _counts(p, t, k).sum(1, keepdim=True), "normalised"),
+    ],
+    check_lr_sweep: [
+        (lambda *a: _sweep(*a, fresh=False), "call make_model\\(\\) for each lr"),
+        (lambda *a: _sweep(*a, zero_grad=False), "forgot optimizer.zero_grad"),
+        (lambda *a: _sweep(*a, after=False), "measured before its update"),
+        (lambda *a: _sweep(*a)[:-1], "one loss per learning rate"),
+        (lambda *a: torch.tensor(_sweep(*a)), "return a list"),
     ],
 }
 

@@ -51,8 +51,15 @@ def test_checkpoint_round_trip_is_plain_and_atomic(tmp_path, digits):
 
 def test_bad_checkpoints_give_clear_errors(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
-    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+    with pytest.raises(CheckpointError, match=r"not a file torch.save writes \(it starts with b'not '") as e:
         load_checkpoint(tmp_path / "junk.pt")
+    assert "Error" not in str(e.value)  # what is wrong in words, not torch's internal exception ("KeyError: 110")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"empty \(0 bytes\)"):
+        load_checkpoint(tmp_path / "empty.pt")
+    torch.save({"format": CHECKPOINT_FORMAT, "model": {}, "extra": Path("x")}, tmp_path / "object.pt")
+    with pytest.raises(CheckpointError, match=r"holds a Python object \(pathlib\.\w*Path\)"):
+        load_checkpoint(tmp_path / "object.pt")  # weights_only: loading it could run code, so it is refused
     torch.save({"w": torch.ones(1)}, tmp_path / "raw.pt")
     with pytest.raises(CheckpointError, match="not a vit_lessons checkpoint"):
         load_checkpoint(tmp_path / "raw.pt")

@@ -22,8 +22,10 @@ def test_presets_for_each_dataset_fit_the_data():
 
 
 def test_the_table_names_its_recipes_and_their_datasets():
-    assert set(RECIPES) == set(DATASETS) | {"tintn"}  # one course recipe per dataset, plus the seed recipe
+    # one course recipe per dataset, the seed recipe, and fine-tuning recipes named "<dataset>-finetune"
+    assert set(RECIPES) == set(DATASETS) | {"tintn", "cifar10-finetune"}
     assert all(r.dataset in DATASETS for r in RECIPES.values())
+    assert RECIPES["cifar10-finetune"].dataset == "cifar10" and RECIPES["cifar10-finetune"].recipe.init_from
     # tintn's model, written out field by field as its repository has it: the table builds exactly this
     tintn = ViTConfig(name="tintn_fmnist", img_size=28, patch_size=4, in_chans=1, num_classes=10, embed_dim=48,
                       depth=4, num_heads=4, mlp_ratio=4.0, fused_attn=False)

@@ -62,6 +62,52 @@ def test_resume_in_process_matches_uninterrupted(tmp_path, digits):
     assert Trainer(kernel, r, digits, tmp_path / "cut", seed=1, progress=False, resume=True).epoch == 3
 
 
+def test_save_every_checkpoints_inside_an_epoch_and_resume_continues_exactly(tmp_path, digits):
+    # dropout and stochastic depth draw from the global RNG, so its saved state matters too
+    cfg, r = tiny_digits_setup(epochs=2, evals_per_epoch=2)
+    cfg = cfg.replace(drop_rate=0.1, drop_path_rate=0.1)
+    full = Trainer(cfg, r, digits, tmp_path / "full", seed=2, progress=False)
+    full.fit()
+    spe = full.steps_per_epoch
+    kill_at = spe + spe // 2 + 3  # inside the second epoch, after its first evaluation
+
+    class Killed(Exception):
+        pass
+
+    cut = Trainer(cfg, r, digits, tmp_path / "cut", seed=2, progress=False, save_every=1e-9)  # after every step
+    step = cut.train_step
+
+    def dies_at_kill_at(x, y):
+        if cut.step == kill_at:
+            raise Killed
+        return step(x, y)
+
+    cut.train_step = dies_at_kill_at
+    with pytest.raises(Killed):
+        cut.fit()
+    ck = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
+    assert ck["step"] == kill_at and ck["epoch"] == round(kill_at / spe, 4)  # mid-epoch, numbered like metrics
+    assert ck["partial_sums"][2] == 3 * r.batch_size  # the three steps since the evaluation, not yet recorded
+    torch.manual_seed(1234)  # the global RNG is restored from the checkpoint, whatever it is now
+    rest = Trainer(cfg, r, digits, tmp_path / "cut", seed=2, progress=False, resume=True)
+    assert (rest.epoch, rest.step) == (1, kill_at)
+    rest.fit()
+    keys = ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc", "lr")
+    assert [[h[k] for k in keys] for h in rest.history] == [[h[k] for k in keys] for h in full.history]
+    for k, v in full.model.state_dict().items():
+        torch.testing.assert_close(rest.model.state_dict()[k], v, atol=0, rtol=0, msg=k)
+    with pytest.raises(ValueError, match="save_every must be >= 0 minutes"):
+        Trainer(cfg, r, digits, None, progress=False, save_every=-1)
+
+
+def test_best_and_last_checkpoints_count_epochs_alike(tmp_path, digits):
+    cfg, r = tiny_digits_setup(epochs=1)
+    Trainer(cfg, r, digits, tmp_path, progress=False).fit()
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert best["epoch"] == last["epoch"] == 1.0  # best.pt is written during the evaluation that ends epoch 1
+
+
 def test_time_budget_stops_training(digits):
     cfg, r = tiny_digits_setup(time_budget=0.5, evals_per_epoch=2)
     t = Trainer(cfg, r, digits, None, progress=False)

@@ -18,14 +18,16 @@ Built in notebooks/08_pretrained_weights.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import multiprocessing as mp
 from pathlib import Path
 
 import torch
 
 from ..data import ImageData, load_digits
 from ..machine import command, loadavg
-from ..train import RECIPES, Recipe, log
+from ..train import RECIPES, Recipe, log, setup_logging
 from ..transfer import backbone_config, finetune_config
 from .report import RESULTS, Benchmark, add_options, finished_runs, machine_record, median, today, write_results
 from .runs import run_one
@@ -80,39 +82,67 @@ def _recipe(method: str, per_class: int, n_train: int, size: int, lr: float, bac
                                init="mimetic", **changes)
 
 
+def _name(stage: str, method: str, per_class: int, size: int, lr: float) -> str:
+    return f"{stage} | {method} | {per_class or 'all'}/class | {size} px | lr {lr:g}"
+
+
+def _train(job: tuple) -> dict:
+    """One run: (stage, method, labels per class, size, lr, seed, backbone, steps, device, threads)."""
+    stage, method, per_class, size, lr, seed, backbone, steps, device, threads = job
+    torch.set_num_threads(threads)  # a worker process starts with torch's default
+    setup_logging()
+    pool, test = split_digits()
+    sub = labelled_subset(pool if stage == "tune" else test, per_class, seed)  # tune: scored on validation digits
+    recipe = _recipe(method, per_class, len(sub.train_y), size, lr, backbone, steps)
+    cfg = finetune_config(backbone_config(backbone), sub.info.num_classes, size, sub.info.in_chans)
+    res = run_one(_name(stage, method, per_class, size, lr), cfg, recipe, sub, seed, None, device=device)
+    res.update(stage=stage, method=method, per_class=per_class, size=size, lr=lr, n_train=len(sub.train_y),
+               n_eval=len(sub.test_y))
+    return res
+
+
 def transfer_digits(seeds=(0, 1, 2), sizes=(28, 21), labels=(10, 50, 0), lrs=LRS, steps=None, out: Path = OUT,
-                    backbone: Path = BACKBONE, device=None) -> dict:
-    """Tune each method's lr on validation digits, then train every (size, labels, method, seed); write results."""
+                    backbone: Path = BACKBONE, device=None, jobs: int = 1) -> dict:
+    """Tune each method's lr on validation digits, then train every (size, labels, method, seed); write results.
+
+    ``jobs`` runs that many trainings at a time, each in its own process with this process's thread count.
+    """
     steps = steps or STEPS
     pool, test = split_digits()
-    bb = backbone_config(backbone)
     done, runs, start = finished_runs(out), [], loadavg()
 
-    def run(stage, method, per_class, size, lr, seed, data):
-        name = f"{stage} | {method} | {per_class or 'all'}/class | {size} px | lr {lr:g}"
-        if (name, seed) in done:  # an earlier call finished it: runs.jsonl keeps it, the command continues
-            runs.append(done[(name, seed)])
-            return runs[-1]
-        sub = labelled_subset(data, per_class, seed)
-        recipe = _recipe(method, per_class, len(sub.train_y), size, lr, backbone, steps)
-        cfg = finetune_config(bb, sub.info.num_classes, size, sub.info.in_chans)
-        res = run_one(name, cfg, recipe, sub, seed, None, device=device)
-        res.update(stage=stage, method=method, per_class=per_class, size=size, lr=lr, n_train=len(sub.train_y),
-                   n_eval=len(sub.test_y))
-        runs.append(res)
-        write_results(out, {"partial": True}, runs, "partial results; the benchmark is still running\n")
-        return res
+    def run_all(stage: str, todo: list[tuple]) -> None:
+        fresh = []
+        for method, per_class, size, lr, seed in todo:
+            key = (_name(stage, method, per_class, size, lr), seed)
+            if key in done:  # an earlier call finished it: runs.jsonl keeps it, the command continues
+                runs.append(done[key])
+            else:
+                fresh.append((stage, method, per_class, size, lr, seed, backbone, steps, device,
+                              torch.get_num_threads()))
+        with contextlib.ExitStack() as stack:
+            if jobs > 1 and len(fresh) > 1:
+                results = stack.enter_context(mp.get_context("spawn").Pool(jobs)).imap_unordered(_train, fresh)
+            else:
+                results = map(_train, fresh)
+            for res in results:
+                runs.append(res)
+                write_results(out, {"partial": True}, runs, "partial results; the benchmark is still running\n")
 
+    # each method's learning rate, per regime, on validation digits; with every label the rate picked at the
+    # largest tuned regime is kept (tuning there too would add a third to the benchmark's time)
+    tuned = [pc for pc in labels if pc] or list(labels)
+    run_all("tune", [(m, pc, sizes[0], lr, 0) for pc in tuned for m in METHODS for lr in lrs[m]])
     best_lr = {}
-    for per_class in labels:  # the learning rate of each method and regime, on validation digits
-        for method in METHODS:
-            accs = {lr: run("tune", method, per_class, sizes[0], lr, 0, pool)["final_acc"] for lr in lrs[method]}
-            best_lr[(method, per_class)] = max(accs, key=accs.get)
-    for size in sizes:
-        for per_class in labels:
-            for method in METHODS:
-                for seed in seeds:
-                    run("test", method, per_class, size, best_lr[(method, per_class)], seed, test)
+    for pc in tuned:
+        for m in METHODS:
+            accs = {r["lr"]: r["final_acc"] for r in runs
+                    if (r["stage"], r["method"], r["per_class"]) == ("tune", m, pc)}
+            best_lr[(m, pc)] = max(sorted(accs), key=accs.get)  # a tie goes to the smaller rate
+    for m in METHODS:
+        best_lr.setdefault((m, 0), best_lr[(m, max(tuned))])
+    run_all("test", [(m, pc, size, best_lr[(m, pc)], seed) for size in sizes for pc in labels for m in METHODS
+                     for seed in seeds])
     table = {}
     for size in sizes:
         for per_class in labels:
@@ -126,8 +156,9 @@ def transfer_digits(seeds=(0, 1, 2), sizes=(28, 21), labels=(10, 50, 0), lrs=LRS
     summ = {"benchmark": "transfer-digits", "command": command(), "backbone": str(backbone), "seeds": list(seeds),
             "sizes": list(sizes), "labels_per_class": list(labels), "lrs": {m: list(v) for m, v in lrs.items()},
             "steps": {str(k): v for k, v in steps.items()}, "n_test": len(test.test_y), "n_val": len(pool.test_y),
-            "n_pool": len(pool.train_y), "results": list(table.values()), "machine": machine_record(),
-            "loadavg_start": start, "loadavg_end": loadavg(), "date": today()}
+            "n_pool": len(pool.train_y), "tuned_labels_per_class": tuned, "results": list(table.values()),
+            "machine": machine_record(), "jobs": jobs, "loadavg_start": start, "loadavg_end": loadavg(),
+            "date": today()}
     write_results(out, summ, runs, _readme(summ))
     log.info(f"wrote {out}/")
     return summ
@@ -144,8 +175,9 @@ def _readme(s: dict) -> str:
              f"{s['n_test']} held-out digits, median of seeds {s['seeds']} (min-max in brackets); each seed draws "
              f"its own labelled digits from a pool of {s['n_pool']}. Learning rates picked per method and regime "
              f"on {s['n_val']} validation digits (seed 0, {s['sizes'][0]} px) from "
-             f"{'; '.join(f'{m} {v}' for m, v in s['lrs'].items())}; every method gets the same number of steps "
-             "(batch 32) within a regime.", "",
+             f"{'; '.join(f'{m} {v}' for m, v in s['lrs'].items())}"
+             + ("; with every label, the rate picked at the largest tuned regime" if 0 in s["labels_per_class"] else "")
+             + ". Every method gets the same number of steps (batch 32) within a regime.", "",
              "| input | labels / class | steps | " + " | ".join(methods) + " |",
              "|---|---|---|" + "---|" * len(methods)]
     for size in s["sizes"]:
@@ -162,6 +194,8 @@ def _readme(s: dict) -> str:
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
     add_options(p, OUT, seeds=(0, 1, 2))
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="trainings at a time, each in its own process with --threads threads (default 1)")
     p.add_argument("--backbone", type=Path, default=BACKBONE, help=f"the pretrained checkpoint (default {BACKBONE})")
     p.add_argument("--quick", action="store_true",
                    help=f"3 steps of one regime, for checking that it runs (writes {QUICK_OUT} unless --out)")
@@ -176,7 +210,7 @@ def _run(args: argparse.Namespace) -> None:
         transfer_digits(seeds=args.seeds[:1], sizes=(28, 21), labels=(10,), lrs={m: (1e-3,) for m in METHODS},
                         steps={10: 3}, out=out, backbone=args.backbone, device=args.device)
     else:
-        transfer_digits(seeds=args.seeds, out=args.out, backbone=args.backbone, device=args.device)
+        transfer_digits(seeds=args.seeds, out=args.out, backbone=args.backbone, device=args.device, jobs=args.jobs)
 
 
 COMMANDS = (Benchmark("transfer-digits", "Fashion-MNIST backbone -> digits: linear probe vs fine-tune vs scratch, "

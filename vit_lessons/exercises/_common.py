@@ -9,7 +9,7 @@ The convention, the same for every ``check_*``:
 - wrong: raises :class:`ExerciseError` whose message names the exercise and says *what* is wrong (a
   forgotten scale, a transposed result…), never just "wrong".
 
-Used by every lesson's exercises, notebooks/00_setup_and_data to notebooks/06_training.
+Used by every lesson's exercises, notebooks/00_setup_and_data to notebooks/10_making_it_fast.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _TORCH_DIR = os.path.dirname(torch.__file__)
 class ExerciseError(AssertionError):
     """An exercise answer is not right yet; the message says what to look at.
 
-    Raised by every check in notebooks/00_setup_and_data to notebooks/06_training.
+    Raised by every check in notebooks/00_setup_and_data to notebooks/10_making_it_fast.
     """
 
 
@@ -39,7 +39,7 @@ class ExerciseError(AssertionError):
 class Exercise:
     """One exercise: its id "NN.k", title, the function name the learner writes, and graded hints.
 
-    Used by the checks and by ``hint`` in notebooks/00_setup_and_data to notebooks/06_training.
+    Used by the checks and by ``hint`` in notebooks/00_setup_and_data to notebooks/10_making_it_fast.
     """
 
     id: str  # "03.2": lesson 03, exercise 2
@@ -111,7 +111,7 @@ def _raised_inside_torch(err: BaseException) -> bool:
 def hint(exercise_id: str, level: int = 1) -> None:
     """Print hint number ``level`` of an exercise: ``hint("03.2")`` a nudge, ``hint("03.2", 2)`` the key line.
 
-    Used in the exercises of notebooks/00_setup_and_data to notebooks/06_training.
+    Used in the exercises of notebooks/00_setup_and_data to notebooks/10_making_it_fast.
     """
     if not isinstance(exercise_id, str):
         raise ValueError(f"write the exercise id as a string, e.g. hint(\"03.2\"), not {exercise_id!r}")
@@ -137,7 +137,7 @@ def expect_shape(got, want: tuple, what: str, wrong_shapes: dict | None = None) 
     """Raise ExerciseError unless ``got`` is a tensor of shape ``want``.
 
     ``wrong_shapes`` maps shapes that typical mistakes produce to the message for that mistake.
-    Used by the checks of notebooks/00_setup_and_data to notebooks/06_training.
+    Used by the checks of notebooks/00_setup_and_data to notebooks/10_making_it_fast.
     """
     if isinstance(got, (tuple, list)) and len(got) == 2 and isinstance(got[0], torch.Tensor):
         raise ExerciseError(f"{what}: return one tensor, not a tuple")
@@ -156,7 +156,7 @@ def expect_close(got: torch.Tensor, want: torch.Tensor, what: str, hints=(), ato
 
     When ``got`` matches a hint's tensor instead, that hint's message is the error: this is how a check
     recognises "you forgot the 1/sqrt(d) scale" rather than saying "wrong".
-    Used by the checks of notebooks/00_setup_and_data to notebooks/06_training.
+    Used by the checks of notebooks/00_setup_and_data to notebooks/10_making_it_fast.
     """
     expect_shape(got, tuple(want.shape), what)
     got = got.detach().to(want.dtype)

@@ -170,7 +170,8 @@ def check_block_params(block_params) -> bool | None:
     "if not training or p == 0: return x; "
     "keep = (torch.rand((x.shape[0],) + (1,) * (x.ndim - 1)) >= p).to(x.dtype); return x * keep / (1 - p)"))
 def check_drop_path(drop_path) -> bool | None:
-    """Exercise 04.5 · Stochastic depth: ``drop_path(x, p, training)`` zeroes whole samples' branches.
+    """Exercise 04.5 · Stochastic depth for any residual branch: ``drop_path(x, p, training)`` zeroes whole
+    samples' branches.
 
     Kept samples are scaled by 1 / (1 - p); the identity outside training. Checked on token batches and on
     CNN feature maps. Used in notebooks/04_encoder_block.

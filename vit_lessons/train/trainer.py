@@ -39,7 +39,7 @@ from .checkpoint import (
     write_metrics,
 )
 from .distill import Distiller
-from .log import log
+from .log import log, progress_line
 from .metrics import autocast, evaluate
 from .recipes import Recipe
 from .schedule import lr_at, param_groups
@@ -62,6 +62,8 @@ class Trainer:
         extra: recorded in config.json (the command line, for example).
         overwrite: start afresh in an ``out_dir`` that already holds a run, deleting its checkpoints
             and metrics; without it (or ``resume``) such a folder is refused, so no run is lost by accident.
+        save_every: minutes between writes of last.pt in the middle of an epoch as well (0: at epoch ends
+            only), so a killed run loses at most that much; ``resume`` continues exactly from there.
 
     ``trainer.fit()`` trains and returns the list of metric records. Under ``torchrun`` it uses
     DistributedDataParallel: each process takes an equal share of every global batch, so the
@@ -72,7 +74,7 @@ class Trainer:
 
     def __init__(self, config: ViTConfig, recipe: Recipe, data: ImageData, out_dir: str | os.PathLike | None = None,
                  device: str | torch.device | None = None, seed: int = 0, progress: bool = True,
-                 resume: bool = False, extra: dict | None = None, overwrite: bool = False):
+                 resume: bool = False, extra: dict | None = None, overwrite: bool = False, save_every: float = 0.0):
         self.config, self.recipe, self.data, self.seed = config, recipe, data, seed
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self._fresh = self.out_dir is not None and not resume and overwrite
@@ -88,6 +90,13 @@ class Trainer:
         if self.device.type == "cuda" and self.device.index is None and self.world_size > 1:
             self.device = torch.device("cuda", local_rank)
         self.progress = progress
+        if save_every < 0:
+            raise ValueError(f"save_every must be >= 0 minutes (0: checkpoints at epoch ends only), got {save_every}")
+        self.save_every = save_every
+        self._last_save = time.perf_counter()
+        # (summed loss, correct, seen) of the training batches since the last evaluation, as a checkpoint
+        # written mid-epoch holds them: the next record then sums exactly what an unbroken run would
+        self._partial = (0.0, 0.0, 0.0)
         self.extra = extra or {}
         self._check_data()
         if self.device.type == "cpu":
@@ -153,19 +162,25 @@ class Trainer:
         r, spe = self.recipe, self.steps_per_epoch
         eval_at = {round(spe * (k + 1) / r.evals_per_epoch) for k in range(r.evals_per_epoch)}  # steps in an epoch
         show = self.progress and self.is_main and sys.stderr.isatty()
+        # into a file or a pipe the bar draws nothing: a log line at every 5% of an epoch instead
+        log_at = {-(-spe * k // 20) for k in range(1, 20)} if self.progress and self.is_main and not show else set()
         self.net.train()
         while not self.done():
             start = self.step - self.epoch * spe  # 0, or the step a resumed epoch stopped at
             bar = tqdm(total=spe, initial=start, desc=f"epoch {self.epoch + 1}", leave=False, disable=not show,
                        dynamic_ncols=True)
-            loss_sum = correct = seen = 0.0  # over the training batches since the last evaluation
-            self._t0 = time.perf_counter()  # the clock runs
+            loss_sum, correct, seen = self._partial  # over the training batches since the last evaluation
+            self._partial = (0.0, 0.0, 0.0)
+            self._t0 = began = time.perf_counter()  # the clock runs
             for i, (x, y) in enumerate(self.batches.epoch(self.epoch, start), start=start):
                 ls, c = self.train_step(x, y)
                 loss_sum, correct, seen = loss_sum + ls, correct + c, seen + len(y)
                 bar.update(1)
                 if (i + 1) % 10 == 0 and show:
                     bar.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
+                if (i + 1) in log_at:
+                    log.info(progress_line(self.epoch, i + 1, spe, (time.perf_counter() - began) / (i + 1 - start),
+                                           loss_sum / seen))
                 over = r.time_budget > 0 and self._budget_spent()
                 if (i + 1) in eval_at or over or i + 1 == spe:
                     if self.device.type == "cuda":
@@ -177,6 +192,8 @@ class Trainer:
                     self._t0 = time.perf_counter()
                     if over:
                         break
+                elif self.save_every and self._save_due():
+                    self._save_mid_epoch(loss_sum, correct, seen)
             self._t0 = None
             bar.close()
             if self.step - self.epoch * spe >= spe:  # a full epoch done
@@ -206,6 +223,19 @@ class Trainer:
         self.optimizer.step()
         self.step += 1
         return loss.item() * len(y), int((logits.argmax(1) == y).sum())
+
+    def _save_due(self) -> bool:
+        """--save-every: True when last.pt is older than ``save_every`` minutes (rank 0's clock decides)."""
+        return distributed.rank0_decides(time.perf_counter() - self._last_save >= 60 * self.save_every, self.device)
+
+    def _save_mid_epoch(self, loss_sum: float, correct: float, seen: float) -> None:
+        """last.pt in the middle of an epoch, with the training sums since the last evaluation (all processes')."""
+        self.train_time = self.elapsed()  # the clock stops while writing, as for an evaluation
+        self._t0 = None
+        self._partial = tuple(distributed.all_sum([loss_sum, correct, seen], self.device))
+        self.save("last.pt")
+        self._partial = (0.0, 0.0, 0.0)
+        self._t0 = time.perf_counter()
 
     def evaluate(self) -> dict:
         """Test loss and accuracy (shared out over processes under DDP)."""
@@ -278,12 +308,17 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": {"kind": self.recipe.schedule, "step": self.step, "total_steps": self.total_steps,
                               "train_time": self.train_time},
-                "epoch": self.epoch, "step": self.step, "train_time": self.train_time, "best_acc": self.best_acc,
+                # epochs done, counted as metrics.jsonl counts them (1.0 after the first, 2.5 halfway through
+                # the third): best.pt, written during an evaluation, and last.pt agree
+                "epoch": round(self.step / self.steps_per_epoch, 4), "partial_sums": list(self._partial),
+                "step": self.step, "train_time": self.train_time, "best_acc": self.best_acc,
                 "metrics": self.history, "rng": rng, "versions": environment(),
                 "command": self.extra.get("command", "")}
 
     def save(self, name: str = "last.pt") -> Path | None:
         """Write a checkpoint into the run folder (rank 0 only)."""
+        if name == "last.pt":
+            self._last_save = time.perf_counter()  # --save-every counts from here, on every process
         if self.out_dir is None or not self.is_main:
             return None
         return save_checkpoint(self.out_dir / name, self.state())
@@ -301,13 +336,16 @@ class Trainer:
                 f"Resume with the same options, or start a new run with another --exp-name.")
         self.model.load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
-        self.epoch, self.step, self.train_time = int(ck["epoch"]), int(ck["step"]), float(ck["train_time"])
+        # the step says where the run stopped (at an epoch's end, or inside one with --save-every)
+        self.step, self.train_time = int(ck["step"]), float(ck["train_time"])
+        self.epoch = self.step // self.steps_per_epoch
+        self._partial = tuple(ck.get("partial_sums", (0.0, 0.0, 0.0)))
         self.best_acc, self.history = float(ck["best_acc"]), list(ck["metrics"])
         torch.set_rng_state(ck["rng"]["torch"].cpu())
         if "cuda" in ck["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([t.cpu() for t in ck["rng"]["cuda"]])
         if self.is_main:
-            log.info(f"resumed from {path} at epoch {self.epoch} (step {self.step}, "
+            log.info(f"resumed from {path} at epoch {self.step / self.steps_per_epoch:.2f} (step {self.step}, "
                      f"{self.train_time:.0f} s of training so far)")
         if self.is_main and self.out_dir is not None:  # drop records written after the checkpoint
             write_metrics(self.out_dir, self.history)
