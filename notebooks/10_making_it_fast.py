@@ -57,6 +57,7 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # timm's progr
 from vit_lessons import ViTConfig, VisionTransformer
 from vit_lessons.bench import contestants, flops, speed
 from vit_lessons.bench.speed_report import best_ours
+from vit_lessons.machine import quiet_native_stderr
 from vit_lessons.viz import asset_path
 
 # The committed measurement of this lesson: `python -m vit_lessons bench speed` on 2 cores of an AMD EPYC
@@ -246,7 +247,7 @@ plt.show()
 # NBVAL_IGNORE_OUTPUT
 ways = contestants.attention_ways(ViTConfig.vit_s_16(), "cpu")
 xs = torch.randn(2, 197, 384)
-with profile(activities=[ProfilerActivity.CPU]) as prof, torch.no_grad():
+with quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof, torch.no_grad():
     ways["SDPA"](xs)
 print("F.scaled_dot_product_attention on this CPU runs:",
       sorted({e.key for e in prof.key_averages() if "attention" in e.key}))
@@ -343,7 +344,7 @@ def profile_step(model, cfg, batch=8):
         model.zero_grad(set_to_none=True)
 
     step()  # warm-up
-    with profile(activities=[ProfilerActivity.CPU]) as p:
+    with quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU]) as p:
         step()
     ev = [e for e in p.key_averages() if e.key.startswith("aten::")]
     total = sum(e.self_cpu_time_total for e in ev)

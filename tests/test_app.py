@@ -37,7 +37,7 @@ from vit_lessons.train import Recipe, Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 CKPT = ROOT / "assets" / "checkpoints" / "fashion_mnist_vit.pt"
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("VIT_LESSONS_CHROMIUM", "/usr/bin/chromium"))  # the system browser, never a download
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 # every picture loaded and no gradio event pending (pending panels are drawn faded)
@@ -334,7 +334,7 @@ def test_predict_endpoint_through_gradio_client(server, ex, examples, tmp_path, 
 
 def test_page_in_headless_chromium(server, ex, examples, text_png):
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (Debian: apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is not installed (Debian: apt-get install chromium; or set VIT_LESSONS_CHROMIUM)")
     if importlib.util.find_spec("playwright") is None:
         pytest.skip("playwright is not installed (pip install playwright; its browser download is not needed)")
     from playwright.sync_api import expect, sync_playwright

@@ -1,11 +1,13 @@
 """What a run ran on: the command, library versions, the machine, its load. Recorded in every run's
-config.json and checkpoint and in every benchmark result; printed by every lesson's setup cell.
+config.json and checkpoint and in every benchmark result; printed by every lesson's setup cell. Also
+:func:`quiet_native_stderr`, for the lines native libraries print past Python (torch.profiler's).
 
 Built in notebooks/00_setup_and_data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shlex
@@ -19,7 +21,7 @@ import torch
 
 from . import __version__
 
-__all__ = ["command", "versions", "machine", "environment", "loadavg"]
+__all__ = ["command", "versions", "machine", "environment", "loadavg", "quiet_native_stderr"]
 
 
 def command() -> str:
@@ -61,3 +63,25 @@ def loadavg() -> str:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return ""
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Inside the block, what C/C++ code writes straight to the process's stderr (file descriptor 2) is
+    dropped: torch.profiler's tracing library prints 'profiler_start'/'profiler_stop' lines there, which
+    Jupyter would show under the cell. Python's own ``sys.stderr`` in a notebook is not descriptor 2, so
+    warnings and errors raised in the block still show; in a terminal they are dropped too, so keep the
+    block to the noisy call. Used in notebooks/10_making_it_fast.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)

@@ -54,9 +54,15 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
     with pytest.raises(CheckpointError, match=r"not a file torch.save writes \(it starts with b'not '") as e:
         load_checkpoint(tmp_path / "junk.pt")
     assert "Error" not in str(e.value)  # what is wrong in words, not torch's internal exception ("KeyError: 110")
+    assert "train again" not in str(e.value) and "vit_lessons train" in str(e.value)  # not ours: point elsewhere
     (tmp_path / "empty.pt").write_bytes(b"")
-    with pytest.raises(CheckpointError, match=r"empty \(0 bytes\)"):
+    with pytest.raises(CheckpointError, match=r"empty \(0 bytes\).*best.pt / last.pt\) may be whole; else train"):
         load_checkpoint(tmp_path / "empty.pt")
+    torch.save({"w": torch.ones(100)}, tmp_path / "cut.pt")
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "cut.pt").read_bytes()[:300])
+    with pytest.raises(CheckpointError, match=r"cut off or damaged .*may be whole"):
+        load_checkpoint(tmp_path / "cut.pt")
+    assert (tmp_path / "junk.pt").exists() and (tmp_path / "cut.pt").exists()  # nothing is deleted
     torch.save({"format": CHECKPOINT_FORMAT, "model": {}, "extra": Path("x")}, tmp_path / "object.pt")
     with pytest.raises(CheckpointError, match=r"holds a Python object \(pathlib\.\w*Path\)"):
         load_checkpoint(tmp_path / "object.pt")  # weights_only: loading it could run code, so it is refused

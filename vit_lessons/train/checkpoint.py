@@ -67,31 +67,38 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
             ck = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - corrupt zip, truncated file, foreign pickle...
-        raise CheckpointError(f"{path} is not a readable checkpoint: {_why_unreadable(path, e)}. Delete it and "
-                              f"train again, or point to another file.") from None
+        why, damaged = _why_unreadable(path, e)
+        # advice for a damaged course checkpoint only: any other file is the user's, to keep
+        fix = (f"If it is a run's checkpoint, the other one in {path.parent} (best.pt / last.pt) may be whole; "
+               f"else train again." if damaged else
+               "Point to a checkpoint written by `python -m vit_lessons train` (experiments/<run>/best.pt) or "
+               "one of assets/checkpoints/.")
+        raise CheckpointError(f"{path} is not a readable checkpoint: {why}. {fix}") from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT or "model" not in ck:
         raise CheckpointError(f"{path} loads, but is not a vit_lessons checkpoint (no '{CHECKPOINT_FORMAT}' format "
                               f"tag); for raw state dicts use VisionTransformer(cfg).load_state_dict(torch.load(...))")
     return ck
 
 
-def _why_unreadable(path: Path, error: Exception) -> str:
-    """What is wrong with a file torch.load refused, in words (torch's own messages are about its internals)."""
+def _why_unreadable(path: Path, error: Exception) -> tuple[str, bool]:
+    """What is wrong with a file torch.load refused, in words (torch's own messages are about its internals),
+    and whether it looks like a damaged torch.save file (True) rather than some other kind of file."""
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(4)
     if size == 0:
-        return "the file is empty (0 bytes), as a write that was interrupted leaves it"
+        return "the file is empty (0 bytes), as a write that was interrupted leaves it", True
     if head == b"PK\x03\x04":  # torch.save writes a zip archive
         if not zipfile.is_zipfile(path):
-            return f"it is cut off or damaged ({size:,} bytes, its zip archive has no end: an interrupted copy?)"
+            return f"it is cut off or damaged ({size:,} bytes, its zip archive has no end: an interrupted copy?)", True
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
         if found:  # a whole pickled object, not tensors in plain containers: loading it could run its code
-            return f"it holds a Python object ({found.group(1)}), not only tensors and plain containers"
-        return f"its contents are damaged ({size:,} bytes)"
+            return f"it holds a Python object ({found.group(1)}), not only tensors and plain containers", False
+        return f"its contents are damaged ({size:,} bytes)", True
     if head[:1] == b"\x80":  # a bare pickle: torch.save's format before torch 1.6, or pickle.dump
-        return "it is a bare pickle (torch.save's format before torch 1.6, or pickle.dump) torch cannot read safely"
-    return f"it is not a file torch.save writes (it starts with {head!r}, not a zip archive's b'PK\\x03\\x04')"
+        return ("it is a bare pickle (torch.save's format before torch 1.6, or pickle.dump) torch cannot read "
+                "safely", False)
+    return f"it is not a file torch.save writes (it starts with {head!r}, not a zip archive's b'PK\\x03\\x04')", False
 
 
 def load_model(path: str | os.PathLike, map_location="cpu") -> tuple[VisionTransformer, dict]:
