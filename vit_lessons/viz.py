@@ -13,7 +13,7 @@ import torch
 from matplotlib import patheffects
 
 from .lesson import asset_path  # re-exported: lessons written before it moved to lesson.py
-from .train.checkpoint import read_metrics
+from .metrics_jsonl import read_metrics
 
 __all__ = ["to_display", "image_grid", "dataset_grid", "patch_grid"]
 

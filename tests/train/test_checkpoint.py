@@ -8,9 +8,11 @@ import pytest
 import torch
 from conftest import tiny_digits_setup
 
+from vit_lessons.metrics_jsonl import write_metrics
 from vit_lessons.train import (
     CHECKPOINT_FORMAT,
     CheckpointError,
+    RunExistsError,
     Trainer,
     evaluate,
     holds_run,
@@ -19,7 +21,7 @@ from vit_lessons.train import (
     read_metrics,
     save_checkpoint,
 )
-from vit_lessons.train.checkpoint import export_checkpoint, open_run_folder, resume_mismatch, write_metrics
+from vit_lessons.train.checkpoint import export_checkpoint, open_run_folder, refuse_to_overwrite, resume_mismatch
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -93,6 +95,9 @@ def test_the_run_folder_files(tmp_path):
     assert read_metrics(run) == read_metrics(run / "metrics.jsonl") == [{"test_acc": 0.5}, {"test_acc": 0.75}]
     save_checkpoint(run / "last.pt", {"format": CHECKPOINT_FORMAT, "model": {}})
     assert holds_run(run) == ["last.pt", "metrics.jsonl"]
+    with pytest.raises(RunExistsError, match=r"already holds a run \(last.pt, metrics.jsonl\).*--resume.*--overwrite"):
+        refuse_to_overwrite(run)
+    refuse_to_overwrite(tmp_path / "elsewhere")  # an empty or missing folder is free
     open_run_folder(run, {"seed": 4})  # config.json rewritten, the run kept
     assert holds_run(run) == ["last.pt", "metrics.jsonl"]
     open_run_folder(run, {"seed": 5}, fresh=True)  # --overwrite: the old run's files go

@@ -3,17 +3,20 @@
     recipes.py      Recipe (every ingredient, with its command-line help) and the table of named recipes
     schedule.py     the learning rate over training, and which parameters get weight decay
     metrics.py      evaluate, confusion matrices
-    checkpoint.py   the run's files: checkpoints (save, load, export, resume checks), metrics.jsonl
+    checkpoint.py   the run's files: checkpoints (save, load, export, resume checks), the run folder
     distributed.py  several processes under torchrun (DistributedDataParallel)
     trainer.py      the Trainer: the training loop
+    resume.py       what the Trainer's checkpoints hold, and resuming a run from its last.pt
+    distill.py      learning from a teacher's logits (lesson 09)
     log.py          timestamped log lines
 
-A run is one command (``python -m vit_lessons train``, see vit_lessons/cli.py) or one call:
+A run is one command (``python -m vit_lessons train``, see vit_lessons/cli_train.py) or one call:
 ``Trainer(*default_setup("fashion-mnist"), load_dataset("fashion-mnist"), "experiments/fm").fit()``.
 
 Built in notebooks/06_training.
 """
 
+from ..metrics_jsonl import read_metrics  # metrics.jsonl lives outside train/ so plots need no trainer
 from .checkpoint import (
     CHECKPOINT_FORMAT,
     RUN_FILES,
@@ -23,7 +26,6 @@ from .checkpoint import (
     holds_run,
     load_checkpoint,
     load_model,
-    read_metrics,
     save_checkpoint,
 )
 from .log import log, setup_logging

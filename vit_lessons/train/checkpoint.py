@@ -1,4 +1,4 @@
-"""The files of a run: checkpoints (save, load, export, check before resuming) and metrics.jsonl.
+"""The files of a run: checkpoints (save, load, export, check before resuming) and the run folder.
 
 A run folder ``experiments/<name>/`` holds ``config.json`` (model, recipe, versions, seed),
 ``metrics.jsonl`` (one line per evaluation), ``last.pt`` and ``best.pt``.
@@ -26,8 +26,8 @@ from ..model import VisionTransformer
 from .recipes import Recipe
 
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "save_checkpoint", "load_checkpoint", "load_model",
-           "export_checkpoint", "resume_mismatch", "read_metrics", "write_metrics", "open_run_folder", "RUN_FILES",
-           "RunExistsError", "holds_run"]
+           "export_checkpoint", "resume_mismatch", "open_run_folder", "RUN_FILES", "RunExistsError", "holds_run",
+           "refuse_to_overwrite"]
 
 CHECKPOINT_FORMAT = "vit_lessons.checkpoint/1"
 RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl")  # what a run writes as it trains (config.json is rewritten)
@@ -136,22 +136,6 @@ def resume_mismatch(ck: dict, config: ViTConfig, recipe: Recipe, dataset: str, s
                if ck.get(k) != v])
 
 
-def read_metrics(path: str | os.PathLike) -> list[dict]:
-    """The records of a ``metrics.jsonl`` (a run folder or the file itself)."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "metrics.jsonl"
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
-
-
-def write_metrics(run_dir: str | os.PathLike, records: list[dict]) -> None:
-    """Replace ``run_dir/metrics.jsonl`` with ``records``, atomically."""
-    p = Path(run_dir) / "metrics.jsonl"
-    tmp = p.with_name(".metrics.jsonl.tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-    os.replace(tmp, p)
-
-
 def open_run_folder(out_dir: str | os.PathLike, run_config: dict, fresh: bool = False) -> None:
     """Make the run folder, write its config.json, and start metrics.jsonl unless it exists.
 
@@ -172,3 +156,12 @@ def holds_run(out_dir: str | os.PathLike) -> list[str]:
     """The files of an earlier run in ``out_dir`` (checkpoints, a non-empty metrics.jsonl); [] if none."""
     d = Path(out_dir)
     return [f for f in RUN_FILES if (d / f).exists() and (f != "metrics.jsonl" or (d / f).stat().st_size > 0)]
+
+
+def refuse_to_overwrite(out_dir: str | os.PathLike) -> None:
+    """A RunExistsError if ``out_dir`` holds an earlier run: a new run started there must not lose it."""
+    found = holds_run(out_dir)
+    if found:
+        raise RunExistsError(
+            f"{out_dir} already holds a run ({', '.join(found)}). Continue it with --resume, start another with "
+            f"a new --exp-name, or replace it with --overwrite (its checkpoints and metrics are then deleted).")

@@ -2,14 +2,14 @@
 
 Read :meth:`Trainer.fit` top to bottom: it is the loop the lesson writes out, plus a clock
 that pauses for evaluation and a checkpoint at the end of every epoch. One optimisation step
-is :meth:`Trainer.train_step`.
+is :meth:`Trainer.train_step`. What a checkpoint holds, and how a run resumes from one, is in
+:mod:`vit_lessons.train.resume`.
 
 Built in notebooks/06_training.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -25,29 +25,20 @@ from ..attention import mimetic_init_
 from ..cnn import build_model
 from ..config import ViTConfig
 from ..data import ImageData, TensorBatches
-from ..machine import environment
+from ..metrics_jsonl import append_metrics
 from . import distributed
-from .checkpoint import (
-    CHECKPOINT_FORMAT,
-    CheckpointError,
-    RunExistsError,
-    holds_run,
-    load_checkpoint,
-    open_run_folder,
-    resume_mismatch,
-    save_checkpoint,
-    write_metrics,
-)
+from .checkpoint import open_run_folder, refuse_to_overwrite
 from .distill import Distiller
 from .log import log, progress_line
 from .metrics import autocast, evaluate
 from .recipes import Recipe
+from .resume import Resumable
 from .schedule import lr_at, param_groups
 
 __all__ = ["Trainer"]
 
 
-class Trainer:
+class Trainer(Resumable):
     """Trains a VisionTransformer on an in-memory dataset with a :class:`Recipe`.
 
     Args:
@@ -67,7 +58,8 @@ class Trainer:
 
     ``trainer.fit()`` trains and returns the list of metric records. Under ``torchrun`` it uses
     DistributedDataParallel: each process takes an equal share of every global batch, so the
-    result matches one process with the same global batch.
+    result matches one process with the same global batch. Checkpoints (``save``, ``state``, resuming)
+    come from :class:`~vit_lessons.train.resume.Resumable`.
 
     Built in notebooks/06_training.
     """
@@ -78,11 +70,8 @@ class Trainer:
         self.config, self.recipe, self.data, self.seed = config, recipe, data, seed
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self._fresh = self.out_dir is not None and not resume and overwrite
-        if self.out_dir is not None and not resume and not overwrite and holds_run(self.out_dir):
-            raise RunExistsError(
-                f"{self.out_dir} already holds a run ({', '.join(holds_run(self.out_dir))}). Continue it with "
-                f"--resume, start another with a new --exp-name, or replace it with --overwrite "
-                f"(its checkpoints and metrics are then deleted).")
+        if self.out_dir is not None and not resume and not overwrite:
+            refuse_to_overwrite(self.out_dir)
         self.rank, self.world_size, local_rank = distributed.dist_env()
         if device is None:
             device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
@@ -224,19 +213,6 @@ class Trainer:
         self.step += 1
         return loss.item() * len(y), int((logits.argmax(1) == y).sum())
 
-    def _save_due(self) -> bool:
-        """--save-every: True when last.pt is older than ``save_every`` minutes (rank 0's clock decides)."""
-        return distributed.rank0_decides(time.perf_counter() - self._last_save >= 60 * self.save_every, self.device)
-
-    def _save_mid_epoch(self, loss_sum: float, correct: float, seen: float) -> None:
-        """last.pt in the middle of an epoch, with the training sums since the last evaluation (all processes')."""
-        self.train_time = self.elapsed()  # the clock stops while writing, as for an evaluation
-        self._t0 = None
-        self._partial = tuple(distributed.all_sum([loss_sum, correct, seen], self.device))
-        self.save("last.pt")
-        self._partial = (0.0, 0.0, 0.0)
-        self._t0 = time.perf_counter()
-
     def evaluate(self) -> dict:
         """Test loss and accuracy (shared out over processes under DDP)."""
         info = self.data.info
@@ -263,8 +239,7 @@ class Trainer:
                  f"test loss {rec['test_loss']:.4f} acc {rec['test_acc']:.4f} | lr {rec['lr']:.2e} | "
                  f"{self.train_time:.0f} s")
         if self.out_dir is not None:
-            with open(self.out_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(rec) + "\n")
+            append_metrics(self.out_dir, rec)
             if test["acc"] > self.best_acc:
                 self.best_acc = test["acc"]
                 self.save("best.pt")
@@ -289,63 +264,3 @@ class Trainer:
         if self.recipe.time_budget > 0:
             return self.train_time >= self.recipe.time_budget
         return self.epoch >= self.recipe.epochs
-
-    # -- the run folder ---------------------------------------------------------------------------------------
-    def run_config(self) -> dict:
-        """What config.json records: model, recipe, dataset, seed, processes, versions."""
-        return {"model": self.config.to_dict(), "recipe": self.recipe.to_dict(), "dataset": self.data.info.name,
-                "seed": self.seed, "world_size": self.world_size, "device": str(self.device),
-                "num_params": self.model.num_params, "versions": environment(), **self.extra}
-
-    def state(self) -> dict:
-        """Everything needed to continue exactly: model, optimizer, schedule position, RNG states, records."""
-        rng = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        return {"format": CHECKPOINT_FORMAT, "model_config": self.config.to_dict(), "recipe": self.recipe.to_dict(),
-                "dataset": self.data.info.name, "classes": list(self.data.info.classes), "seed": self.seed,
-                "world_size": self.world_size, "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": {"kind": self.recipe.schedule, "step": self.step, "total_steps": self.total_steps,
-                              "train_time": self.train_time},
-                # epochs done, counted as metrics.jsonl counts them (1.0 after the first, 2.5 halfway through
-                # the third): best.pt, written during an evaluation, and last.pt agree
-                "epoch": round(self.step / self.steps_per_epoch, 4), "partial_sums": list(self._partial),
-                "step": self.step, "train_time": self.train_time, "best_acc": self.best_acc,
-                "metrics": self.history, "rng": rng, "versions": environment(),
-                "command": self.extra.get("command", "")}
-
-    def save(self, name: str = "last.pt") -> Path | None:
-        """Write a checkpoint into the run folder (rank 0 only)."""
-        if name == "last.pt":
-            self._last_save = time.perf_counter()  # --save-every counts from here, on every process
-        if self.out_dir is None or not self.is_main:
-            return None
-        return save_checkpoint(self.out_dir / name, self.state())
-
-    def _resume(self) -> None:
-        path = self.out_dir / "last.pt" if self.out_dir else None
-        if path is None or not path.exists():
-            raise CheckpointError(f"--resume: no checkpoint at {path}; start without --resume "
-                                  f"(or pick the run with --exp-name)")
-        ck = load_checkpoint(path, map_location=self.device)
-        mismatch = resume_mismatch(ck, self.config, self.recipe, self.data.info.name, self.seed)
-        if mismatch:
-            raise CheckpointError(
-                f"{path} was written by a run with another configuration ({'; '.join(mismatch)}). "
-                f"Resume with the same options, or start a new run with another --exp-name.")
-        self.model.load_state_dict(ck["model"])
-        self.optimizer.load_state_dict(ck["optimizer"])
-        # the step says where the run stopped (at an epoch's end, or inside one with --save-every)
-        self.step, self.train_time = int(ck["step"]), float(ck["train_time"])
-        self.epoch = self.step // self.steps_per_epoch
-        self._partial = tuple(ck.get("partial_sums", (0.0, 0.0, 0.0)))
-        self.best_acc, self.history = float(ck["best_acc"]), list(ck["metrics"])
-        torch.set_rng_state(ck["rng"]["torch"].cpu())
-        if "cuda" in ck["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([t.cpu() for t in ck["rng"]["cuda"]])
-        if self.is_main:
-            log.info(f"resumed from {path} at epoch {self.step / self.steps_per_epoch:.2f} (step {self.step}, "
-                     f"{self.train_time:.0f} s of training so far)")
-        if self.is_main and self.out_dir is not None:  # drop records written after the checkpoint
-            write_metrics(self.out_dir, self.history)
