@@ -412,7 +412,19 @@ for what in ("bf16", "compile"):
 # %% [markdown]
 # A setting's speed-up compares lines measured minutes apart, not in turns, which is why it is computed
 # from CPU time, the measure that machine load disturbs least; the "vs timm" figures were measured in
-# turns. Our model and timm's are the same computation, so on the same line they gain alike.
+# turns.
+#
+# **bf16 is not one switch but one per kernel.** Inference gains for every contestant. Training splits
+# them in two: the models whose attention calls `F.scaled_dot_product_attention` (ours-sdpa, timm,
+# torchvision) train the 17-token Fashion-MNIST model at about a third of their float32 speed, while our
+# written-out attention (three matrix products and a softmax, lesson 03) gets faster, so in bf16 it trains
+# several times faster than timm's model on this CPU (the `vs timm` column). The difference is the
+# backward pass of the fused CPU attention kernel in bfloat16, which these small shapes do not pay back;
+# at ViT-Ti's 37 tokens the gap is smaller, and on a GPU, where SDPA dispatches to flash-attention kernels
+# built for bf16, the picture is different again — measure there before choosing. **`torch.compile`**
+# (one thread, fp32) moved each contestant between a few percent slower and about a quarter faster: at these sizes most of a
+# step is matrix products that were already single library calls, and compilation can only fuse the small
+# operators around them.
 #
 # **Threads** are where load matters most. A matrix product split over two threads finishes only when both
 # halves do; when another program holds one of the cores, every split waits for it. Lesson 06's
@@ -525,7 +537,9 @@ for gpu in ("H100", "A100", "L4"):
 # - Our model issues the same matrix products as timm's, and those are most of a step, so the two are
 #   within a few percent of each other at ViT-S/16 and ViT-B/16 sizes; at 17 tokens the written-out
 #   attention is our edge. torchvision's `nn.MultiheadAttention` blocks are the slowest in most cells.
-# - bf16 and `torch.compile` help both models alike; threads help only if the cores are free.
+# - bf16 autocast speeds up inference everywhere, but CPU training only on the written-out attention:
+#   the fused SDPA kernel's bf16 backward makes training slower at these token counts. `torch.compile`
+#   changed a step by -4% to +26% here; threads help only if the cores are free.
 # - Memory grows with tokens, the explicit attention's by $N^2$; SDPA avoids storing the probabilities.
 #
 # ## Exercises

@@ -115,7 +115,7 @@ CNN_PRESETS: dict[str, dict] = {
     "cnn_teacher": dict(channels=(32, 64), convs_per_stage=2, kernel_size=3, hidden=128, dropout=0.25),
     # one 3x3 convolution per stage: about a quarter of the teacher's multiply-adds
     "cnn_small": dict(channels=(32, 64), convs_per_stage=1, kernel_size=3, hidden=128, dropout=0.25),
-    # global average pooling instead of the dense layer (the first probe)
+    # three stages and global average pooling instead of the dense layer: fewer weights, a weaker teacher
     "cnn_gap": dict(channels=(32, 64, 128), convs_per_stage=1, kernel_size=3, pool="avg", hidden=0, dropout=0.0),
 }
 
