@@ -217,11 +217,10 @@ fig = overlay(shown, cls_map, label="rollout weight", image_cmap=None,
 # %%
 pool, test = split_digits()  # pool: training digits (and validation digits in pool.test); test: held out
 up = F.interpolate(test.test_x[:6].float() / 255, size=28, mode="bilinear")  # (6, 1, 28, 28)
-fig, axes = plt.subplots(2, 6, figsize=(9, 3.4))
-for k in range(6):
-    axes[0, k].imshow(test.test_x[k, 0], cmap="gray", vmin=0, vmax=255)
+fig, axes = plt.subplots(2, 6, figsize=(9, 4.2))
+for k in range(6):  # dark ink on white, as every grey image in the course is drawn
+    axes[0, k].imshow(test.test_x[k, 0], cmap="gray_r", vmin=0, vmax=255)
     axes[0, k].set_title(f"8 px: {int(test.test_y[k])}", fontsize=9)
-    axes[1, k].imshow(up[k, 0], cmap="gray", vmin=0, vmax=1)
     patch_grid(up[k], 7, ax=axes[1, k], numbers=False)
     axes[1, k].set_title("28 px, 7x7 patches", fontsize=8)
 for ax in axes.flat:

@@ -18,7 +18,9 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
+
+# the terminal bar (drawn only on a tty): tqdm.auto's notebook widget, and its warning without ipywidgets, never
+from tqdm import tqdm
 
 from .. import transfer
 from ..attention import mimetic_init_
