@@ -312,7 +312,8 @@ print(f"fp32, eager, 1 thread, {len(one)} lines: best ours / timm in CPU time {m
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
 for ax, mode in zip(axes, ("train", "infer")):
-    cells = [(c, 1) for c in table(ROWS, "models", mode)]  # one thread: two are §10.5's story
+    order = ["fashion_mnist", "vit_ti_16_96", "vit_s_16", "vit_b_16"]  # by size, the same in both panels
+    cells = [(c, 1) for c in sorted(table(ROWS, "models", mode), key=order.index)]  # one thread: two are §10.5's
     for i, impl in enumerate(("ours-explicit", "ours-sdpa", "torchvision")):
         rows_ = [table(ROWS, "models", mode, threads=th)[c][impl] for c, th in cells]
         xs_ = [j + 0.27 * (i - 1) for j in range(len(cells))]
