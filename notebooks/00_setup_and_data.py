@@ -171,13 +171,14 @@ print("float:", tuple(x.shape), x.dtype, f"values {x.min():.3f} … {x.max():.3f
 # %% [markdown]
 # torchvision's classic `ToTensor` does exactly these two steps, *permute* and *divide by 255*;
 # the newer `transforms.v2` API spells them `ToImage()` and `ToDtype(torch.float32, scale=True)`.
-# All three agree, up to the last bit of float32 rounding (6·10⁻⁸, depending on how each kernel divides):
+# All three agree up to float32 rounding: a kernel that multiplies by 1/255 instead of dividing by 255 may
+# land one bit away, and one bit of a float32 between 0.5 and 1 is $2^{-24} \approx 6 \cdot 10^{-8}$:
 
 # %%
-torch.testing.assert_close(to_tensor(photo), x, atol=1e-7, rtol=0)
 v2_pipeline = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
-torch.testing.assert_close(v2_pipeline(photo), x, atol=1e-7, rtol=0)
-print("ToTensor == v2.ToImage + ToDtype(scale=True) == permute(2, 0, 1) / 255")
+for name, other in (("ToTensor", to_tensor(photo)), ("v2.ToImage + ToDtype(scale=True)", v2_pipeline(photo))):
+    torch.testing.assert_close(other, x, atol=1e-7, rtol=0)
+    print(f"{name:33s} vs permute(2, 0, 1) / 255: largest difference {(other - x).abs().max().item():.1e}")
 
 # %% [markdown]
 # The permute matters. A `reshape` to `(C, H, W)` would give the right *shape* with the pixels
@@ -185,14 +186,14 @@ print("ToTensor == v2.ToImage + ToDtype(scale=True) == permute(2, 0, 1) / 255")
 # red channel done wrong:
 
 # %%
-wrong = torch.from_numpy(arr).reshape(3, 224, 224)  # same shape, scrambled content
-fig, axes = plt.subplots(1, 4, figsize=(11, 3))
+wrong = torch.from_numpy(arr).reshape(3, 224, 224).float() / 255  # same shape, scrambled content
+fig, axes = plt.subplots(1, 4, figsize=(12, 3))
 for ax, img, name in zip(axes, [x[0], x[1], x[2], wrong[0]],
-                         ["R channel, x[0]", "G channel, x[1]", "B channel, x[2]", "reshape instead of permute"]):
-    ax.imshow(img, cmap="gray")
+                         ["R channel, x[0]", "G channel, x[1]", "B channel, x[2]", "reshape, not permute"]):
+    im = ax.imshow(img, cmap="gray", vmin=0, vmax=1)  # one scale: the same grey means the same value
     ax.set_title(name, fontsize=10)
     ax.axis("off")
-fig.tight_layout()
+fig.colorbar(im, ax=axes, fraction=0.015, pad=0.01, label="value (0 = black, 1 = white)")
 plt.show()
 
 # %% [markdown]
@@ -290,7 +291,8 @@ torch.testing.assert_close(z.std().item(), 1.0, atol=1e-4, rtol=0)
 
 # %% [markdown]
 # Mean 0 and spread 1 does **not** mean "bell-shaped". Half of all Fashion-MNIST pixels are the black
-# background, so after normalising they all sit at the same value, $-\mu/\sigma \approx -0.81$:
+# background, so after normalising they all sit at the same value, $-\mu/\sigma$ (the cell prints both
+# numbers under its histograms):
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3))

@@ -60,17 +60,18 @@ from vit_lessons.shapes import check_shape
 #
 # Vaswani et al. (2017, Sec. 3.2.1) describe attention as mapping a *query* and a set of *key–value*
 # pairs to an output: the output is a weighted sum of the values, and each weight says how well the
-# query matches that value's key. With all queries, keys and values stacked as rows of matrices
-# $Q, K \in \mathbb{R}^{N\times d}$ and $V \in \mathbb{R}^{N\times d_v}$:
+# query matches that value's key. With the $n$ queries, keys and values of a sequence of $n$ tokens
+# stacked as rows of matrices $Q, K \in \mathbb{R}^{n\times d}$ and $V \in \mathbb{R}^{n\times d_v}$:
 #
 # $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt{d}}\right) V$$
 #
 # Three steps, one line each: **scores** (every query against every key), **softmax** along each row
 # (each query's weights are positive and sum to 1), **weighted sum** of the value rows.
 #
-# Attention works on a sequence of any length. In a ViT the sequence is the $N + 1$ tokens of lesson 02
-# ($N$ patches and the class token), so that is how the shape comments write it; in code the length is
-# `n`, and Vaswani et al.'s $N$ above is our $N + 1$.
+# Attention works on a sequence of any length $n$. In a ViT the sequence is the $N + 1$ tokens of
+# lesson 02 ($N$ patches and the class token), so $n = N + 1$: the shape comments write `N + 1`, the code
+# and the cost formulas of 3.6 write `n`. (Vaswani et al. call the length $n$ too; their $N$ is the
+# number of layers.)
 
 # %%
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
@@ -395,7 +396,7 @@ print("loop == batched == fused qkv == F.scaled_dot_product_attention; largest d
 # %% [markdown]
 # **PyTorch's own module.** `nn.MultiheadAttention` stores the fused projection as `in_proj_weight`
 # (q, k, v stacked row-wise, like our `qkv.weight`) and the output projection as `out_proj`. With
-# `batch_first=True` it takes (B, N, D); self-attention passes the same tensor as query, key and
+# `batch_first=True` it takes (B, N + 1, D); self-attention passes the same tensor as query, key and
 # value. It can also return the per-head weights.
 
 # %%
@@ -415,7 +416,7 @@ print("nn.MultiheadAttention gives the same output and the same per-head weights
 # %% [markdown]
 # **Parity with the package.** `vit_lessons.attention.Attention` is way 3/4 with timm's names
 # (`qkv`, `proj`), so the fused module's state dict loads into it as it is. Its explicit path also
-# returns the (B, h, N, N) probabilities that lessons 05 and 07 turn into attention maps.
+# returns the (B, h, N + 1, N + 1) probabilities that lessons 05 and 07 turn into attention maps.
 
 # %%
 pkg = Attention(D, h)
@@ -568,6 +569,62 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# **Why time is not FLOPs.** The count is exact, yet the GFLOP/s column above is not constant: time is
+# not only multiply-adds. The $n^2$ part of a forward *writes* the (B, h, n, n) score matrix, runs a
+# softmax over it (a few operations per entry, which the count leaves out) and *reads* it again for the
+# weighted sum. While that matrix fits in the CPU's caches these passes are cheap; once it does not (the
+# memory table above: 8 MiB at $n = 256$, 32 MiB at 512, 128 MiB at 1024 for this batch), every pass waits
+# on main memory. Timing the three steps on their own, at a size whose matrix fits in cache and at the
+# largest size above, shows where the time goes (one thread again; the first line prints this CPU's
+# caches, on Linux):
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from pathlib import Path
+
+
+def best_time(fn, *args, reps):
+    """Seconds per call of fn(*args): the best of 3 rounds of `reps` calls, after one warm-up call."""
+    fn(*args)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn(*args)
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return best
+
+
+caches = [c for c in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"))
+          if (c / "type").read_text().strip() != "Instruction"]  # Linux's description of the CPU caches
+print("CPU caches:", ", ".join(f"L{(c / 'level').read_text().strip()} {(c / 'size').read_text().strip()}"
+                               for c in caches) or "not listed on this system")
+torch.set_num_threads(1)
+print(f"{'n':>5} {'matrix':>9} {'q @ k^T':>23} {'softmax':>10} {'weights @ v':>23}")
+with torch.no_grad():
+    for n in (128, Ns[-1]):
+        q_n, k_n, v_n = torch.randn(3, 8, 4, n, 16).unbind(0)  # 3 x (B, h, N + 1, d): B = 8, h = 4, d = 16
+        k_t = k_n.transpose(-2, -1)  # (B, h, d, N + 1)
+        scores_n = q_n @ k_t  # (B, h, N + 1, N + 1)
+        weights_n = scores_n.softmax(-1)  # (B, h, N + 1, N + 1)
+        flops = 2 * 8 * 4 * n * n * 16  # each of the two products
+        reps = max(1, 2048 // n)
+        t_qk = best_time(torch.matmul, q_n, k_t, reps=reps)
+        t_sm = best_time(torch.softmax, scores_n, -1, reps=reps)
+        t_wv = best_time(torch.matmul, weights_n, v_n, reps=reps)
+        print(f"{n:5d} {scores_n.numel() * 4 / 2**20:5.1f} MiB {t_qk * 1e3:7.2f} ms {flops / t_qk / 1e9:4.0f} GFLOP/s "
+              f"{t_sm * 1e3:7.2f} ms {t_wv * 1e3:7.2f} ms {flops / t_wv / 1e9:4.0f} GFLOP/s")
+torch.set_num_threads(threads)
+
+# %% [markdown]
+# Read the two lines side by side. The softmax, which the FLOP count ignores, takes about as long as a
+# matrix product. The product that *writes* the large matrix, q @ kᵀ, runs at a fraction of its
+# small-size rate. So between the sizes whose matrix fits in cache and the sizes whose matrix does not,
+# the measured time climbs faster than the count; past that point it grows like $n^2$ again, as the last
+# slope printed above shows. Counted FLOPs say how much work there is; how long it takes also depends on
+# how many bytes move, which is what memory-saving kernels (the end of this section) attack.
+
+# %% [markdown]
 # **What it means for the patch size.** For a 224 px image the number of tokens is
 # $N + 1 = (224/P)^2 + 1$. Halving the patch side quadruples $N$ and multiplies the attention matrices
 # by about 16. Below, the memory of ViT-B's attention weights for one image over all 12 layers (12 heads
@@ -594,7 +651,8 @@ assert table[8][1] > 14 * table[16][1]  # half the patch side: ~16x the attentio
 # images into fairly large patches, why small-image courses like this one use small images, and why
 # the paper notes that smaller patches are more expensive (Sec. 4.1: the sequence length is
 # inversely proportional to the square of the patch size). Fused kernels such as FlashAttention avoid
-# *storing* the $N\times N$ matrix, but they still do the $N^2$ work.
+# *storing* the $n\times n$ matrix, and with it most of the memory traffic measured above, but they still
+# do the $n^2$ work.
 
 # %% [markdown]
 # ## Summary
@@ -609,7 +667,9 @@ assert table[8][1] > 14 * table[16][1]  # half the patch side: ~16x the attentio
 # - Images use no causal mask: patches have no time order, and the class token must see all of them.
 # - Attention's own work is $4n^2D$ FLOPs ($2n^2D$ multiply-adds) per layer against $8nD^2$ FLOPs for the
 #   projections, so it dominates from $n = 2D$ tokens on; its memory grows like $n^2$ ($n = N + 1$), so
-#   the patch size trades detail for cost.
+#   the patch size trades detail for cost. Measured time also pays for moving the $n \times n$ matrix
+#   through memory (the softmax costs as much as a product), so it outgrows the FLOP count where that
+#   matrix no longer fits in the CPU's caches.
 #
 # Next, lesson 04 wraps attention with LayerNorm, an MLP and residual connections into the encoder
 # block.
@@ -630,7 +690,8 @@ from vit_lessons.exercises import (check_masked_attention, check_merge_heads, ch
 
 # %% [markdown]
 # **Exercise 03.1 · Scaled dot-product attention.** `my_attention(q, k, v)` takes q, k of shape
-# (B, N, d) and v of shape (B, N, d_v) and returns softmax(q kᵀ / √d) v, shape (B, N, d_v).
+# (B, n, d) and v of shape (B, n, d_v), for sequences of n tokens ($n = N + 1$ in a ViT), and returns
+# softmax(q kᵀ / √d) v, shape (B, n, d_v).
 
 # %%
 def my_attention(q, k, v):
@@ -640,7 +701,7 @@ def my_attention(q, k, v):
 ok = check_scaled_dot_product(my_attention)
 
 # %% [markdown]
-# **Exercise 03.2 · Split the heads.** `my_split_heads(x, num_heads)`: (B, N, D) → (B, h, N, d), head
+# **Exercise 03.2 · Split the heads.** `my_split_heads(x, num_heads)`: (B, n, D) → (B, h, n, d), head
 # $i$ taking the $i$-th block of $d$ features, as in way 2 above.
 
 # %%
@@ -651,7 +712,7 @@ def my_split_heads(x, num_heads):
 ok = check_split_heads(my_split_heads)
 
 # %% [markdown]
-# **Exercise 03.3 · Merge the heads.** `my_merge_heads(x)`: (B, h, N, d) → (B, N, D), the heads
+# **Exercise 03.3 · Merge the heads.** `my_merge_heads(x)`: (B, h, n, d) → (B, n, D), the heads
 # concatenated along the features (the inverse of 03.2).
 
 # %%
@@ -664,7 +725,7 @@ ok = check_merge_heads(my_merge_heads)
 # %% [markdown]
 # **Exercise 03.4 · Multi-head self-attention as a function.** Given the fused `qkv` projection
 # (weight (3D, D), bias (3D,)), the output projection (weight (D, D), bias (D,)) and $h$, compute the
-# whole module of way 3 for x of shape (B, N, D). Mind which $d$ goes under the square root.
+# whole module of way 3 for x of shape (B, n, D). Mind which $d$ goes under the square root.
 
 # %%
 def my_multi_head_attention(x, qkv_weight, qkv_bias, proj_weight, proj_bias, num_heads):

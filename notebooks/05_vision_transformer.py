@@ -200,11 +200,16 @@ for part, n in groups.items():
 print(f"{'total':13s} {total:>11,}")
 assert dict(groups) == formula
 assert total == 86_567_656
+per_block = 12 * D**2 + 13 * D  # lesson 04's count, MLP ratio 4
+in_blocks = sum(n for part, n in groups.items() if part.startswith("blocks."))
+assert in_blocks == L * per_block
+print(f"one block {per_block:,}, {L} blocks {in_blocks:,}; everything outside the blocks "
+      f"{total - in_blocks:,} = {(total - in_blocks) / total:.1%}")
 
 # %% [markdown]
-# Two thirds of the model are MLP weights, one third attention; embeddings, norms and head together
-# are about 1.7%. Each block has $12D^2 + 13D$ = 7,087,872 parameters (lesson 04), twelve of them
-# make 85,054,464 of the 86,567,656.
+# Two thirds of the model are MLP weights, one third attention. Each block has $12D^2 + 13D$ parameters
+# (lesson 04), 7,087,872 here, and the twelve blocks hold all but 1.7% of the model (the last printed
+# line): the patch and position embeddings, the class token, the final norm and the head are that rest.
 #
 # ## 5.4 The whole family
 #
@@ -332,7 +337,7 @@ assert losses[-1] < losses[0] - 0.3, "the loss went down"
 # %% [markdown]
 # ## 5.7 Attention maps
 #
-# `model(x, return_attention=True)` also returns one (B, h, N, N) tensor of attention probabilities
+# `model(x, return_attention=True)` also returns one (B, h, N + 1, N + 1) tensor of attention probabilities
 # per block. They come from the explicit path of lesson 03 (the fused kernel never materialises
 # them), and the logits agree with the plain forward pass.
 

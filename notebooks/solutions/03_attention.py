@@ -45,9 +45,9 @@ from vit_lessons.exercises import (check_masked_attention, check_merge_heads, ch
 
 # %%
 def my_attention(q, k, v):
-    """softmax(q k^T / sqrt(d)) v; q, k: (B, N, d), v: (B, N, d_v) -> (B, N, d_v)."""
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, N, N)
-    return scores.softmax(dim=-1) @ v  # (B, N, d_v)
+    """softmax(q k^T / sqrt(d)) v; q, k: (B, N + 1, d), v: (B, N + 1, d_v) -> (B, N + 1, d_v)."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, N + 1, N + 1)
+    return scores.softmax(dim=-1) @ v  # (B, N + 1, d_v)
 
 
 ok = check_scaled_dot_product(my_attention)
@@ -60,9 +60,9 @@ ok = check_scaled_dot_product(my_attention)
 
 # %%
 def my_split_heads(x, num_heads):
-    """(B, N, D) -> (B, h, N, d)."""
-    B, N, D = x.shape
-    return x.view(B, N, num_heads, D // num_heads).transpose(1, 2)  # (B, N, h, d) -> (B, h, N, d)
+    """(B, N + 1, D) -> (B, h, N + 1, d)."""
+    B, n, D = x.shape
+    return x.view(B, n, num_heads, D // num_heads).transpose(1, 2)  # (B, N + 1, h, d) -> (B, h, N + 1, d)
 
 
 ok = check_split_heads(my_split_heads)
@@ -75,9 +75,9 @@ ok = check_split_heads(my_split_heads)
 
 # %%
 def my_merge_heads(x):
-    """(B, h, N, d) -> (B, N, D)."""
-    B, h, N, d = x.shape
-    return x.transpose(1, 2).reshape(B, N, h * d)  # (B, N, h, d) -> (B, N, D)
+    """(B, h, N + 1, d) -> (B, N + 1, D)."""
+    B, h, n, d = x.shape
+    return x.transpose(1, 2).reshape(B, n, h * d)  # (B, N + 1, h, d) -> (B, N + 1, D)
 
 
 ok = check_merge_heads(my_merge_heads)
@@ -85,19 +85,19 @@ ok = check_merge_heads(my_merge_heads)
 # %% [markdown]
 # ## Exercise 03.4 · Multi-head self-attention as a function
 #
-# One linear layer gives (B, N, 3D), laid out as (3, h, d); each head is scaled by its own width
+# One linear layer gives (B, N + 1, 3D), laid out as (3, h, d); each head is scaled by its own width
 # $d = D/h$.
 
 # %%
 def my_multi_head_attention(x, qkv_weight, qkv_bias, proj_weight, proj_bias, num_heads):
-    """Fused-qkv multi-head self-attention: (B, N, D) -> (B, N, D)."""
-    B, N, D = x.shape
+    """Fused-qkv multi-head self-attention: (B, N + 1, D) -> (B, N + 1, D)."""
+    B, n, D = x.shape
     d = D // num_heads
-    qkv = F.linear(x, qkv_weight, qkv_bias).view(B, N, 3, num_heads, d)  # (B, N, 3, h, d)
-    q, k, v = qkv.permute(2, 0, 3, 1, 4)  # 3 x (B, h, N, d)
-    out = (q @ k.transpose(-2, -1) / math.sqrt(d)).softmax(-1) @ v  # (B, h, N, d)
-    out = out.transpose(1, 2).reshape(B, N, D)  # (B, N, D)
-    return F.linear(out, proj_weight, proj_bias)  # (B, N, D)
+    qkv = F.linear(x, qkv_weight, qkv_bias).view(B, n, 3, num_heads, d)  # (B, N + 1, 3, h, d)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)  # 3 x (B, h, N + 1, d)
+    out = (q @ k.transpose(-2, -1) / math.sqrt(d)).softmax(-1) @ v  # (B, h, N + 1, d)
+    out = out.transpose(1, 2).reshape(B, n, D)  # (B, N + 1, D)
+    return F.linear(out, proj_weight, proj_bias)  # (B, N + 1, D)
 
 
 ok = check_multi_head_attention(my_multi_head_attention)
@@ -107,15 +107,15 @@ ok = check_multi_head_attention(my_multi_head_attention)
 #
 # A padded key must get weight 0 and the real keys' weights must still sum to 1. Setting its score
 # to $-\infty$ before the softmax does both ($e^{-\infty} = 0$, and the softmax renormalises over
-# what is left). The mask is per key, so it is broadcast over the rows: `(B, 1, N)`. Zeroing the
+# what is left). The mask is per key, so it is broadcast over the rows: `(B, 1, n)`. Zeroing the
 # weights after the softmax instead leaves rows that no longer sum to 1.
 
 # %%
 def my_masked_attention(q, k, v, key_padding_mask):
-    """q, k: (B, N, d), v: (B, N, d_v), key_padding_mask: (B, N) True = padding -> (B, N, d_v)."""
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, N, N)
-    scores = scores.masked_fill(key_padding_mask[:, None, :], float("-inf"))  # padded keys: columns
-    return scores.softmax(dim=-1) @ v  # (B, N, d_v)
+    """q, k: (B, n, d), v: (B, n, d_v), key_padding_mask: (B, n) True = padding -> (B, n, d_v)."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, n, n)
+    scores = scores.masked_fill(key_padding_mask[:, None, :], float("-inf"))  # (B, n, n): padded keys' columns
+    return scores.softmax(dim=-1) @ v  # (B, n, d_v)
 
 
 ok = check_masked_attention(my_masked_attention)

@@ -73,7 +73,7 @@ ok = check_gelu(my_gelu)
 
 # %%
 def my_block_forward(block, x):
-    """Paper Eq. 2-3: (B, N, D) -> (B, N, D)."""
+    """Paper Eq. 2-3: (B, N + 1, D) -> (B, N + 1, D)."""
     x = x + block.attn(block.norm1(x))  # z' = MSA(LN(z)) + z
     x = x + block.mlp(block.norm2(x))  # z = MLP(LN(z')) + z'
     return x
