@@ -44,7 +44,8 @@ def test_the_table_names_its_recipes_and_their_datasets():
     (dict(crop_pad=-1), "crop_pad must be 0 or a positive integer, got -1"),
     (dict(init="xavier"), "init must be 'timm' or 'mimetic', got 'xavier'"),
     (dict(schedule="step"), "schedule must be 'cosine' or 'constant', got 'step'"),
-    (dict(epochs=0), "give a positive number of epochs or a time budget"),
+    (dict(epochs=0), r"nothing to train: epochs=0 and time_budget=0.0; give a positive number of epochs "
+                     r"\(--epochs N\) or a time budget in seconds \(--time-budget SECONDS\)"),
 ])
 def test_bad_ingredients_name_the_field_and_the_value(changes, message):
     with pytest.raises(ValueError, match=message):

@@ -118,7 +118,9 @@ class Recipe:
             if problem:
                 raise ValueError(f"{f.name} must be {problem}, got {getattr(self, f.name)!r}")
         if self.epochs <= 0 and self.time_budget <= 0:
-            raise ValueError("give a positive number of epochs or a time budget in seconds")
+            raise ValueError(f"nothing to train: epochs={self.epochs} and time_budget={self.time_budget}; give a "
+                             "positive number of epochs (--epochs N) or a time budget in seconds "
+                             "(--time-budget SECONDS)")
         if (self.distill == "none") != (not self.teacher):
             raise ValueError("distillation needs both --distill {soft,hard,token} and --teacher CHECKPOINT; "
                              f"got distill={self.distill!r}, teacher={self.teacher!r}")
