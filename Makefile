@@ -32,7 +32,11 @@ kernel: setup
 
 lab: data kernel
 	@echo "==> starting JupyterLab on notebooks/ (Ctrl-C to stop)"
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+	@echo "    one entry per lesson: the .py twins (what you edit, see notebooks/README.md) are hidden from the file"
+	@echo "    browser; open one with File > Open from Path, e.g. 03_attention.py"
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks \
+	  --ContentsManager.hide_globs='["__pycache__","*.pyc","*.pyo",".DS_Store","*~","[0-9][0-9]_*.py"]' \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 lint: setup
 	@echo "==> ruff"

@@ -96,3 +96,19 @@ def test_readme_lesson_table_links_every_lesson():
 def test_each_lesson_has_a_solution_notebook():
     for py in LESSONS:
         assert (NB_DIR / "solutions" / py.name).exists(), f"notebooks/solutions/{py.name} missing"
+
+
+def test_jupyterlab_lists_each_lesson_once():
+    """`make lab` hides the .py twins (one entry per lesson) and jupytext treats any .py it shows as a file."""
+    import fnmatch
+    import json
+    import re
+
+    line = next(m for m in re.finditer(r"hide_globs='(\[.*?\])'", (ROOT / "Makefile").read_text()))
+    globs = json.loads(line.group(1))
+    hidden = lambda name: any(fnmatch.fnmatch(name, g) for g in globs)  # noqa: E731 - as Jupyter matches them
+    for py in SOURCES:
+        assert hidden(py.name), py
+        assert not hidden(py.with_suffix(".ipynb").name)
+    assert not hidden("README.md") and not hidden("solutions")
+    assert 'notebook_extensions = ["ipynb"]' in (NB_DIR / "jupytext.toml").read_text()

@@ -71,7 +71,7 @@ examples:
   python -m vit_lessons train --dataset cifar10 --device cuda   # Colab GPU
   python -m vit_lessons train --exp-name fm10 --resume          # continue a killed run
   python -m vit_lessons eval experiments/fm10/best.pt           # accuracy + confusion matrix
-  python -m vit_lessons train --dataset digits --img-size 28 --linear-probe \
+  python -m vit_lessons train --dataset digits --img-size 28 --linear-probe \\
       --init-from assets/checkpoints/fashion_mnist_vit.pt       # transfer: a new head on frozen features
   python -m vit_lessons train --recipe cifar10-finetune --device cuda  # ImageNet-21k ViT-B/16 -> CIFAR-10
 """

@@ -18,6 +18,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+import torch
+
 from ..data import ImageData, load_dataset
 from ..machine import command, loadavg
 from ..train import default_setup
@@ -130,8 +132,8 @@ def _summary(runs, seeds, budget, teacher_budget, start_load) -> dict:
             "counted": "training wall-clock time (batching, forward, backward, optimizer steps; for distilled "
                        "routes also the teacher's training and its one pass over the training images); not "
                        "counted: loading data, building models, test evaluations (clock paused)",
-            "how": "one run after the other, each with the whole machine (other work may have shared it: see the "
-                   "load averages)", "machine": machine_record(),
+            "how": f"one run after the other in one process, {torch.get_num_threads()} torch thread(s) each (other "
+                   "work may have shared the machine: see the load averages)", "machine": machine_record(),
             "loadavg_start": runs[0]["loadavg_before"] if runs else start_load,
             "loadavg_end": runs[-1]["loadavg_after"] if runs else loadavg(), "date": today()}
     for name in ("teacher", *ROUTES):
