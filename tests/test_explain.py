@@ -170,7 +170,7 @@ def test_rollout_bad_arguments(kwargs, match):
 @pytest.mark.parametrize("bad, match", [
     ([], "non-empty list"),
     ([torch.ones(1, 2, 5, 5), torch.ones(1, 2, 6, 6)], "must have one shape"),
-    ([torch.ones(2, 5, 5)], r"shape \(B, h, N, N\)"),
+    ([torch.ones(2, 5, 5)], r"shape \(B, h, N \+ 1, N \+ 1\)"),
 ])
 def test_rollout_bad_attentions(bad, match):
     with pytest.raises(ValueError, match=match):

@@ -4,7 +4,8 @@ Dosovitskiy et al. (2021), Fig. 7: left, the first principal components of the l
 patch-embedding filters; centre, the cosine similarity of each patch's position embedding with
 every other; right, the mean distance in pixels over which each head attends, by depth.
 
-Shape legend: C channels, P patch size, D embed dim, N tokens, L blocks, h heads, gh gw the grid.
+Shape legend: C channels, P patch size, D embed dim, N patches, N + 1 tokens (with the class token), L blocks,
+h heads, gh gw the grid.
 
 Built in notebooks/07_looking_inside.
 """
@@ -70,19 +71,19 @@ def position_similarity(model: VisionTransformer) -> torch.Tensor:
 
 
 def _stack_attentions(attentions) -> torch.Tensor:
-    """A list of L (B, h, N, N) tensors (or one (L, B, h, N, N) tensor) as one float (L, B, h, N, N) tensor."""
+    """A list of L (B, h, N + 1, N + 1) tensors (or one (L, B, h, N + 1, N + 1) tensor) as one float tensor."""
     if isinstance(attentions, torch.Tensor):
         a = attentions
     elif isinstance(attentions, Sequence) and len(attentions) and all(isinstance(t, torch.Tensor) for t in attentions):
         shapes = {tuple(t.shape) for t in attentions}
         if len(shapes) > 1:
-            raise ValueError(f"all blocks' attentions must have one shape (B, h, N, N), got {sorted(shapes)}")
-        a = torch.stack(list(attentions))  # (L, B, h, N, N)
+            raise ValueError(f"all blocks' attentions must have one shape (B, h, N + 1, N + 1), got {sorted(shapes)}")
+        a = torch.stack(list(attentions))  # (L, B, h, N + 1, N + 1)
     else:
-        raise ValueError("attentions must be a non-empty list of (B, h, N, N) tensors, one per block, "
+        raise ValueError("attentions must be a non-empty list of (B, h, N + 1, N + 1) tensors, one per block, "
                          "as vit_lessons.explain.attention_maps(model, images) returns")
     if a.ndim != 5 or a.shape[-1] != a.shape[-2]:
-        raise ValueError(f"attentions must be L tensors of shape (B, h, N, N), got {tuple(a.shape)} "
+        raise ValueError(f"attentions must be L tensors of shape (B, h, N + 1, N + 1), got {tuple(a.shape)} "
                          "(stacked: L, B, h, N, N)")
     return a.detach().float()
 
@@ -115,12 +116,12 @@ def mean_attention_distance(attentions, grid_size, patch_size: int) -> torch.Ten
     remaining weights renormalised to sum to 1) weights the pixel distance between patch
     centres; the result is averaged over query patches and images. Identity attention gives 0;
     uniform attention gives the grid's mean pairwise patch distance. ``attentions``: a list of L
-    (B, h, N, N) tensors as :func:`vit_lessons.explain.attention_maps` returns (or one
-    (L, B, h, N, N) tensor); ``grid_size``: the model's ``config.grid_size``.
+    (B, h, N + 1, N + 1) tensors as :func:`vit_lessons.explain.attention_maps` returns (or one
+    (L, B, h, N + 1, N + 1) tensor); ``grid_size``: the model's ``config.grid_size``.
 
     Built in notebooks/07_looking_inside.
     """
-    a = _stack_attentions(attentions)  # (L, B, h, N, N)
+    a = _stack_attentions(attentions)  # (L, B, h, N + 1, N + 1)
     dist = patch_distances(grid_size, patch_size)  # (n, n), n = gh*gw
     n, N = dist.shape[0], a.shape[-1]
     prefix = N - n

@@ -42,11 +42,11 @@ def adamw_kind(device) -> dict:
 # ---- our attention, the four ways of lesson 03, all reading one Attention module's weights -------------
 def _heads(t: torch.Tensor, h: int) -> torch.Tensor:
     B, N, D = t.shape
-    return t.view(B, N, h, D // h).transpose(1, 2)  # (B, N, D) -> (B, h, N, d)
+    return t.view(B, N, h, D // h).transpose(1, 2)  # (B, n, D) -> (B, h, n, d), n = N + 1 tokens
 
 
 def attention_ways(cfg: ViTConfig, device) -> dict[str, nn.Module | callable]:
-    """The four ways, as callables (B, N, D) -> (B, N, D) sharing one set of weights; checked equal."""
+    """The four ways, as callables (B, N + 1, D) -> (B, N + 1, D) sharing one set of weights; checked equal."""
     torch.manual_seed(0)
     a = Attention(cfg.embed_dim, cfg.num_heads, cfg.qkv_bias, fused_attn=False).to(device)
     D, h, d = cfg.embed_dim, cfg.num_heads, cfg.head_dim
