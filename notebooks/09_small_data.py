@@ -154,8 +154,9 @@ assert teacher_hist[-1]["test_acc"] > 0.6  # far above chance after one short ep
 # On the full training set, `python -m vit_lessons train --model cnn --cnn-preset cnn_small --epochs 6
 # --threads 1` (one thread, while other work shared the 2-core machine) gave these test accuracies after
 # epochs 1–4: 88.84%, 89.80%, 91.18%, 92.13% — after four epochs the CNN is where the ViT never got in
-# lesson 06's 10 minutes. A teacher only helps if it is clearly better than the student; the issue's first
-# probe found a CNN at 89.2% taught a ViT nothing (88.9% against 89.2% without).
+# lesson 06's 10 minutes. A teacher only helps if it is clearly better than its student: a CNN that is no
+# better than the ViT has nothing to teach it, so the race in §9.5 gives the teacher enough of the budget
+# to pass 92%.
 #
 # ## 9.3 Distillation: the ViT learns from the CNN's answers
 #
@@ -266,9 +267,9 @@ fig.colorbar(im, ax=axes, fraction=0.02, label="normalised pixel value")
 plt.show()
 
 spt = ShiftedPatchEmbed(28, 7, 1, 64)
-assert spt(img).shape == (1, 16, 64) and spt.proj.in_features == 5 * 7 * 7  # (B, N, D) from 245-value patches
+assert spt(img).shape == (1, 16, 64) and spt.proj.in_features == 5 * 7 * 7  # (B, N, D): N = 16 patch tokens from 245-value patches
 lsa = LocalitySelfAttention(64, 4)
-_, attn = lsa(torch.randn(2, 17, 64), return_attn=True)  # (B, h, N, N)
+_, attn = lsa(torch.randn(2, 17, 64), return_attn=True)  # (B, h, N + 1, N + 1)
 assert attn.diagonal(dim1=-2, dim2=-1).abs().max() == 0  # no token attends to itself
 print(f"SPT patch vector: 5 x 7 x 7 = {spt.proj.in_features} values; LSA temperatures start at "
       f"1/sqrt(d) = {lsa.scale[0].item():.3f}")
@@ -296,23 +297,48 @@ for r in runs_done:
           f"{r.get('teacher_time', 0):9.0f} {t85:>11s}  {r['loadavg_before']} -> {r['loadavg_after']}")
 
 # %%
+print(f"{summary['budget_s']:.0f} s per route, teacher included; medians over seeds {summary['seeds']}:")
+print(f"{'route':14s} {'median acc':>10s}  {'per seed':24s} {'median time to 85%':>18s}  what it is")
+for name, r in summary["routes"].items():
+    t85 = "never" if r["median_time_to_85"] is None else f"{r['median_time_to_85']:.0f} s"
+    print(f"{name:14s} {r['median_acc']:10.2%}  {', '.join(f'{a:.2%}' for a in r['accs']):24s} {t85:>18s}  "
+          f"{r['about']}")
+best = max((n for n in summary["routes"] if n not in ("cnn", "teacher")),
+           key=lambda n: summary["routes"][n]["median_acc"])
+print(f"\nbest ViT route: {best}, median {summary['routes'][best]['median_acc']:.2%}")
+
+# %%
 fig, ax = plt.subplots(figsize=(8, 4.2))
-for r in runs_done:
+for r in [r for r in runs_done if r["seed"] == 0]:  # one seed: 3 seeds of 8 runs would hide each other
     recs = read_metrics(res_dir / f"{r['name']}_seed{r['seed']}.metrics.jsonl")
     offset = r.get("teacher_time", 0.0)  # a student starts when its teacher has finished
     ax.plot([offset + m["train_time"] for m in recs], [100 * m["test_acc"] for m in recs], marker="o",
-            label=f"{r['name']} (seed {r['seed']})")
-ax.axhline(91, color="gray", linestyle="--", linewidth=0.8, label="the 91% goal")
+            label=r["name"])
+ax.axhline(91, color="gray", linestyle="--", linewidth=0.8, label="91%")
 ax.axhline(85, color="gray", linestyle=":", linewidth=0.8, label="85%")
 ax.set_xlabel("training time including the teacher's (s)")
 ax.set_ylabel("test accuracy (%)")
 ax.set_ylim(80, 94)
 ax.legend(fontsize=8, loc="lower right")
-ax.set_title("Fashion-MNIST, each route's test accuracy over its 10-minute budget")
+ax.set_title("Fashion-MNIST, each route's test accuracy over its 10-minute budget (seed 0)")
 plt.show()
 
 # %% [markdown]
-# RESULTS-PROSE
+# How to read the race (every figure is in the two tables above; each run had one torch thread, with other
+# work on the second core — the load averages say how much):
+#
+# - **The CNN wins outright.** Alone it ends near 93% and passes 85% within its first minute: locality and
+#   translation equivariance, built in, are worth more on 60,000 small images than anything the ViT routes
+#   add. This is the paper's small-data result, reproduced on a 2-core CPU.
+# - **No ViT route reaches 91%.** The plain recipe ends near 89%, as in lesson 06. Shifted patch
+#   tokenization gives each token its neighbourhood and comes out ahead of the plain ViT although its
+#   five-times-wider patch vectors cost it about half the epochs; locality self-attention is slower still
+#   per step and does not pay for it within 10 minutes.
+# - **Distillation has no time to pay.** The teacher passes 92% in 240 s, but that leaves its student 360 s
+#   — a ViT needs most of 10 minutes to reach 89% on its own, and the taught students, in 360 s of their own,
+#   end about where the untaught one ends after 600 s. DeiT's gains came from students trained
+#   for hundreds of epochs; at ten epochs the teacher's knowledge barely gets across. Compare differences
+#   with the spread between seeds before calling one route better than another.
 #
 # ## Summary
 #

@@ -44,7 +44,7 @@ __all__ = ["ROUTES", "small_data", "route_setup", "COMMANDS"]
 OUT = RESULTS / "small_data_10min"
 # route -> what it is, for tables and the lesson
 ROUTES = {
-    "cnn": "the CNN alone (cnn_teacher), the whole budget",
+    "cnn": "the CNN alone (--teacher-preset), the whole budget",
     "vit": "the course's ViT recipe (lesson 06)",
     "vit-spt": "ViT + shifted patch tokenization (Lee et al. 2021)",
     "vit-lsa": "ViT + locality self-attention (Lee et al. 2021)",
@@ -141,7 +141,7 @@ def _summary(runs, seeds, budget, teacher_budget, start_load) -> dict:
         if not rs:
             continue
         summ["routes"][name] = {
-            "about": ROUTES.get(name, f"the CNN teacher, {teacher_budget:g} s"), "seeds": [r["seed"] for r in rs],
+            "about": _about(name, rs[0], teacher_budget), "seeds": [r["seed"] for r in rs],
             "median_acc": median([r["final_acc"] for r in rs]), "accs": [r["final_acc"] for r in rs],
             "median_time_to_85": median_time([r["time_to_85"] for r in rs]),
             "times_to_85": [r["time_to_85"] for r in rs], "median_epochs": median([r["epochs"] for r in rs]),
@@ -149,6 +149,14 @@ def _summary(runs, seeds, budget, teacher_budget, start_load) -> dict:
             "loads": [[_one_min(r["loadavg_before"]), _one_min(r["loadavg_after"])] for r in rs],
             "model": rs[0]["model"], "recipe": rs[0]["recipe"]}
     return summ
+
+
+def _about(name: str, run: dict, teacher_budget: float) -> str:
+    """What a route is, naming the CNN design its runs used (the preset is a command-line choice)."""
+    cnn = run["model"].get("name", "cnn")
+    if name == "teacher":
+        return f"the CNN teacher ({cnn}), {teacher_budget:g} s"
+    return ROUTES[name].replace("--teacher-preset", cnn)
 
 
 def _one_min(load: str) -> str:
@@ -173,7 +181,7 @@ def table(s: dict, runs: list[dict]) -> str:
         lines.append(f"| {name} | {r['median_acc']:.2%} | {', '.join(f'{a:.2%}' for a in r['accs'])} "
                      f"(seeds {', '.join(map(str, r['seeds']))}) | {fmt_s(r['median_time_to_85'])} | "
                      f"{r['median_epochs']:.1f} | {r['median_images_per_s']:.0f} | {r['num_params']:,} | {loads} |")
-    lines += ["", "Routes: " + "; ".join(f"**{k}** {v}" for k, v in ROUTES.items() if k in s["routes"]) + ".", "",
+    lines += ["", "Routes: " + "; ".join(f"**{k}** {r['about']}" for k, r in s["routes"].items()) + ".", "",
               "Runs:", "", "| route | seed | test acc | epochs | train s | teacher s | time to 85% | img/s | load "
               "before | load after |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
