@@ -105,17 +105,18 @@ print("test images shown:", ", ".join(f"#{int(i)} {classes[int(c)]} (predicted {
 # %% [markdown]
 # ## 7.2 Attention, block by block and head by head
 #
-# `attention_maps(model, images)` returns one (B, h, N, N) tensor of attention probabilities per block:
-# row $i$ of head $k$ is how token $i$ spreads its attention over all $N = 17$ tokens, and sums to 1. The
+# `attention_maps(model, images)` returns one (B, h, N + 1, N + 1) tensor of attention probabilities per
+# block: row $i$ of head $k$ is how token $i$ spreads its attention over all $N + 1 = 17$ tokens ($N = 16$
+# patches and the class token), and sums to 1. The
 # classifier reads only the class token's final state, so row 0 — where the class token looks — is the
 # natural row to draw. Its 16 patch entries go on the grid; its weight on itself has no place in the
 # picture, so we print how large it is.
 
 # %%
-attn = attention_maps(model, x)  # 6 x (B, h, N, N)
+attn = attention_maps(model, x)  # L x (B, h, N + 1, N + 1)
 check_shape(attn[0], (n_stats, cfg.num_heads, cfg.num_tokens, cfg.num_tokens), "block 1's attention")
 torch.testing.assert_close(attn[3].sum(-1), torch.ones(n_stats, cfg.num_heads, cfg.num_tokens), atol=1e-5, rtol=0)
-cls_rows = torch.stack([a[:, :, 0, :] for a in attn], dim=1)  # (B, L, h, N): the class token's rows
+cls_rows = torch.stack([a[:, :, 0, :] for a in attn], dim=1)  # (B, L, h, N + 1): the class token's rows
 self_share = cls_rows[..., 0].mean(dim=0)  # (L, h): weight the class token keeps on itself
 for l, row in enumerate(self_share):
     print(f"block {l + 1}: class token's weight on itself per head", " ".join(f"{v:.2f}" for v in row))
@@ -171,7 +172,7 @@ fig = cls_heatmap(raw[:, None].expand(-1, cfg.depth, -1, -1, -1), per_block,
 # ignored). Every row of $R$ sums to 1.
 
 # %%
-roll = attention_rollout(attn)  # (B, N, N)
+roll = attention_rollout(attn)  # (B, N + 1, N + 1)
 torch.testing.assert_close(roll.sum(-1), torch.ones(n_stats, cfg.num_tokens), atol=1e-5, rtol=0)
 roll_map = to_patch_grid(pooled_row(roll, model), model)  # (B, 4, 4): the class token's row over the patches
 print(f"rollout: share of the class token's final state from the 16 patches {roll_map.sum((1, 2)).mean():.2f}, "
@@ -524,8 +525,8 @@ fig.tight_layout()
 #
 # ## Summary
 #
-# - `attention_maps` gives every block's (B, h, N, N) attention; the class token's row, per head and block,
-#   shows where it collects information. Draw such maps on one colour scale, with a colour bar.
+# - `attention_maps` gives every block's (B, h, N + 1, N + 1) attention; the class token's row, per head and
+#   block, shows where it collects information. Draw such maps on one colour scale, with a colour bar.
 # - Attention rollout chains the blocks' head-averaged attention with the residual path: the share of the
 #   class token's final state that comes from each input patch. It ignores the class, the MLPs and the
 #   values.
@@ -553,8 +554,8 @@ from vit_lessons.exercises import (check_cls_attention_map, check_mean_distance,
 
 # %% [markdown]
 # **Exercise 07.1 · The class token's attention map.** `my_cls_attention_map(attn, grid_size)`: from one
-# block's (B, h, N, N) attention (class token first), the heads' average of the class token's attention
-# over the patches, as a (B, grid_size, grid_size) map — what 7.2 drew.
+# block's (B, h, N + 1, N + 1) attention (class token first), the heads' average of the class token's
+# attention over the N patches, as a (B, grid_size, grid_size) map — what 7.2 drew.
 
 # %%
 def my_cls_attention_map(attn, grid_size):
@@ -564,8 +565,9 @@ def my_cls_attention_map(attn, grid_size):
 ok = check_cls_attention_map(my_cls_attention_map)
 
 # %% [markdown]
-# **Exercise 07.2 · Attention rollout.** `my_rollout(attentions)`: a list of L (B, h, N, N) tensors, first
-# block first → the (B, N, N) rollout of 7.3, with the heads averaged and nothing discarded.
+# **Exercise 07.2 · Attention rollout.** `my_rollout(attentions)`: a list of L (B, h, N + 1, N + 1)
+# tensors, first block first → the (B, N + 1, N + 1) rollout of 7.3, with the heads averaged and nothing
+# discarded.
 
 # %%
 def my_rollout(attentions):
@@ -576,8 +578,8 @@ ok = check_rollout(my_rollout)
 
 # %% [markdown]
 # **Exercise 07.3 · Mean attention distance.** `my_mean_distance(attn, grid_size, patch_size)`: one block's
-# (B, h, N, N) attention → an (h,) tensor, each head's mean attention distance in pixels, as in 7.6.
-# `patch_distances(grid_size, patch_size)` (imported above) gives the (n, n) distances between patch centres.
+# (B, h, N + 1, N + 1) attention → an (h,) tensor, each head's mean attention distance in pixels, as in 7.6.
+# `patch_distances(grid_size, patch_size)` (imported above) gives the (N, N) distances between patch centres.
 
 # %%
 def my_mean_distance(attn, grid_size, patch_size):
@@ -589,7 +591,7 @@ ok = check_mean_distance(my_mean_distance)
 # %% [markdown]
 # **Exercise 07.4 · A head with a locality prior.** A convolution sees only a small window around each
 # pixel; some vision transformers give attention the same prior by letting each patch attend only within a
-# window. `my_window_attention(grid_size, radius)`: the (n, n) attention of such a head, uniform over the
+# window. `my_window_attention(grid_size, radius)`: the (N, N) attention of such a head, uniform over the
 # patches $(k, l)$ with $\max(|i-k|, |j-l|) \le$ `radius` around query patch $(i, j)$, itself included.
 # Once the check passes, the cell measures this head's mean attention distance on our 4×4 grid with the
 # package's function — compare it with the trained heads of 7.6 and 7.7.
@@ -602,6 +604,6 @@ def my_window_attention(grid_size, radius):
 ok = check_window_attention(my_window_attention)
 if ok:
     for radius in (1, 2):
-        w = torch.as_tensor(my_window_attention(cfg.grid_size, radius)).float()  # (n, n)
+        w = torch.as_tensor(my_window_attention(cfg.grid_size, radius)).float()  # (N, N): patches only
         d = mean_attention_distance([w[None, None]], cfg.grid_size, cfg.patch_size)  # (1, 1)
         print(f"window radius {radius}: mean attention distance {float(d):.2f} px (uniform: {uniform:.2f} px)")

@@ -71,20 +71,21 @@ for run in MEASURED["runs"]:
 # %% [markdown]
 # ## 10.1 What a step costs: FLOPs from the config
 #
-# Almost all of a ViT's arithmetic is matrix products. A product of an $(m \times k)$ and a
-# $(k \times n)$ matrix is $mkn$ multiply-adds, which we count as $2mkn$ FLOPs (one multiply, one add) —
-# the convention of PyTorch's FLOP counter and of every utilisation figure. With $N$ tokens (patches + 1),
-# width $D$, MLP width $M$, $L$ blocks, patch size $P$, $C$ channels and $K$ classes, one image's forward
-# pass costs
+# Almost all of a ViT's arithmetic is matrix products. A product of an $(a \times b)$ and a
+# $(b \times c)$ matrix is $abc$ multiply-adds, which we count as $2abc$ FLOPs (one multiply, one add) —
+# the convention of PyTorch's FLOP counter and of every utilisation figure. With $N$ patches, so
+# $n = N + 1$ tokens with the class token, width $D$, MLP width $M$, $L$ blocks, patch size $P$, $C$
+# channels and $K$ classes, one image's forward pass costs
 #
-# $$F_\text{fwd} = \underbrace{2 N_p P^2 C D}_\text{patch embedding}
-#   + L\Big(\underbrace{6ND^2}_{qkv} + \underbrace{2N^2D}_{QK^\top} + \underbrace{2N^2D}_{AV}
-#   + \underbrace{2ND^2}_\text{proj} + \underbrace{4NDM}_\text{MLP}\Big) + \underbrace{2DK}_\text{head}.$$
+# $$F_\text{fwd} = \underbrace{2 N P^2 C D}_\text{patch embedding}
+#   + L\Big(\underbrace{6nD^2}_{qkv} + \underbrace{2n^2D}_{QK^\top} + \underbrace{2n^2D}_{AV}
+#   + \underbrace{2nD^2}_\text{proj} + \underbrace{4nDM}_\text{MLP}\Big) + \underbrace{2DK}_\text{head}.$$
 #
-# The attention terms sum over the heads: $h$ heads of width $d$ make $h N^2 d = N^2 D$. The backward pass
-# computes two products for each forward one (the gradient with respect to the input and to the weight),
-# except that the images need no gradient, so
-# $F_\text{train} = 3F_\text{fwd} - F_\text{patch embedding}$ (AdamW's element-wise update is not counted).
+# The patch embedding sees the $N$ patches; every block sees all $n$ tokens. The attention terms sum over
+# the heads: $h$ heads of width $d$ make $h n^2 d = n^2 D$. The backward pass computes two products for
+# each forward one (the gradient with respect to the input and to the weight), except that the images
+# need no gradient, so $F_\text{train} = 3F_\text{fwd} - F_\text{patch embedding}$ (AdamW's element-wise
+# update is not counted).
 # `vit_lessons.bench.flops` writes this down; here are its terms for the four models of this lesson.
 
 # %%
@@ -100,7 +101,7 @@ for name, cfg in CONFIGS.items():
 
 # %% [markdown]
 # ViT-B/16's 35.1 GFLOPs per image are the 17.6 G multiply-adds usually quoted for it, doubled. Only at
-# 197 tokens and beyond does the $N^2$ attention become a noticeable share; for the Fashion-MNIST model
+# 197 tokens and beyond does the $n^2$ attention become a noticeable share; for the Fashion-MNIST model
 # (17 tokens) it is a few percent.
 #
 # The formula is exact, and PyTorch can check it: `torch.utils.flop_counter.FlopCounterMode` records
@@ -211,7 +212,7 @@ for mode in ("train", "infer"):
           "relative to fused qkv")
     for config, ways in att.items():
         base = ways["fused qkv"]["images_per_cpu_s"]
-        print(f"  {config:<14} N={ways['SDPA']['tokens']:<4}" + "".join(
+        print(f"  {config:<14}{ways['SDPA']['tokens']:>4} tokens  " + "".join(
             f"{w}: {r['images_per_s']:8.1f} ({r['images_per_cpu_s'] / base:.2f}x)  " for w, r in ways.items()))
 
 # %%
@@ -238,7 +239,7 @@ plt.show()
 #   one call for all heads.
 # - **Batched heads vs fused qkv**: one $(D \to 3D)$ product instead of three $(D \to D)$ ones does the same
 #   arithmetic in one pass over the input.
-# - **SDPA** on a CPU dispatches to a fused "flash attention" kernel that never stores the $N \times N$
+# - **SDPA** on a CPU dispatches to a fused "flash attention" kernel that never stores the $n \times n$
 #   probabilities (the profiler below shows its name). Its bookkeeping pays off when the attention
 #   matrices are large (ViT-S/16's 197 tokens) and not at all for tiny ones; the measurements show where
 #   the crossover falls on this machine.
@@ -444,11 +445,12 @@ for r, b in setting_lines(ROWS, "2 threads"):
 #
 # ## 10.6 Memory grows with the number of tokens
 #
-# A training step keeps every block's activations for the backward pass. Most grow like $N$ (tokens times
-# width), but the explicit attention also keeps its $(B, h, N, N)$ probabilities, which grow like $N^2$.
-# Halving the patch size quadruples $N$. Here is the peak memory of one training step of the course's
-# Fashion-MNIST model with patches of 14, 7 and 4 pixels, measured live by `contestants.peak_memory` (it
-# follows every tensor allocated during the step):
+# A training step keeps every block's activations for the backward pass. Most grow like the number of
+# tokens $n = N + 1$ (tokens times width), but the explicit attention also keeps its
+# $(B, h, N + 1, N + 1)$ probabilities, which grow like $n^2$. Halving the patch size quadruples the number
+# of patches $N$. Here is the peak memory of one training step of the course's Fashion-MNIST model with patches
+# of 14, 7 and 4 pixels, measured live by `contestants.peak_memory` (it follows every tensor allocated
+# during the step):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -474,7 +476,7 @@ for p in (14, 7, 4):
         step()  # AdamW's state exists from here on, as in any later step
         peaks[(p, path)] = contestants.peak_memory(step, m, opt, (x, y), "cpu")
     attn = cfg.depth * batch * cfg.num_heads * cfg.num_tokens**2 * 4 / 2**20
-    print(f"patch {p:>2}: N = {cfg.num_tokens:>3} tokens   peak {peaks[(p, 'explicit')]:6.1f} MB explicit, "
+    print(f"patch {p:>2}: N + 1 = {cfg.num_tokens:>3} tokens   peak {peaks[(p, 'explicit')]:6.1f} MB explicit, "
           f"{peaks[(p, 'SDPA')]:6.1f} MB SDPA   (attention probabilities: {attn:5.1f} MB)")
 
 # %%
@@ -482,7 +484,7 @@ fig, ax = plt.subplots(figsize=(5.5, 3.4))
 for path in ("explicit", "SDPA"):
     n = [ViTConfig.fashion_mnist_cpu(patch_size=p).num_tokens for p in (14, 7, 4)]
     ax.plot(n, [peaks[(p, path)] for p in (14, 7, 4)], "o-", label=f"{path} attention")
-ax.set_xlabel("tokens N (patch 14, 7, 4)")
+ax.set_xlabel("tokens N + 1 (patch 14, 7, 4)")
 ax.set_ylabel("peak memory of a training step (MB)")
 ax.set_title(f"Fashion-MNIST model, batch {batch}, float32")
 ax.legend()
@@ -530,8 +532,8 @@ for gpu in ("H100", "A100", "L4"):
 # %% [markdown]
 # ## Summary
 #
-# - A step's cost follows from the config: $F_\text{fwd}$ is dominated by $ND^2$ and $NDM$ products, the
-#   $N^2D$ attention only matters at hundreds of tokens, and a training step costs about three forwards.
+# - A step's cost follows from the config: $F_\text{fwd}$ is dominated by $nD^2$ and $nDM$ products, the
+#   $n^2D$ attention only matters at hundreds of tokens, and a training step costs about three forwards.
 #   `FlopCounterMode` agrees to the FLOP (but on a CPU it does not see inside SDPA).
 # - Measure in turns, report medians with their spread and the load, and compare ratios taken within a
 #   round; on a shared machine the CPU time of a one-thread process is the steadier measure.
@@ -541,7 +543,8 @@ for gpu in ("H100", "A100", "L4"):
 # - bf16 autocast speeds up inference everywhere, but CPU training only on the written-out attention:
 #   the fused SDPA kernel's bf16 backward makes training slower at these token counts. `torch.compile`
 #   changed a step by -4% to +26% here; threads help only if the cores are free.
-# - Memory grows with tokens, the explicit attention's by $N^2$; SDPA avoids storing the probabilities.
+# - Memory grows with tokens, the explicit attention's by $n^2$ ($n = N + 1$ tokens); SDPA avoids storing
+#   the probabilities.
 #
 # ## Exercises
 #

@@ -118,7 +118,7 @@ def test_rollout_rows_sum_to_one(grid, prefix, fusion, discard):
 @pytest.mark.parametrize("fusion", ["mean", "max", "min"])
 @pytest.mark.parametrize("discard", [0.0, 0.5, 0.95])
 def test_rollout_identity_attention_gives_identity(fusion, discard):
-    eye = torch.eye(10).expand(2, 3, 10, 10)  # (B, h, N, N)
+    eye = torch.eye(10).expand(2, 3, 10, 10)  # (B, h, N + 1, N + 1)
     r = attention_rollout([eye] * 4, fusion, discard)
     assert_close(r, torch.eye(10).expand(2, 10, 10), atol=1e-6, rtol=0)
 
@@ -152,7 +152,7 @@ def test_rollout_fusion_and_order_by_hand():
     for fusion, fuse in [("mean", lambda t: t.mean(1)), ("max", lambda t: t.amax(1)), ("min", lambda t: t.amin(1))]:
         expected = _norm_rows(fuse(A[1])[0]) @ _norm_rows(fuse(A[0])[0])  # later block on the left
         assert_close(attention_rollout(A, fusion)[0], expected, atol=1e-6, rtol=1e-6)
-    assert_close(attention_rollout(torch.stack(A)), attention_rollout(A), atol=0, rtol=0)  # (L, B, h, N, N) too
+    assert_close(attention_rollout(torch.stack(A)), attention_rollout(A), atol=0, rtol=0)  # (L, B, h, N + 1, N + 1) too
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -160,7 +160,7 @@ def test_rollout_fusion_and_order_by_hand():
     (dict(discard_ratio=1.0), r"discard_ratio must be a number in \[0, 1\)"),
     (dict(discard_ratio=-0.1), r"discard_ratio must be a number in \[0, 1\)"),
     (dict(discard_ratio="0.5"), r"discard_ratio must be a number in \[0, 1\)"),
-    (dict(num_prefix_tokens=9), r"num_prefix_tokens must be in \[0, N=9\)"),
+    (dict(num_prefix_tokens=9), r"num_prefix_tokens must be in \[0, 9\) for attention over 9 tokens"),
 ])
 def test_rollout_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -186,9 +186,9 @@ def test_pooled_row_cls_and_mean():
     assert_close(pooled_row(r, mean_model).sum(-1), torch.ones(2), atol=1e-5, rtol=0)
     assert to_patch_grid(pooled_row(r, cls_model), cls_model).shape == (2, 4, 4)
     assert_close(to_patch_grid(r[:, 0], cls_model)[:, 1, 2], r[:, 0, 1 + 1 * 4 + 2], atol=0, rtol=0)  # row-major
-    with pytest.raises(ValueError, match="N=17"):
+    with pytest.raises(ValueError, match=r"\(\.\.\., N \+ 1, N \+ 1\) token map with N \+ 1 = 17 tokens"):
         pooled_row(torch.ones(2, 10, 10), cls_model)
-    with pytest.raises(ValueError, match="neither N=17 tokens nor 16 patches"):
+    with pytest.raises(ValueError, match=r"neither N \+ 1 = 17 tokens nor N = 16 patches"):
         to_patch_grid(torch.ones(2, 15), cls_model)
 
 
@@ -204,6 +204,10 @@ def test_everything_without_a_class_token():
     assert grad_cam(m, x).shape == (2, 4, 4)
     assert reshape_transform(m)(torch.ones(2, 16, 32)).shape == (2, 32, 4, 4)
     assert mean_attention_distance(A, 4, 8).shape == (2, 4)
+    with pytest.raises(ValueError, match=r"expected \(B, N, D\) = \(B, 16, D\) tokens"):  # no class token: N tokens
+        reshape_transform(m)(torch.ones(2, 17, 32))
+    with pytest.raises(ValueError, match=r"\(\.\.\., N, N\) token map with N = 16 tokens"):
+        pooled_row(torch.ones(2, 17, 17), m)
 
 
 @pytest.mark.parametrize("img, patch, chans", [(16, 4, 1), (24, 8, 3), (28, 7, 1), (20, 2, 1)])
@@ -337,7 +341,7 @@ def test_reshape_transform_checks_tokens():
     fmap = reshape_transform(m)(tokens)
     assert fmap.shape == (2, 32, 4, 4)
     assert_close(fmap[:, :, 1, 2], tokens[:, 1 + 1 * 4 + 2], atol=0, rtol=0)  # patch (row 1, col 2), no class token
-    with pytest.raises(ValueError, match=r"expected \(B, N=17, D\) tokens"):
+    with pytest.raises(ValueError, match=r"expected \(B, N \+ 1, D\) = \(B, 17, D\) tokens"):
         reshape_transform(m)(torch.ones(2, 16, 32))
 
 

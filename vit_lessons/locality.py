@@ -12,8 +12,8 @@ Two switches of :class:`~vit_lessons.config.ViTConfig`, both off by default:
 
 The model stays a ViT: patch embedding, transformer blocks, a head.
 
-Shape legend: B batch, C channels, H W height width, P patch size, N tokens, D embed dim,
-h heads, d head dim.
+Shape legend: B batch, C channels, H W height width, P patch size, N patches (N + 1 tokens with the
+class token), D embed dim, h heads, d head dim.
 
 Built in notebooks/09_small_data.
 """
@@ -96,13 +96,13 @@ class LocalitySelfAttention(Attention):
         self.scale = nn.Parameter(torch.full((num_heads,), self.head_dim**-0.5))
 
     def forward(self, x: torch.Tensor, return_attn: bool = False):
-        """(B, N, D) -> (B, N, D), and the (B, h, N, N) probabilities if ``return_attn``."""
-        B, N, D = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim)  # (B, N, 3, h, d)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, h, N, d)
-        scores = (q @ k.transpose(-2, -1)) * self.scale.view(1, -1, 1, 1)  # (B, h, N, N)
-        self_mask = torch.eye(N, dtype=torch.bool, device=x.device)  # (N, N): a token and itself
-        attn = scores.masked_fill(self_mask, float("-inf")).softmax(dim=-1)  # (B, h, N, N), diagonal 0
-        x = (self.attn_drop(attn) @ v).transpose(1, 2).reshape(B, N, D)  # (B, N, D): heads concatenated
+        """(B, N + 1, D) -> (B, N + 1, D), and the (B, h, N + 1, N + 1) probabilities if ``return_attn``."""
+        B, n, D = x.shape  # n = N + 1 tokens
+        qkv = self.qkv(x).reshape(B, n, 3, self.num_heads, self.head_dim)  # (B, N + 1, 3, h, d)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, h, N + 1, d)
+        scores = (q @ k.transpose(-2, -1)) * self.scale.view(1, -1, 1, 1)  # (B, h, N + 1, N + 1)
+        self_mask = torch.eye(n, dtype=torch.bool, device=x.device)  # (N + 1, N + 1): a token and itself
+        attn = scores.masked_fill(self_mask, float("-inf")).softmax(dim=-1)  # (B, h, N + 1, N + 1), diagonal 0
+        x = (self.attn_drop(attn) @ v).transpose(1, 2).reshape(B, n, D)  # (B, N + 1, D): heads concatenated
         x = self.proj_drop(self.proj(x))
         return (x, attn) if return_attn else x

@@ -45,7 +45,7 @@ from vit_lessons.fig7 import mean_attention_distance, patch_distances
 
 # %%
 def my_cls_attention_map(attn, grid_size):
-    row = attn.mean(dim=1)[:, 0, 1:]  # (B, n): heads averaged, class token as the query, patches as keys
+    row = attn.mean(dim=1)[:, 0, 1:]  # (B, N): heads averaged, class token as the query, patches as keys
     return row.reshape(attn.shape[0], grid_size, grid_size)  # (B, gh, gw)
 
 
@@ -58,13 +58,13 @@ ok = check_cls_attention_map(my_cls_attention_map)
 
 # %%
 def my_rollout(attentions):
-    B, _, N, _ = attentions[0].shape
-    eye = torch.eye(N, dtype=attentions[0].dtype)
-    result = eye.expand(B, N, N)  # (B, N, N)
+    B, _, n, _ = attentions[0].shape  # n = N + 1 tokens
+    eye = torch.eye(n, dtype=attentions[0].dtype)
+    result = eye.expand(B, n, n)  # (B, N + 1, N + 1)
     for a in attentions:
-        m = a.mean(dim=1) + eye  # (B, N, N)
+        m = a.mean(dim=1) + eye  # (B, N + 1, N + 1)
         m = m / m.sum(dim=-1, keepdim=True)
-        result = m @ result  # (B, N, N)
+        result = m @ result  # (B, N + 1, N + 1)
     return result
 
 
@@ -77,9 +77,9 @@ ok = check_rollout(my_rollout)
 
 # %%
 def my_mean_distance(attn, grid_size, patch_size):
-    w = attn[..., 1:, 1:]  # (B, h, n, n): the class token has no place in the image
+    w = attn[..., 1:, 1:]  # (B, h, N, N): the class token has no place in the image
     w = w / w.sum(dim=-1, keepdim=True)
-    d = patch_distances(grid_size, patch_size).to(w.dtype)  # (n, n) pixels
+    d = patch_distances(grid_size, patch_size).to(w.dtype)  # (N, N) pixels
     return (w * d).sum(dim=-1).mean(dim=(0, 2))  # (h,)
 
 
@@ -93,8 +93,8 @@ ok = check_mean_distance(my_mean_distance)
 # %%
 def my_window_attention(grid_size, radius):
     r, c = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
-    pos = torch.stack([r.flatten(), c.flatten()], dim=1)  # (n, 2): row-major, as patchify orders them
-    near = ((pos[:, None] - pos[None]).abs().amax(dim=-1) <= radius).float()  # (n, n)
+    pos = torch.stack([r.flatten(), c.flatten()], dim=1)  # (N, 2): row-major, as patchify orders them
+    near = ((pos[:, None] - pos[None]).abs().amax(dim=-1) <= radius).float()  # (N, N)
     return near / near.sum(dim=-1, keepdim=True)
 
 
@@ -102,7 +102,7 @@ ok = check_window_attention(my_window_attention)
 grid, patch = 4, 7  # the lesson's model: 28x28 images in 7x7 patches
 uniform = float(patch_distances(grid, patch).mean())
 for radius in (1, 2):
-    w = my_window_attention(grid, radius)  # (n, n)
+    w = my_window_attention(grid, radius)  # (N, N)
     d = mean_attention_distance([w[None, None]], grid, patch)  # (1, 1)
     print(f"window radius {radius}: mean attention distance {float(d):.2f} px (uniform: {uniform:.2f} px)")
 

@@ -89,7 +89,7 @@ ok = check_grey_to_rgb(my_grey_to_rgb)
 
 # %%
 def my_probe_features(model, images):
-    return model.forward_features(images)[:, 0]  # (B, N, D) -> (B, D)
+    return model.forward_features(images)[:, 0]  # (B, N + 1, D) -> (B, D): the class token's final state
 
 
 ok = check_probe_features(my_probe_features)

@@ -44,16 +44,17 @@ from vit_lessons.exercises import check_attention_memory, check_paired_ratio, ch
 # %% [markdown]
 # ## Exercise 10.1 · FLOPs of a step
 #
-# Every term is a matrix product, $2mkn$ FLOPs for an $(m\times k)(k\times n)$ product. $N$ counts the
-# class token; the patch embedding sees the $N_p$ patches only. The backward pass doubles every product
-# except the patch embedding's, whose input (the images) needs no gradient.
+# Every term is a matrix product, $2abc$ FLOPs for an $(a\times b)(b\times c)$ product. The blocks see
+# $n = N + 1$ tokens, the class token included; the patch embedding sees the $N$ patches only. The
+# backward pass doubles every product except the patch embedding's, whose input (the images) needs no
+# gradient.
 
 
 # %%
 def my_step_flops(cfg, train):
-    N, D, M, L = cfg.num_tokens, cfg.embed_dim, cfg.mlp_hidden_dim, cfg.depth
-    patch_embed = 2 * cfg.num_patches * cfg.patch_size**2 * cfg.in_chans * D
-    block = 2 * N * D * 3 * D + 2 * N * N * D + 2 * N * N * D + 2 * N * D * D + 2 * (2 * N * D * M)
+    n, D, M, L = cfg.num_tokens, cfg.embed_dim, cfg.mlp_hidden_dim, cfg.depth  # n = N + 1 tokens
+    patch_embed = 2 * cfg.num_patches * cfg.patch_size**2 * cfg.in_chans * D  # the N patches only
+    block = 2 * n * D * 3 * D + 2 * n * n * D + 2 * n * n * D + 2 * n * D * D + 2 * (2 * n * D * M)
     forward = patch_embed + L * block + 2 * D * cfg.num_classes
     return 3 * forward - patch_embed if train else forward
 
@@ -77,13 +78,13 @@ ok = check_paired_ratio(my_paired_ratio)
 # %% [markdown]
 # ## Exercise 10.3 · Memory that attention keeps
 #
-# Each of the $L$ blocks keeps a $(B, h, N, N)$ tensor of probabilities.
+# Each of the $L$ blocks keeps a $(B, h, N + 1, N + 1)$ tensor of probabilities, the class token included.
 
 
 # %%
 def my_attention_memory(cfg, batch, bytes_per_number):
-    N = cfg.num_tokens
-    return cfg.depth * batch * cfg.num_heads * N * N * bytes_per_number
+    n = cfg.num_tokens  # N + 1
+    return cfg.depth * batch * cfg.num_heads * n * n * bytes_per_number
 
 
 ok = check_attention_memory(my_attention_memory)

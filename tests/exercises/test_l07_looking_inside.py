@@ -28,7 +28,7 @@ def test_the_package_agrees_with_the_worked_solutions(sol):
     from vit_lessons.explain import attention_rollout, mean_attention_distance
 
     g = torch.Generator().manual_seed(3)
-    atts = [torch.randn(2, 4, 17, 17, generator=g).softmax(-1) for _ in range(3)]  # (B, h, N, N) per block
+    atts = [torch.randn(2, 4, 17, 17, generator=g).softmax(-1) for _ in range(3)]  # (B, h, N + 1, N + 1) per block
     torch.testing.assert_close(sol.my_rollout(atts), attention_rollout(atts), atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(sol.my_mean_distance(atts[1], 4, 7), mean_attention_distance([atts[1]], 4, 7)[0],
                                atol=1e-5, rtol=1e-5)
@@ -36,8 +36,8 @@ def test_the_package_agrees_with_the_worked_solutions(sol):
 
 def _cls(fuse="mean", col=False, renorm=False):
     def f(a, g):
-        m = a.mean(1) if fuse == "mean" else a[:, 0]  # (B, N, N)
-        r = m[:, 1:, 0] if col else m[:, 0, 1:]  # (B, n)
+        m = a.mean(1) if fuse == "mean" else a[:, 0]  # (B, N + 1, N + 1)
+        r = m[:, 1:, 0] if col else m[:, 0, 1:]  # (B, N)
         if renorm:
             r = r / r.sum(-1, keepdim=True)
         return r.reshape(-1, g, g)
@@ -46,9 +46,9 @@ def _cls(fuse="mean", col=False, renorm=False):
 
 def _roll(identity=True, renorm=True, left=False):
     def f(atts):
-        N = atts[0].shape[-1]
-        eye = torch.eye(N, dtype=atts[0].dtype)
-        out = eye.expand(atts[0].shape[0], N, N)
+        n = atts[0].shape[-1]  # N + 1 tokens
+        eye = torch.eye(n, dtype=atts[0].dtype)
+        out = eye.expand(atts[0].shape[0], n, n)  # (B, N + 1, N + 1)
         for a in atts:
             m = a.mean(1) + (eye if identity else 0)
             if renorm:
@@ -107,7 +107,7 @@ MISTAKES = {
         (_window(euclid=True), "round"),
         (_window(self_too=False), "attend to itself"),
         (_window(renorm=False), "do not sum to 1"),
-        (_window(batched=True), r"\(n, n\) matrix itself"),
+        (_window(batched=True), r"\(N, N\) matrix itself"),
     ],
 }
 

@@ -22,9 +22,9 @@ def test_package_passes():
     assert check_step_flops(lambda cfg, train: step_flops(cfg, 1, train)) is True
 
 
-def _flops(tokens="N", macs=False, attention=True, backward="2x"):
+def _flops(tokens="n", macs=False, attention=True, backward="2x"):
     def f(cfg, train):
-        n = cfg.num_tokens if tokens == "N" else cfg.num_patches
+        n = cfg.num_tokens if tokens == "n" else cfg.num_patches
         d, m, L = cfg.embed_dim, cfg.mlp_hidden_dim, cfg.depth
         pe = 2 * cfg.num_patches * cfg.patch_size**2 * cfg.in_chans * d
         fwd = pe + L * (8 * n * d * d + 4 * n * d * m + (4 * n * n * d if attention else 0)) + 2 * d * cfg.num_classes
@@ -33,9 +33,9 @@ def _flops(tokens="N", macs=False, attention=True, backward="2x"):
     return f
 
 
-def _memory(tokens="N", heads=True, depth=True, nbytes=True):
+def _memory(tokens="n", heads=True, depth=True, nbytes=True):
     def f(cfg, batch, bytes_per_number):
-        n = cfg.num_tokens if tokens == "N" else cfg.num_patches
+        n = cfg.num_tokens if tokens == "n" else cfg.num_patches
         return ((cfg.depth if depth else 1) * batch * (cfg.num_heads if heads else 1) * n * n
                 * (bytes_per_number if nbytes else 1))
     return f
@@ -44,7 +44,7 @@ def _memory(tokens="N", heads=True, depth=True, nbytes=True):
 MISTAKES = mistakes({
     check_step_flops: [
         (_flops(macs=True), "counts multiply-adds; a multiply-add is 2 FLOPs"),
-        (_flops(tokens="N_p"), "N counts the class token too"),
+        (_flops(tokens="N"), r"n = N \+ 1 tokens, not the N patches"),
         (_flops(attention=False), "the attention itself is missing"),
         (_flops(backward="3x"), "the images need no gradient"),
         (_flops(backward="none"), "also runs the backward pass"),
@@ -59,7 +59,7 @@ MISTAKES = mistakes({
         (lambda a, b: 2.0, "got 2, expected 1.1"),
     ],
     check_attention_memory: [
-        (_memory(tokens="N_p"), "N counts the class token"),
+        (_memory(tokens="N"), r"n = N \+ 1, not the N patches"),
         (_memory(heads=False), "every head has its own"),
         (_memory(depth=False), "times depth"),
         (_memory(nbytes=False), "bytes per number"),

@@ -1,7 +1,8 @@
 """Self-checks for lesson 03's exercises: scaled dot-product attention, splitting and merging heads,
 multi-head self-attention from the fused qkv weights.
 
-Shapes here are for any sequence of N tokens (in a ViT, N + 1 with the class token). Used in notebooks/03_attention.
+Attention works on a sequence of any length n; in a ViT n = N + 1 (N patches and the class token). The shapes
+here are written with n, as in the lesson's exercises. Used in notebooks/03_attention.
 """
 
 from __future__ import annotations
@@ -17,24 +18,24 @@ __all__ = ["check_scaled_dot_product", "check_split_heads", "check_merge_heads",
 
 
 @exercise("03.1", "Scaled dot-product attention", answer="my_attention", hints=(
-    "Three steps: the score of every query against every key, a (B, N, N) matrix, scaled by 1/sqrt(d) with d "
+    "Three steps: the score of every query against every key, a (B, n, n) matrix, scaled by 1/sqrt(d) with d "
     "the width of q and k; a softmax over the keys (the last dim), so each query's weights sum to 1; then the "
     "weighted sum of the values.",
     "return (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(dim=-1) @ v"))
 def check_scaled_dot_product(attention) -> bool | None:
     """Exercise 03.1 · Scaled dot-product attention: ``attention(q, k, v)`` -> softmax(q k^T / sqrt(d)) v.
 
-    q, k are (B, N, d), v is (B, N, d_v); the result is (B, N, d_v). Used in notebooks/03_attention.
+    q, k are (B, n, d), v is (B, n, d_v); the result is (B, n, d_v). Used in notebooks/03_attention.
     """
     g = torch.Generator().manual_seed(30)
     b, n, d, dv = 2, 6, 8, 5
     q, k = torch.randn(b, n, d, generator=g) * 2, torch.randn(b, n, d, generator=g) * 2
     v = torch.randn(b, n, dv, generator=g)
     got = attention(q.clone(), k.clone(), v.clone())
-    s = q @ k.transpose(-2, -1)  # (B, N, N), unscaled
-    want = (s / math.sqrt(d)).softmax(-1) @ v  # (B, N, d_v)
+    s = q @ k.transpose(-2, -1)  # (B, n, n), unscaled
+    want = (s / math.sqrt(d)).softmax(-1) @ v  # (B, n, d_v)
     expect_shape(got, (b, n, dv), "attention output", {
-        (b, n, n): "this is the (B, N, N) matrix of weights (or scores); multiply the weights by v"})
+        (b, n, n): "this is the (B, n, n) matrix of weights (or scores); multiply the weights by v"})
     expect_close(got, want, "attention output", atol=1e-5, hints=[
         (s.softmax(-1) @ v, "forgot the scale: divide the scores by sqrt(d) before the softmax"),
         ((s / d).softmax(-1) @ v, "divided by d; the scale is 1 / sqrt(d)"),
@@ -52,15 +53,15 @@ def check_scaled_dot_product(attention) -> bool | None:
 
 def _heads_input() -> torch.Tensor:
     g = torch.Generator().manual_seed(31)
-    return torch.randn(2, 5, 12, generator=g)  # (B, N, D) with h = 3, d = 4; N differs from h and d
+    return torch.randn(2, 5, 12, generator=g)  # (B, n, D) with h = 3, d = 4; n differs from h and d
 
 
 @exercise("03.2", "Split the heads", answer="my_split_heads", hints=(
     "Head i owns the contiguous block of features i*d … (i+1)*d - 1, so the last dim D unflattens as (h, d), "
     "h first. Then the head dim has to move in front of the tokens.",
-    "B, N, D = x.shape; return x.view(B, N, num_heads, D // num_heads).transpose(1, 2)"))
+    "B, n, D = x.shape; return x.view(B, n, num_heads, D // num_heads).transpose(1, 2)"))
 def check_split_heads(split_heads) -> bool | None:
-    """Exercise 03.2 · Split the heads: ``split_heads(x, num_heads)``, (B, N, D) -> (B, h, N, d).
+    """Exercise 03.2 · Split the heads: ``split_heads(x, num_heads)``, (B, n, D) -> (B, h, n, d).
 
     Head i gets features i*d:(i+1)*d. Used in notebooks/03_attention.
     """
@@ -68,56 +69,56 @@ def check_split_heads(split_heads) -> bool | None:
     b, n, dim = x.shape
     d = dim // h
     got = split_heads(x.clone(), h)
-    want = x.view(b, n, h, d).transpose(1, 2)  # (B, h, N, d)
+    want = x.view(b, n, h, d).transpose(1, 2)  # (B, h, n, d)
     expect_shape(got, (b, h, n, d), "heads", {
-        (b, n, h, d): "split into (B, N, h, d) but did not move the head dim in front of the tokens: "
+        (b, n, h, d): "split into (B, n, h, d) but did not move the head dim in front of the tokens: "
                       "add .transpose(1, 2)",
-        (b, h, d, n): "tokens and features are swapped: the result is (B, h, N, d)",
-        (b, d, n, h): "split as (B, N, d, h): the head index is the slower-moving one, view(B, N, h, d)"})
+        (b, h, d, n): "tokens and features are swapped: the result is (B, h, n, d)",
+        (b, d, n, h): "split as (B, n, d, h): the head index is the slower-moving one, view(B, n, h, d)"})
     expect_close(got, want, "heads", atol=0, rtol=0, hints=[
-        (x.view(b, h, n, d), "reshaped straight to (B, h, N, d), which mixes tokens into the heads: view as "
-                             "(B, N, h, d) first, then transpose(1, 2)"),
+        (x.view(b, h, n, d), "reshaped straight to (B, h, n, d), which mixes tokens into the heads: view as "
+                             "(B, n, h, d) first, then transpose(1, 2)"),
         (x.view(b, n, d, h).permute(0, 3, 1, 2), "each head got every h-th feature (interleaved): head i owns the "
-                                                 "contiguous block i*d:(i+1)*d, so view(B, N, h, d)")])
-    return "(B, N, D) -> (B, h, N, d)"
+                                                 "contiguous block i*d:(i+1)*d, so view(B, n, h, d)")])
+    return "(B, n, D) -> (B, h, n, d)"
 
 
 @exercise("03.3", "Merge the heads", answer="my_merge_heads", hints=(
     "Undo the split: bring the tokens back in front of the heads, then flatten (h, d) into D. After a "
     "transpose the tensor is no longer contiguous in memory, so .view refuses; .reshape copies when it must.",
-    "B, h, N, d = x.shape; return x.transpose(1, 2).reshape(B, N, h * d)"))
+    "B, h, n, d = x.shape; return x.transpose(1, 2).reshape(B, n, h * d)"))
 def check_merge_heads(merge_heads) -> bool | None:
-    """Exercise 03.3 · Merge the heads: ``merge_heads(x)``, (B, h, N, d) -> (B, N, D), the heads concatenated.
+    """Exercise 03.3 · Merge the heads: ``merge_heads(x)``, (B, h, n, d) -> (B, n, D), the heads concatenated.
 
     Used in notebooks/03_attention.
     """
     x, h = _heads_input(), 3
     b, n, dim = x.shape
     d = dim // h
-    heads = x.view(b, n, h, d).transpose(1, 2)  # (B, h, N, d)
+    heads = x.view(b, n, h, d).transpose(1, 2)  # (B, h, n, d)
     got = merge_heads(heads.clone())
     expect_shape(got, (b, n, dim), "merged heads", {
         (b, h, n * d): "merged the tokens with the features; move the head dim next to d first, transpose(1, 2)",
-        (b, n, h, d): "the heads are not concatenated yet: reshape (B, N, h, d) to (B, N, h*d)"})
+        (b, n, h, d): "the heads are not concatenated yet: reshape (B, n, h, d) to (B, n, h*d)"})
     expect_close(got, x, "merged heads", atol=0, rtol=0, hints=[
         (heads.reshape(b, n, dim), "reshaped without transposing: tokens of different heads are mixed; "
-                                   "transpose(1, 2) to (B, N, h, d) before reshaping"),
+                                   "transpose(1, 2) to (B, n, h, d) before reshaping"),
         (heads.permute(0, 2, 3, 1).reshape(b, n, dim), "the features are interleaved across heads (permuted to "
-                                                       "(B, N, d, h)); concatenate whole heads: (B, N, h, d)")])
-    return "(B, h, N, d) -> (B, N, D)"
+                                                       "(B, n, d, h)); concatenate whole heads: (B, n, h, d)")])
+    return "(B, h, n, d) -> (B, n, D)"
 
 
 @exercise("03.4", "Multi-head self-attention as a function", answer="my_multi_head_attention", hints=(
-    "F.linear(x, qkv_weight, qkv_bias) gives (B, N, 3D), laid out as (3, h, d): all queries, then all keys, "
+    "F.linear(x, qkv_weight, qkv_bias) gives (B, n, 3D), laid out as (3, h, d): all queries, then all keys, "
     "then all values, each split into h heads. Attend in every head at once with d = D / h under the square "
     "root, merge the heads (exercise 03.3), then apply the output projection.",
-    "B, N, D = x.shape; h = num_heads; "
-    "q, k, v = F.linear(x, qkv_weight, qkv_bias).view(B, N, 3, h, D // h).permute(2, 0, 3, 1, 4); "
+    "B, n, D = x.shape; h = num_heads; "
+    "q, k, v = F.linear(x, qkv_weight, qkv_bias).view(B, n, 3, h, D // h).permute(2, 0, 3, 1, 4); "
     "out = (q @ k.transpose(-2, -1) / math.sqrt(D // h)).softmax(-1) @ v; "
-    "return F.linear(out.transpose(1, 2).reshape(B, N, D), proj_weight, proj_bias)"))
+    "return F.linear(out.transpose(1, 2).reshape(B, n, D), proj_weight, proj_bias)"))
 def check_multi_head_attention(mha) -> bool | None:
     """Exercise 03.4 · Multi-head self-attention as a function: ``mha(x, qkv_weight, qkv_bias, proj_weight,
-    proj_bias, num_heads)``, (B, N, D) -> (B, N, D).
+    proj_bias, num_heads)``, (B, n, D) -> (B, n, D).
 
     Used in notebooks/03_attention.
     """
@@ -130,17 +131,17 @@ def check_multi_head_attention(mha) -> bool | None:
     got = mha(x.clone(), wq.clone(), bq.clone(), wp.clone(), bp.clone(), h)
 
     def ref(scale=None, split="3hd", proj=True, bias=True):
-        qkv = F.linear(x, wq, bq if bias else None)  # (B, N, 3D)
+        qkv = F.linear(x, wq, bq if bias else None)  # (B, n, 3D)
         if split == "3hd":
-            q, k, v = qkv.view(b, n, 3, h, d).permute(2, 0, 3, 1, 4)  # 3 x (B, h, N, d)
+            q, k, v = qkv.view(b, n, 3, h, d).permute(2, 0, 3, 1, 4)  # 3 x (B, h, n, d)
         else:  # "h3d": per-head interleaved q, k, v
-            q, k, v = qkv.view(b, n, h, 3, d).permute(3, 0, 2, 1, 4)  # 3 x (B, h, N, d)
-        s = q @ k.transpose(-2, -1) / (math.sqrt(d) if scale is None else scale)  # (B, h, N, N)
-        out = (s.softmax(-1) @ v).transpose(1, 2).reshape(b, n, dim)  # (B, N, D)
+            q, k, v = qkv.view(b, n, h, 3, d).permute(3, 0, 2, 1, 4)  # 3 x (B, h, n, d)
+        s = q @ k.transpose(-2, -1) / (math.sqrt(d) if scale is None else scale)  # (B, h, n, n)
+        out = (s.softmax(-1) @ v).transpose(1, 2).reshape(b, n, dim)  # (B, n, D)
         return F.linear(out, wp, bp) if proj else out
 
     expect_shape(got, (b, n, dim), "attention output", {
-        (b, h, n, d): "the heads are not merged back: transpose(1, 2) and reshape to (B, N, D), then apply proj",
+        (b, h, n, d): "the heads are not merged back: transpose(1, 2) and reshape to (B, n, D), then apply proj",
         (b, n, 3 * dim): "that is the qkv projection's output; split it into q, k, v and heads"})
     expect_close(got, ref(), "attention output", atol=1e-4, hints=[
         (ref(scale=math.sqrt(dim)), "scaled by sqrt(D), the full width; each head uses sqrt(d) with d = D / h"),
@@ -158,23 +159,23 @@ __all__ += ["check_masked_attention"]
 @exercise("03.5", "Attention with a padding mask", answer="my_masked_attention", hints=(
     "Sequences of different lengths are padded to one length, and no query may read a padded key. Set those "
     "keys' scores to -inf *before* the softmax: the softmax then gives them weight 0 and shares the weight "
-    "among the real keys. The mask is per key, so it covers columns of the (B, N, N) score matrix.",
+    "among the real keys. The mask is per key, so it covers columns of the (B, n, n) score matrix.",
     "scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]); "
     "scores = scores.masked_fill(key_padding_mask[:, None, :], float('-inf')); return scores.softmax(-1) @ v"))
 def check_masked_attention(masked_attention) -> bool | None:
     """Exercise 03.5 · Attention with a padding mask: ``masked_attention(q, k, v, key_padding_mask)``.
 
-    q, k: (B, N, d); v: (B, N, d_v); ``key_padding_mask``: (B, N) bool, True where a token is padding.
-    Returns (B, N, d_v), padded keys getting weight 0. Used in notebooks/03_attention.
+    q, k: (B, n, d); v: (B, n, d_v); ``key_padding_mask``: (B, n) bool, True where a token is padding.
+    Returns (B, n, d_v), padded keys getting weight 0. Used in notebooks/03_attention.
     """
     g = torch.Generator().manual_seed(12)
     b, n, d = 3, 6, 8
     q, k, v = (torch.randn(b, n, d, generator=g) for _ in range(3))
     lengths = torch.tensor([6, 4, 2])  # real tokens per sequence; the rest is padding
-    pad = torch.arange(n)[None] >= lengths[:, None]  # (B, N) True = padding
+    pad = torch.arange(n)[None] >= lengths[:, None]  # (B, n) True = padding
     got = masked_attention(q.clone(), k.clone(), v.clone(), pad.clone())
-    scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (B, N, N)
-    want = scores.masked_fill(pad[:, None, :], float("-inf")).softmax(-1) @ v  # (B, N, d_v)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (B, n, n)
+    want = scores.masked_fill(pad[:, None, :], float("-inf")).softmax(-1) @ v  # (B, n, d_v)
     expect_shape(got, (b, n, d), "masked attention output")
     if torch.isnan(got).any():
         raise ExerciseError("the output has NaNs: a whole row of scores was -inf (masked the queries, or used the "

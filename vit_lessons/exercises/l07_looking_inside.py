@@ -1,6 +1,7 @@
 """Self-checks for lesson 07's exercises: the class token's attention map, attention rollout, mean attention
 distance, and a head with a locality prior.
 
+Shapes: N patches on a gh x gw grid; N + 1 tokens with the class token, which comes first.
 Used in notebooks/07_looking_inside.
 """
 
@@ -14,16 +15,16 @@ from ._common import ExerciseError, exercise, expect_close
 __all__ = ["check_cls_attention_map", "check_rollout", "check_mean_distance", "check_window_attention"]
 
 
-def _attentions(L: int = 3, B: int = 2, h: int = 3, N: int = 10, seed: int = 7) -> list[torch.Tensor]:
-    """L random (B, h, N, N) attention tensors with rows summing to 1 (a 3x3 grid plus a class token)."""
+def _attentions(L: int = 3, B: int = 2, h: int = 3, n: int = 10, seed: int = 7) -> list[torch.Tensor]:
+    """L random (B, h, N + 1, N + 1) attention tensors with rows summing to 1: n = N + 1 = 3 * 3 + 1 tokens."""
     g = torch.Generator().manual_seed(seed)
-    return [(torch.randn(B, h, N, N, generator=g, dtype=torch.float64) * 2).softmax(-1) for _ in range(L)]
+    return [(torch.randn(B, h, n, n, generator=g, dtype=torch.float64) * 2).softmax(-1) for _ in range(L)]
 
 
 def _cls_map(a: torch.Tensor, grid: int, fuse: str = "mean", row: int = 0, renorm: bool = False) -> torch.Tensor:
-    """(B, h, N, N) -> (B, grid, grid): one row of the head-fused attention, the class token's column left out."""
-    fused = a.mean(1) if fuse == "mean" else a[:, 0]  # (B, N, N)
-    r = fused[:, row, 1:] if row >= 0 else fused[:, 1:, 0]  # (B, n)
+    """(B, h, N + 1, N + 1) -> (B, gh, gw): one row of the head-fused attention, the class token's column left out."""
+    fused = a.mean(1) if fuse == "mean" else a[:, 0]  # (B, N + 1, N + 1)
+    r = fused[:, row, 1:] if row >= 0 else fused[:, 1:, 0]  # (B, N)
     if renorm:
         r = r / r.sum(-1, keepdim=True)
     return r.reshape(-1, grid, grid)  # (B, gh, gw)
@@ -31,14 +32,15 @@ def _cls_map(a: torch.Tensor, grid: int, fuse: str = "mean", row: int = 0, renor
 
 @exercise("07.1", "The class token's attention map", answer="my_cls_attention_map", hints=(
     "Average the heads (dim 1), take row 0 (the class token as the query), drop column 0 (its weight on "
-    "itself, which has no place in the image) and lay the remaining n = grid * grid weights out row by row.",
+    "itself, which has no place in the image) and lay the remaining N = grid * grid weights out row by row.",
     "return attn.mean(dim=1)[:, 0, 1:].reshape(attn.shape[0], grid_size, grid_size)"))
 def check_cls_attention_map(cls_attention_map) -> bool | None:
     """Exercise 07.1 · The class token's attention map: ``cls_attention_map(attn, grid_size)`` -> (B, gh, gw).
 
-    ``attn`` is one block's (B, h, N, N) attention with the class token first. Used in notebooks/07_looking_inside.
+    ``attn`` is one block's (B, h, N + 1, N + 1) attention, the class token first.
+    Used in notebooks/07_looking_inside.
     """
-    a = _attentions(L=1)[0]  # (B, h, N, N), N = 1 + 3 * 3
+    a = _attentions(L=1)[0]  # (B, h, N + 1, N + 1), N = 3 * 3
     got = cls_attention_map(a.clone(), 3)
     want = _cls_map(a, 3)
     expect_close(torch.as_tensor(got), want, "the class token's map", atol=1e-6, rtol=1e-5, hints=[
@@ -54,16 +56,16 @@ def check_cls_attention_map(cls_attention_map) -> bool | None:
 def _rollout(atts, identity: bool = True, renorm: bool = True, order: str = "right") -> torch.Tensor:
     """Attention rollout with mean fusion, or one of its typical mistakes."""
     a0 = atts[0]
-    N = a0.shape[-1]
-    eye = torch.eye(N, dtype=a0.dtype)
-    result = eye.expand(a0.shape[0], N, N)  # (B, N, N)
+    n = a0.shape[-1]  # N + 1 tokens
+    eye = torch.eye(n, dtype=a0.dtype)
+    result = eye.expand(a0.shape[0], n, n)  # (B, N + 1, N + 1)
     for a in atts:
-        m = a.mean(1)  # (B, N, N)
+        m = a.mean(1)  # (B, N + 1, N + 1)
         if identity:
             m = m + eye
         if renorm:
             m = m / m.sum(-1, keepdim=True)
-        result = m @ result if order == "right" else result @ m  # (B, N, N)
+        result = m @ result if order == "right" else result @ m  # (B, N + 1, N + 1)
     return result
 
 
@@ -73,9 +75,11 @@ def _rollout(atts, identity: bool = True, renorm: bool = True, order: str = "rig
     "the identity.",
     "result = eye; for a in attentions: m = a.mean(1) + eye; m = m / m.sum(-1, keepdim=True); result = m @ result"))
 def check_rollout(rollout) -> bool | None:
-    """Exercise 07.2 · Attention rollout: ``rollout(attentions)`` -> (B, N, N), mean over heads, no discarding.
+    """Exercise 07.2 · Attention rollout: ``rollout(attentions)`` -> (B, N + 1, N + 1), mean over heads, no
+    discarding.
 
-    ``attentions`` is a list of L (B, h, N, N) tensors, first block first. Used in notebooks/07_looking_inside.
+    ``attentions`` is a list of L (B, h, N + 1, N + 1) tensors, first block first.
+    Used in notebooks/07_looking_inside.
     """
     atts = _attentions()
     got = rollout([a.clone() for a in atts])
@@ -91,11 +95,11 @@ def check_rollout(rollout) -> bool | None:
 
 
 def _distance(a: torch.Tensor, grid: int, patch: int, drop_cls: bool = True, renorm: bool = True) -> torch.Tensor:
-    """(B, h, N, N) -> (h,) mean attention distance in pixels, or one of its typical mistakes."""
-    w = a[..., 1:, 1:] if drop_cls else a  # (B, h, n, n)
+    """(B, h, N + 1, N + 1) -> (h,) mean attention distance in pixels, or one of its typical mistakes."""
+    w = a[..., 1:, 1:] if drop_cls else a  # (B, h, N, N); the mistake keeps (B, h, N + 1, N + 1)
     if renorm:
         w = w / w.sum(-1, keepdim=True)
-    d = patch_distances(grid, patch).to(a.dtype)  # (n, n) in pixels
+    d = patch_distances(grid, patch).to(a.dtype)  # (N, N) in pixels
     if not drop_cls:
         d = torch.nn.functional.pad(d, (1, 0, 1, 0))  # the class token at distance 0 from everything
     return (w * d).sum(-1).mean(dim=(0, 2))  # (h,)
@@ -103,16 +107,17 @@ def _distance(a: torch.Tensor, grid: int, patch: int, drop_cls: bool = True, ren
 
 @exercise("07.3", "Mean attention distance", answer="my_mean_distance", hints=(
     "Keep the patch-to-patch part of the attention (drop the class token's row and column), renormalise each "
-    "query's weights to sum to 1, weight the (n, n) pixel distances between patch centres with them, sum over "
+    "query's weights to sum to 1, weight the (N, N) pixel distances between patch centres with them, sum over "
     "the keys and average over queries and images: one number per head.",
     "w = attn[..., 1:, 1:]; w = w / w.sum(-1, keepdim=True); d = patch_distances(grid_size, patch_size); "
     "return (w * d).sum(-1).mean(dim=(0, 2))"))
 def check_mean_distance(mean_distance) -> bool | None:
     """Exercise 07.3 · Mean attention distance: ``mean_distance(attn, grid_size, patch_size)`` -> (h,) pixels.
 
-    ``attn`` is one block's (B, h, N, N) attention with the class token first. Used in notebooks/07_looking_inside.
+    ``attn`` is one block's (B, h, N + 1, N + 1) attention, the class token first.
+    Used in notebooks/07_looking_inside.
     """
-    a = _attentions(L=1)[0]  # (B, h, N, N)
+    a = _attentions(L=1)[0]  # (B, h, N + 1, N + 1)
     got = torch.as_tensor(mean_distance(a.clone(), 3, 5)).to(torch.float64)
     want = _distance(a, 3, 5)
     expect_close(got, want, "the distance per head", atol=1e-5, rtol=1e-5, hints=[
@@ -128,12 +133,12 @@ def check_mean_distance(mean_distance) -> bool | None:
 
 def _window(grid: int, radius: int, metric: str = "chebyshev", self_too: bool = True,
             renorm: bool = True) -> torch.Tensor:
-    """(n, n) uniform attention over the patches within ``radius`` of each query, or a typical mistake."""
-    d = patch_distances(grid, 1)  # (n, n) in patches
+    """(N, N) uniform attention over the patches within ``radius`` of each query, or a typical mistake."""
+    d = patch_distances(grid, 1)  # (N, N) in patches
     if metric == "chebyshev":
         r, c = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
-        pos = torch.stack([r.flatten(), c.flatten()], 1)  # (n, 2)
-        d = (pos[:, None] - pos[None]).abs().amax(-1).double()  # (n, n)
+        pos = torch.stack([r.flatten(), c.flatten()], 1)  # (N, 2)
+        d = (pos[:, None] - pos[None]).abs().amax(-1).double()  # (N, N)
     near = (d <= radius).double()
     if not self_too:
         near.fill_diagonal_(0)
@@ -142,13 +147,13 @@ def _window(grid: int, radius: int, metric: str = "chebyshev", self_too: bool = 
 
 @exercise("07.4", "A head with a locality prior", answer="my_window_attention", hints=(
     "A convolution-like head: query patch (i, j) gives the same weight to every patch (k, l) with "
-    "max(|i - k|, |j - l|) <= radius, itself included, and 0 to the rest; each row sums to 1. Build the (n, n) "
+    "max(|i - k|, |j - l|) <= radius, itself included, and 0 to the rest; each row sums to 1. Build the (N, N) "
     "matrix from the patches' row and column indices (row-major order, as patchify lays them out).",
     "r, c = torch.meshgrid(torch.arange(g), torch.arange(g), indexing='ij'); pos = torch.stack([r.flatten(), "
     "c.flatten()], 1); near = ((pos[:, None] - pos[None]).abs().amax(-1) <= radius).float(); "
     "return near / near.sum(-1, keepdim=True)"))
 def check_window_attention(window_attention) -> bool | None:
-    """Exercise 07.4 · A head with a locality prior: ``window_attention(grid_size, radius)`` -> (n, n).
+    """Exercise 07.4 · A head with a locality prior: ``window_attention(grid_size, radius)`` -> (N, N).
 
     Uniform attention over the (2 radius + 1)^2 window around each patch, clipped at the border.
     Used in notebooks/07_looking_inside.
@@ -157,7 +162,7 @@ def check_window_attention(window_attention) -> bool | None:
         got = torch.as_tensor(window_attention(g, r)).to(torch.float64)
         want = _window(g, r)
         if got.ndim == 4 and got.shape[-2:] == want.shape:
-            raise ExerciseError("return the (n, n) matrix itself; the package's functions add the batch and head "
+            raise ExerciseError("return the (N, N) matrix itself; the package's functions add the batch and head "
                                 "dimensions when they need them")
         expect_close(got, want, f"the {g}x{g} grid's window attention with radius {r}", atol=1e-6, rtol=1e-5,
                      hints=[

@@ -1,6 +1,7 @@
 """Self-checks for lesson 10's exercises: the FLOPs of a step, a ratio measured in turns, the memory that
 attention keeps for the backward pass.
 
+N patches, n = N + 1 tokens with the class token, as in the lesson's formulas.
 Used in notebooks/10_making_it_fast.
 """
 
@@ -18,10 +19,10 @@ _CONFIGS = [ViTConfig.vit_b_16(), ViTConfig.vit_ti_16(img_size=96), ViTConfig.fa
             ViTConfig.tiny(qkv_bias=False, num_classes=0)]
 
 
-def _flops(cfg: ViTConfig, train: bool, tokens: str = "N", macs: bool = False, attention: bool = True,
+def _flops(cfg: ViTConfig, train: bool, tokens: str = "n", macs: bool = False, attention: bool = True,
            backward: str = "2x") -> int:
     """The reference count, or one of its typical mistakes."""
-    n = cfg.num_tokens if tokens == "N" else cfg.num_patches
+    n = cfg.num_tokens if tokens == "n" else cfg.num_patches  # the mistake counts the N patches only
     d, m, L = cfg.embed_dim, cfg.mlp_hidden_dim, cfg.depth
     pe = 2 * cfg.num_patches * cfg.patch_size**2 * cfg.in_chans * d
     block = 2 * n * d * 3 * d + 2 * n * d * d + 4 * n * d * m + (4 * n * n * d if attention else 0)
@@ -31,11 +32,11 @@ def _flops(cfg: ViTConfig, train: bool, tokens: str = "N", macs: bool = False, a
 
 
 @exercise("10.1", "FLOPs of a step", answer="my_step_flops", hints=(
-    "Count matrix products only, 2 FLOPs per multiply-add. Per block with N = patches + 1 tokens: qkv "
-    "2·N·D·3D, Q Kᵀ and weights·V 2·N²·D each, the output projection 2·N·D², the MLP 2·N·D·M twice; add the "
-    "patch embedding 2·N_p·P²·C·D and the head 2·D·classes. A training step's backward costs twice its forward, "
-    "except that the images need no gradient.",
-    "fwd = pe + L * (8*N*D*D + 4*N*D*M + 4*N*N*D) + 2*D*K; return fwd if not train else 3 * fwd - pe"))
+    "Count matrix products only, 2 FLOPs per multiply-add. Per block with n = N + 1 tokens (N patches and the "
+    "class token): qkv 2·n·D·3D, Q Kᵀ and weights·V 2·n²·D each, the output projection 2·n·D², the MLP "
+    "2·n·D·M twice; add the patch embedding 2·N·P²·C·D and the head 2·D·classes. A training step's backward "
+    "costs twice its forward, except that the images need no gradient.",
+    "fwd = pe + L * (8*n*D*D + 4*n*D*M + 4*n*n*D) + 2*D*K; return fwd if not train else 3 * fwd - pe"))
 def check_step_flops(step_flops_fn) -> bool | None:
     """Exercise 10.1 · FLOPs of a step: ``step_flops_fn(cfg, train)`` -> FLOPs per image.
 
@@ -50,9 +51,10 @@ def check_step_flops(step_flops_fn) -> bool | None:
                 continue
             mistakes = [
                 (_flops(cfg, train, macs=True), "that counts multiply-adds; a multiply-add is 2 FLOPs"),
-                (_flops(cfg, train, tokens="N_p"), "N counts the class token too: N = patches + 1"),
+                (_flops(cfg, train, tokens="N"), "the blocks see the class token too: n = N + 1 tokens, not the "
+                                                 "N patches"),
                 (_flops(cfg, train, attention=False), "the attention itself is missing: Q Kᵀ and the weights "
-                                                      "times V cost 2·N²·D FLOPs each per block"),
+                                                      "times V cost 2·n²·D FLOPs each per block"),
                 (_flops(cfg, train, backward="3x-all"), "the images need no gradient, so the patch embedding's "
                                                         "backward is one product, not two: 3·forward − patch embed"),
                 (_flops(cfg, train, backward="none"), "a training step also runs the backward pass, which costs "
@@ -93,9 +95,9 @@ def check_paired_ratio(paired_ratio) -> bool | None:
 
 
 @exercise("10.3", "Memory that attention keeps", answer="my_attention_memory", hints=(
-    "For the backward pass the explicit attention keeps its (B, h, N, N) probabilities in every block. "
-    "N counts the class token; multiply by the bytes of one number.",
-    "N = cfg.num_tokens; return cfg.depth * batch * cfg.num_heads * N * N * bytes_per_number"))
+    "For the backward pass the explicit attention keeps its (B, h, N + 1, N + 1) probabilities in every "
+    "block: n = N + 1 tokens, the class token included. Multiply by the bytes of one number.",
+    "n = cfg.num_tokens; return cfg.depth * batch * cfg.num_heads * n * n * bytes_per_number"))
 def check_attention_memory(attention_memory) -> bool | None:
     """Exercise 10.3 · Memory that attention keeps: ``attention_memory(cfg, batch, bytes_per_number)`` -> bytes
     of attention probabilities kept for the backward pass, all blocks. Used in notebooks/10_making_it_fast.
@@ -108,9 +110,10 @@ def check_attention_memory(attention_memory) -> bool | None:
             got = expect_int(attention_memory(cfg, batch, nbytes), f"attention_memory(patch {p}, {batch}, {nbytes})")
             if got == want:
                 continue
-            m = cfg.num_patches
-            for alt, msg in ((L * batch * h * m * m * nbytes, "N counts the class token: N = patches + 1"),
-                             (L * batch * n * n * nbytes, "every head has its own N x N probabilities"),
+            m = cfg.num_patches  # the N patches alone, a typical mistake
+            for alt, msg in ((L * batch * h * m * m * nbytes, "the class token is a token too: n = N + 1, not the "
+                                                              "N patches"),
+                             (L * batch * n * n * nbytes, "every head has its own (N + 1) x (N + 1) probabilities"),
                              (batch * h * n * n * nbytes, "every block keeps its own probabilities: times depth"),
                              (L * batch * h * n * n, "multiply by the bytes per number (4 in float32)")):
                 if got == alt:
