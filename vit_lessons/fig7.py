@@ -84,7 +84,7 @@ def _stack_attentions(attentions) -> torch.Tensor:
                          "as vit_lessons.explain.attention_maps(model, images) returns")
     if a.ndim != 5 or a.shape[-1] != a.shape[-2]:
         raise ValueError(f"attentions must be L tensors of shape (B, h, N + 1, N + 1), got {tuple(a.shape)} "
-                         "(stacked: L, B, h, N, N)")
+                         "(stacked: L, B, h, N + 1, N + 1)")
     return a.detach().float()
 
 
@@ -122,7 +122,7 @@ def mean_attention_distance(attentions, grid_size, patch_size: int) -> torch.Ten
     Built in notebooks/07_looking_inside.
     """
     a = _stack_attentions(attentions)  # (L, B, h, N + 1, N + 1)
-    dist = patch_distances(grid_size, patch_size)  # (n, n), n = gh*gw
+    dist = patch_distances(grid_size, patch_size)  # (N, N): N = gh*gw patches
     n, N = dist.shape[0], a.shape[-1]
     prefix = N - n
     if prefix not in (0, 1):

@@ -1,7 +1,7 @@
 """Shape checks for the lessons, and (lesson 04) a hook-driven shape trace of any model.
 
-Shape legend: B batch, C channels, H W height width, P patch size, N tokens, D embed dim,
-h heads, d head dim.
+Shape legend: B batch, C channels, H W height width, P patch size, N patches (N + 1 tokens
+with the class token), D embed dim, h heads, d head dim.
 """
 
 from __future__ import annotations

@@ -57,19 +57,19 @@ def attention_ways(cfg: ViTConfig, device) -> dict[str, nn.Module | callable]:
         return W[rows], (b[rows] if b is not None else None)
 
     def loop(x):
-        outs = [scaled_dot_product_attention(*(F.linear(x, *part(j, i)) for j in range(3)))[0]  # (B, N, d)
+        outs = [scaled_dot_product_attention(*(F.linear(x, *part(j, i)) for j in range(3)))[0]  # (B, N + 1, d)
                 for i in range(h)]
-        return a.proj(torch.cat(outs, dim=-1))  # h x (B, N, d) -> (B, N, D)
+        return a.proj(torch.cat(outs, dim=-1))  # h x (B, N + 1, d) -> (B, N + 1, D)
 
     def batched(x):
-        q, k, v = (_heads(F.linear(x, *part(j)), h) for j in range(3))  # 3 x (B, h, N, d)
-        o = scaled_dot_product_attention(q, k, v)[0]  # (B, h, N, d)
-        return a.proj(o.transpose(1, 2).reshape(x.shape))  # (B, N, D)
+        q, k, v = (_heads(F.linear(x, *part(j)), h) for j in range(3))  # 3 x (B, h, N + 1, d)
+        o = scaled_dot_product_attention(q, k, v)[0]  # (B, h, N + 1, d)
+        return a.proj(o.transpose(1, 2).reshape(x.shape))  # (B, N + 1, D)
 
     sdpa = Attention(D, h, cfg.qkv_bias, fused_attn=True).to(device)
     sdpa.load_state_dict(a.state_dict())
     ways = dict(zip(WAYS, (loop, batched, a, sdpa)))
-    x = torch.randn(2, cfg.num_tokens, D, device=device)  # (B, N, D)
+    x = torch.randn(2, cfg.num_tokens, D, device=device)  # (B, N + 1, D)
     with torch.no_grad():
         ref = a(x)
         for name, f in ways.items():

@@ -34,9 +34,9 @@ PEAK_TFLOPS = {
 def vit_flops(cfg: ViTConfig) -> dict[str, int]:
     """Forward FLOPs per image, term by term, of a ViT with config ``cfg``.
 
-    With N tokens (patches + class token), D width, M = MLP width, P patch size, C channels:
-    patch embedding 2·N_p·P²C·D; per block qkv 2·N·D·3D, scores Q Kᵀ 2·N²·D (all heads together:
-    h·N²·d = N²·D), weights times V 2·N²·D, output projection 2·N·D², MLP 2·N·D·M twice; head 2·D·classes.
+    With N patches, n = N + 1 tokens (the class token too), D width, M = MLP width, P patch size, C channels:
+    patch embedding 2·N·P²C·D; per block qkv 2·n·D·3D, scores Q Kᵀ 2·n²·D (all heads together:
+    h·n²·d = n²·D), weights times V 2·n²·D, output projection 2·n·D², MLP 2·n·D·M twice; head 2·D·classes.
     """
     n, d, m = cfg.num_tokens, cfg.embed_dim, cfg.mlp_hidden_dim
     L = cfg.depth

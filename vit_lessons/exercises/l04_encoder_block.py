@@ -102,7 +102,7 @@ def check_pre_norm_block(block_forward) -> bool | None:
     Paper Eq. 2-3. Used in notebooks/04_encoder_block.
     """
     blk = _block()
-    x = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(42)) * 2  # (B, N, D)
+    x = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(42)) * 2  # (B, N + 1, D)
     with torch.no_grad():
         got = block_forward(blk, x.clone())
         a, m, n1, n2 = blk.attn, blk.mlp, blk.norm1, blk.norm2

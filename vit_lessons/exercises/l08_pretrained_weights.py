@@ -143,7 +143,7 @@ def check_probe_features(probe_features) -> bool | None:
         want = model.forward_head(model.forward_features(x), pre_logits=True)  # (B, D)
         tokens = model.embed(x)
         for blk in model.blocks:
-            tokens = blk(tokens)  # (B, N, D) before the final norm
+            tokens = blk(tokens)  # (B, N + 1, D) before the final norm
         logits = model(x)  # (B, K)
         hints = [(tokens[:, 0], "that is the class token before the final LayerNorm, model.norm; the head reads "
                                 "the normalised one"),
