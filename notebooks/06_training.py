@@ -44,7 +44,6 @@ device = setup(seed=0)
 
 import json
 import math
-import warnings
 
 import matplotlib.pyplot as plt
 import torch
@@ -55,8 +54,6 @@ from vit_lessons.data import (ImageData, TensorBatches, batch_hflip, batch_rando
                               load_dataset, normalize_batch)
 from vit_lessons.model import VisionTransformer
 from vit_lessons.shapes import check_shape
-
-warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm (imported by the trainer) without ipywidgets
 from vit_lessons.train import (Recipe, Trainer, confusion_matrix, default_setup, evaluate, format_confusion,
                                load_model, lr_at, param_groups, setup_logging)
 from vit_lessons.viz import asset_path, image_grid, plot_confusion

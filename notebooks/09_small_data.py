@@ -324,21 +324,22 @@ ax.set_title("Fashion-MNIST, each route's test accuracy over its 10-minute budge
 plt.show()
 
 # %% [markdown]
-# How to read the race (every figure is in the two tables above; each run had one torch thread, with other
-# work on the second core — the load averages say how much):
+# How to read the race (every figure is in the two tables above; each run had one torch thread. Seed 0 ran
+# alone; seeds 1 and 2 ran side by side, one core each, and while their distilled students trained other work
+# shared the machine too — the epochs column and the load averages show it):
 #
-# - **The CNN wins outright.** Alone it ends near 93% and passes 85% within its first minute: locality and
-#   translation equivariance, built in, are worth more on 60,000 small images than anything the ViT routes
-#   add. This is the paper's small-data result, reproduced on a 2-core CPU.
+# - **The CNN wins outright.** Alone it ends near 93% on every seed and passes 85% within its first minute:
+#   locality and translation equivariance, built in, are worth more on 60,000 small images than anything
+#   the ViT routes add. This is the paper's small-data result, reproduced on a 2-core CPU.
 # - **No ViT route reaches 91%.** The plain recipe ends near 89%, as in lesson 06. Shifted patch
-#   tokenization gives each token its neighbourhood and comes out ahead of the plain ViT although its
-#   five-times-wider patch vectors cost it about half the epochs; locality self-attention is slower still
-#   per step and does not pay for it within 10 minutes.
+#   tokenization and locality self-attention both come out ahead of the plain ViT in the median, by about
+#   half a point — the size of the spread between seeds, so a hint, not a finding; at the same load they
+#   run about as many epochs as the plain ViT (seed 0's SPT and LSA runs, with the machine busier, got
+#   half as many).
 # - **Distillation has no time to pay.** The teacher passes 92% in 240 s, but that leaves its student 360 s
-#   — a ViT needs most of 10 minutes to reach 89% on its own, and the taught students, in 360 s of their own,
-#   end about where the untaught one ends after 600 s. DeiT's gains came from students trained
-#   for hundreds of epochs; at ten epochs the teacher's knowledge barely gets across. Compare differences
-#   with the spread between seeds before calling one route better than another.
+#   — a ViT needs most of 10 minutes to reach 89% on its own, and the taught students end a little below the
+#   untaught one, with fewer epochs (fewest where the machine was busiest). DeiT's gains came from students
+#   trained for hundreds of epochs; in a handful the teacher's knowledge barely gets across.
 #
 # ## Summary
 #
