@@ -46,13 +46,7 @@ IDLE = ("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0
 TIMEOUT_MS = 60_000  # upper bound for one page event on a busy 2-core CI machine; normally well under a second
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One thread: the model is tiny, and threads wait on each other on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest's: the model is tiny, one thread is enough
 
 
 @pytest.fixture(scope="module")
