@@ -6,14 +6,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test setup data kernel lint pytest nbval sync check-sync sync-repo notebooks clean
+.PHONY: lab test setup data kernel lint pytest nbval sync check-sync sync-repo notebooks book clean
 
 $(STAMP): pyproject.toml
 	@echo "==> [1/3] creating the virtual environment $(VENV)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "==> [2/3] installing vit_lessons with torch, jupyter and test tools (first time: a few minutes, ~6 GB)"
 	$(PY) -m pip install --upgrade --progress-bar off "pip>=23"
-	$(PY) -m pip install --progress-bar off -e ".[dev,app]"
+	$(PY) -m pip install --progress-bar off -e ".[dev,app,book]"
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -50,7 +50,12 @@ pytest: setup
 	@echo "==> pytest tests/ and nbval over every notebook in notebooks/"
 	VIT_LESSONS_MODE=ci $(PY) -m pytest tests --nbval notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg --durations=15
 
-test: data lint pytest
+# The course as a website, from the committed notebooks (never re-executed); works offline.
+book: setup
+	@echo "==> the book: README, lessons, solutions, glossary and results as a static website"
+	$(PY) notebooks/book/build.py
+
+test: data lint book pytest
 	@echo "==> all checks passed"
 
 # Re-execute notebooks after editing their .py (NB=notebooks/03_attention.py for one).
