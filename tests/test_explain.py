@@ -33,6 +33,7 @@ from vit_lessons.explain import (  # noqa: E402
     to_patch_grid,
 )
 from vit_lessons.fig7 import patch_distances  # noqa: E402
+from vit_lessons.relevance import METHODS, relevance_map  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -352,7 +353,8 @@ def test_timm_weights_attention_and_grad_cam():
         img_size=28, patch_size=4, in_chans=1, num_classes=10, embed_dim=48, depth=3, num_heads=4, mlp_ratio=2.0,
         global_pool="token")
     theirs = randomize_(theirs, seed=7).eval()
-    ours = VisionTransformer(ViTConfig.fashion_mnist_cpu(embed_dim=48, depth=3)).eval()
+    cfg = ViTConfig.fashion_mnist_cpu(embed_dim=48, depth=3, patch_size=4, pos_embed="learned")  # timm's layout above
+    ours = VisionTransformer(cfg).eval()
     ours.load_state_dict(theirs.state_dict())
     x = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     caught = []
@@ -444,7 +446,7 @@ def test_patch_embedding_components_match_scikit_learn_pca():
 
 
 def test_patch_embedding_components_too_many():
-    m = VisionTransformer(ViTConfig.fashion_mnist_cpu())
+    m = VisionTransformer(ViTConfig.fashion_mnist_cpu(patch_size=4))  # 1x4x4 filters: fewer values than 28
     with pytest.raises(ValueError, match=r"1x4x4 = 16 values, so at most 16 components; got k=28"):
         patch_embedding_components(m)
     assert patch_embedding_components(m, k=16).shape == (16, 1, 4, 4)
@@ -494,21 +496,22 @@ def train_planted(seed=0, steps=200, pos_embed="learned"):
 
 
 def planted_hit_rates(model, n=256, seed=7):
-    """Share of held-out images whose map peaks on the patch holding the shape, per method, and the accuracy."""
+    """Share of held-out images whose map peaks on the patch holding the shape, per method, and the accuracy.
+
+    A hit needs the shape's patch to be the map's one strict maximum: a flat map, or a tie for the
+    top, points nowhere (a tie broken by position would be a guess).
+    """
     x, y, where = planted_batch(n, torch.Generator().manual_seed(seed))
     with torch.no_grad():
         acc = (model(x).argmax(1) == y).float().mean().item()
-    maps = {
-        "rollout": to_patch_grid(pooled_row(attention_rollout(attention_maps(model, x)), model), model),
-        "grad_rollout": to_patch_grid(pooled_row(grad_rollout(model, x, y), model), model),
-        "grad_cam": grad_cam(model, x, y),
-    }
+    maps = {name: relevance_map(name, model, x, y) for name in METHODS if name != "random"}
     rates = {}
     for name, m in maps.items():
         flat = m.flatten(1)  # (B, gh*gw)
-        hit = (flat.argmax(1) == where) & (flat.amax(1) > flat.amin(1))  # a flat map points nowhere
+        top = flat.amax(1, keepdim=True)  # (B, 1)
+        hit = (flat.gather(1, where[:, None]) == top)[:, 0] & ((flat == top).sum(1) == 1)
         rates[name] = hit.float().mean().item()
-    rates["grad_cam_all_zero"] = (maps["grad_cam"].flatten(1).amax(1) == 0).float().mean().item()
+    rates["grad-cam all zero"] = (maps["grad-cam"].flatten(1).amax(1) == 0).float().mean().item()
     return rates, acc
 
 
@@ -517,28 +520,40 @@ def planted():
     return train_planted(seed=0)
 
 
+# Hit rates measured over training seeds 0-4 (learned positions, 256 held-out images, accuracy 1.000 on every
+# seed): ``VIT_LESSONS_MODE=ci .venv/bin/python tests/test_explain.py``. Every floor below holds on every seed
+# with room to spare; a guess hits 0.04.
+PLANTED_SEEDS_0_4 = {  # method: (lowest, highest) over the five seeds
+    "attention": (0.633, 1.000), "rollout": (1.000, 1.000), "grad-rollout": (0.965, 1.000),
+    "chefer": (0.965, 1.000), "grad-cam": (0.023, 0.227), "gradient-x-input": (0.965, 1.000),
+    "integrated-gradients": (0.965, 1.000), "occlusion": (0.965, 1.000),
+}
+PLANTED_FLOORS = {"attention": 0.5, "rollout": 0.9, "grad-rollout": 0.9, "chefer": 0.9, "gradient-x-input": 0.9,
+                  "integrated-gradients": 0.9, "occlusion": 0.9}
+
+
 def test_planted_object(planted):
-    """Rollout and grad-rollout find the planted shape; Grad-CAM on the last block finds it far less often.
+    """Every method but Grad-CAM finds the planted shape; Grad-CAM on the last block finds it rarely.
 
-    Hit rate = share of 256 held-out images whose map peaks on the patch holding the shape
-    (25 patches: a guess hits 0.04). Measured on this seed: accuracy 1.000, rollout 1.000,
-    grad-rollout 1.000, Grad-CAM 0.172. Over training seeds 0-4 (``VIT_LESSONS_MODE=ci
-    .venv/bin/python tests/test_explain.py``): rollout 1.000 every time, grad-rollout
-    0.965-1.000, Grad-CAM 0.023-0.227. The same model with fixed sin-cos positions learns less
-    reliably in 200 steps (accuracy 0.74-1.00) and rollout drops with it (0.50-1.00).
+    Hit rate = share of 256 held-out images whose map peaks, alone, on the patch holding the shape
+    (25 patches: a guess hits 0.04). Over training seeds 0-4 (``PLANTED_SEEDS_0_4``) rollout,
+    grad-rollout, Chefer's rule, gradient x input, integrated gradients and occlusion hit 0.965-1.000;
+    the last block's attention alone 0.633-1.000; Grad-CAM 0.023-0.227, at chance on some seeds, so
+    no floor above chance would hold for every seed: the test bounds it from above instead, a
+    measured limit of Grad-CAM on a small ViT. With fixed sin-cos positions the model learns less
+    reliably in 200 steps (accuracy 0.74-1.00) and every method drops with it.
 
-    On this seed 48% of the Grad-CAM maps are all zero (0-48% over seeds 0-4): no patch scores
-    above zero before the ReLU. A likely reading: Grad-CAM scores a patch by how its token lines
-    up with the gradient-averaged channel weights; the class token reads the shape's token, but
-    nothing in training constrains how the unread background tokens line up with those weights,
-    so the map peaks on the shape only sometimes. Hence the last assertion is "well above
-    chance" (0.04), not "most images": a measured limit of Grad-CAM on a small ViT.
+    Between 0% and 48% of the Grad-CAM maps are all zero (seeds 0-4): no patch scores above zero
+    before the ReLU. A likely reading: Grad-CAM scores a patch by how its token lines up with the
+    gradient-averaged channel weights; the class token reads the shape's token, but nothing in
+    training constrains how the unread background tokens line up with those weights, so the map
+    peaks on the shape only sometimes.
     """
     rates, acc = planted_hit_rates(planted)
     assert acc >= 0.95
-    assert rates["rollout"] >= 0.9
-    assert rates["grad_rollout"] >= 0.9
-    assert rates["grad_cam"] >= 0.1
+    for name, floor in PLANTED_FLOORS.items():
+        assert rates[name] >= floor, (name, rates[name])
+    assert rates["grad-cam"] <= 0.5  # highest over seeds 0-4: 0.227
 
 
 def test_grad_cam_package_parity_on_the_trained_model(planted):
@@ -552,4 +567,5 @@ if __name__ == "__main__":
     for pe in ("learned", "sincos2d"):
         for s in range(5):
             r, a = planted_hit_rates(train_planted(seed=s, pos_embed=pe))
-            print(f"pos_embed={pe} seed={s} accuracy={a:.3f} " + " ".join(f"{k}={v:.3f}" for k, v in r.items()))
+            print(f"pos_embed={pe} seed={s} accuracy={a:.3f} " + " ".join(f"{k}={v:.3f}" for k, v in r.items()),
+                  flush=True)
