@@ -52,6 +52,14 @@ def one_thread():
 
 
 @pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    """The vit-lessons wheel built from this tree, once per session (tests/wheel_env.py)."""
+    from wheel_env import build_wheel
+
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
 def digits():
     """scikit-learn's 8x8 digits (always on the machine): the dataset training tests run on."""
     return load_digits()

@@ -2,20 +2,17 @@
 environment outside the repository, and lessons executed from a folder with no repository around,
 offline, in CI mode. Runs in `make test` (it is a plain test of tests/).
 
-The fresh environment reuses this environment's torch, Jupyter and friends through a .pth line (a
-path line, so this environment's own .pth files, among them the editable install, are not run): the
-test costs seconds of installing, not gigabytes. vit_lessons itself comes only from the wheel.
+The wheel (conftest's `wheel`) and the fresh environment (tests/wheel_env.py) are shared with
+tests/test_space.py: the environment reuses this one's torch, Jupyter and friends, so the test costs
+seconds of installing, not gigabytes. vit_lessons itself comes only from the wheel.
 """
 
-import os
 import shutil
 import subprocess
-import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
-import pytest
+from wheel_env import fresh_venv, offline_env
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = ["00_setup_and_data", "05_vision_transformer", "06_training"]
@@ -50,37 +47,6 @@ print(metadata.distribution("vit-lessons").locate_file("vit_lessons/__init__.py"
 """
 
 
-def _setuptools_new_enough() -> bool:
-    try:
-        import setuptools
-    except ImportError:
-        return False
-    return int(setuptools.__version__.split(".")[0]) >= 77
-
-
-def build_wheel(out: Path) -> Path:
-    """Build the vit-lessons wheel from a copy of the repository's package files (the tree stays untouched)."""
-    src = out / "src"
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / name, src / name)
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
-    for name in ("vit_lessons", "assets"):
-        shutil.copytree(ROOT / name, src / name, ignore=skip)
-    # offline when this environment has the build backend pyproject asks for; else pip fetches it
-    isolation = [] if _setuptools_new_enough() else ["--use-pep517"]
-    no_isolation = ["--no-build-isolation"] if not isolation else []
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *no_isolation, *isolation,
-                    "-w", str(out / "dist"), str(src)], check=True, capture_output=True, text=True)
-    (wheel,) = (out / "dist").glob("vit_lessons-*.whl")
-    return wheel
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    return build_wheel(tmp_path_factory.mktemp("wheel"))
-
-
 def test_wheel_ships_the_package_and_every_asset(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     tracked = subprocess.run(["git", "ls-files", "assets"], cwd=ROOT, capture_output=True, text=True).stdout.split()
@@ -95,38 +61,13 @@ def test_wheel_ships_the_package_and_every_asset(wheel):
     assert size < 20e6, f"the wheel is {size / 1e6:.1f} MB: keep large files out of assets/"
 
 
-def _fresh_venv(where: Path, wheel: Path) -> Path:
-    """A venv with the wheel installed and this environment's site-packages on its path; returns its python."""
-    venv = where / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    py = venv / "bin" / "python"
-    site = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    # a path line after the venv's own site-packages: torch, jupyter ... from here, vit_lessons from the wheel
-    Path(site, "zz_reuse_installed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", "--no-index",
-                    str(wheel)], check=True, capture_output=True, text=True)
-    return py
-
-
-def _offline_env(home: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "JUPYTER"))}
-    unreachable = "http://127.0.0.1:9"  # the discard port: any download fails at once, as offline
-    env.update(VIT_LESSONS_MODE="ci", HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"),
-               MPLCONFIGDIR=str(home / "mpl"), http_proxy=unreachable, https_proxy=unreachable,
-               HTTP_PROXY=unreachable, HTTPS_PROXY=unreachable, no_proxy="", NO_PROXY="",
-               HF_HUB_OFFLINE="1", PIP_NO_INDEX="1")
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if ".venv" not in p)
-    return env
-
-
 def test_lessons_run_from_the_wheel_outside_the_repository(wheel, tmp_path):
-    py = _fresh_venv(tmp_path, wheel)
+    py = fresh_venv(tmp_path, wheel)
     work = tmp_path / "content"  # Colab's working folder: the notebook and nothing else
     work.mkdir()
     home = tmp_path / "home"
     home.mkdir()
-    env = _offline_env(home)
+    env = offline_env(home)
 
     where = subprocess.run([py, "-c", _WHERE], cwd=work, env=env, capture_output=True, text=True)
     assert where.returncode == 0, where.stderr

@@ -6,6 +6,7 @@ named API endpoint, ``/predict``, for ``gradio_client``. The work itself is in
 :mod:`vit_lessons.app_logic` and :mod:`vit_lessons.app_input`; this module builds the page and serves it.
 
     python -m vit_lessons app [--checkpoint PATH] [--host 127.0.0.1] [--port 7860] [--share]
+    python -m vit_lessons app --export-space DIR [--checkpoint PATH]    # a Hugging Face Space (space.py)
 
 Shows the maps built in notebooks/07_looking_inside, for any image.
 """
@@ -237,6 +238,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     parser.add_argument("--share", action="store_true",
                         help="also publish a temporary public gradio.live link (off by default)")
+    parser.add_argument("--export-space", metavar="DIR", type=Path, default=None,
+                        help="instead of serving, write DIR: a Hugging Face Space (README.md with its front matter, "
+                             "app.py, requirements.txt, the checkpoint) to push as it is")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -257,6 +261,13 @@ def run(args: argparse.Namespace) -> int:
             from .viz import asset_path  # the package's one way to find assets, also outside a clone
 
             args.checkpoint = asset_path(DEFAULT_CHECKPOINT)
+        if getattr(args, "export_space", None) is not None:
+            from .space import export_space
+
+            out = export_space(args.export_space, args.checkpoint)
+            print(f"Hugging Face Space written to {out}: push the folder to a new gradio Space as it is "
+                  f"(run it here with `python {out / 'app.py'}`)")
+            return 0
         demo = build_app(args.checkpoint)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
