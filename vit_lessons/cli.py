@@ -15,6 +15,7 @@ import torch
 
 from . import app, lesson  # app imports gradio only when it serves
 from .bench import ablations, cpu_kernels, fashion_mnist_10min, gpu, small_data, speed
+from .bench import explain as explain_bench
 from .bench import transfer as transfer_bench
 from .cli_train import add_eval_command, add_train_command, setup_from_args
 from .data import DATASETS, DatasetNotFoundError, load_dataset
@@ -24,7 +25,7 @@ __all__ = ["main", "build_parser", "setup_from_args", "BENCHMARKS"]
 
 # every `bench <name>` command; a new benchmark module joins with its COMMANDS here
 BENCHMARKS = (*fashion_mnist_10min.COMMANDS, *ablations.COMMANDS, *gpu.COMMANDS, *cpu_kernels.COMMANDS, *speed.COMMANDS,
-              *small_data.COMMANDS, *transfer_bench.COMMANDS)
+              *small_data.COMMANDS, *transfer_bench.COMMANDS, *explain_bench.COMMANDS)
 
 
 def _data(args: argparse.Namespace) -> int:

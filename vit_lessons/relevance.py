@@ -200,13 +200,14 @@ METHODS: dict[str, Callable[..., torch.Tensor]] = {
 CAPTUM_METHODS = ("integrated-gradients", "occlusion")
 
 
-def relevance_map(method: str, model: VisionTransformer, images: torch.Tensor, target=None) -> torch.Tensor:
+def relevance_map(method: str, model: VisionTransformer, images: torch.Tensor, target=None, **options) -> torch.Tensor:
     """One relevance map per image, (B, gh, gw), from the method named ``method`` (a key of :data:`METHODS`).
 
-    ``target``: None (each image's predicted class), one class index, or one per image.
+    ``target``: None (each image's predicted class), one class index, or one per image. ``options``
+    go to the method, e.g. ``steps=64`` to integrated gradients.
 
     Built in notebooks/07_looking_inside.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
-    return METHODS[method](model, images, target).float()
+    return METHODS[method](model, images, target, **options).float()
