@@ -3,7 +3,7 @@ headless Chromium (the system's, as in tests/test_app.py) page by page: every in
 image loads, nothing comes from another host, no console errors, lesson 03's formulas typeset, search works.
 
 The browser test can also save lesson 03's page as assets/book_screenshot.png (see assets/README.md):
-    VIT_LESSONS_BOOK_SCREENSHOT=assets/book_screenshot.png pytest -q tests/test_book.py
+    VIT_LESSONS_BOOK_SCREENSHOT=assets/book_screenshot.png pytest -q tests/test_book.py -k formulas
 """
 
 import contextlib

@@ -41,6 +41,8 @@ html_css_files = ["book.css"]
 html_favicon = "_static/favicon.svg"  # and no request for a missing /favicon.ico
 html_context = {"default_mode": "light"}  # the light theme, whatever the reader's system prefers
 html_last_updated_fmt = None
+html_use_index = False  # no general index: the course has no API pages to index
+html_domain_indices = False
 html_theme_options = {
     "repository_url": REPO,
     "repository_branch": BRANCH,
