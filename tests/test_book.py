@@ -22,9 +22,13 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from test_app import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 
 ROOT = Path(__file__).resolve().parent.parent
+# the system browser, never a download; started as tests/test_app.py starts it
+CHROMIUM = Path(os.environ.get("VIT_LESSONS_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+TIMEOUT_MS = 60_000  # upper bound for one page load on a busy 2-core CI machine; normally well under a second
 BUILD = ROOT / "notebooks" / "book" / "build.py"
 OFFLINE = "http://127.0.0.1:9"  # the discard port: anything that tries to download fails at once
 # MathJax has typeset the page (or the page has no MathJax)
