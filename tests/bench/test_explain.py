@@ -50,13 +50,17 @@ def test_bench_explain_writes_every_method_and_fill(tmp_path, tiny_checkpoint):
     assert len((out / "runs.jsonl").read_text().splitlines()) == len(METHODS)
 
 
-def test_bench_explain_is_seeded_and_checks_its_input(tmp_path, tiny_checkpoint, capsys):
+def test_bench_explain_is_seeded_the_same_in_worker_processes_and_checks_its_input(tmp_path, tiny_checkpoint,
+                                                                                  capsys):
     from vit_lessons.bench.explain import explain_faithfulness
 
-    run = lambda: explain_faithfulness([tiny_checkpoint], ["random", "rollout"], images=8, fills=("mean",),  # noqa: E731
-                                       out=None, n_boot=20, batch_size=8)
-    a, b = run(), run()
+    other = tmp_path / "other.pt"
+    other.write_bytes(tiny_checkpoint.read_bytes())
+    run = lambda jobs: explain_faithfulness([tiny_checkpoint, other], ["random", "rollout"], images=8,  # noqa: E731
+                                            fills=("mean",), out=None, n_boot=20, batch_size=8, jobs=jobs)
+    a, b = run(1), run(2)  # two checkpoints in two spawned processes: the same numbers as one after the other
     assert [r["deletion_mean"] for r in a["results"]] == [r["deletion_mean"] for r in b["results"]]
+    assert [r["checkpoint"] for r in b["results"]] == [str(tiny_checkpoint)] * 2 + [str(other)] * 2
     assert main(["bench", "explain", "--checkpoints", str(tmp_path / "none.pt"), "--out", str(tmp_path)]) == 2
     assert "no checkpoint at" in capsys.readouterr().err
     assert main(["bench", "explain", "--images", "1", "--checkpoints", str(tiny_checkpoint)]) == 2

@@ -16,6 +16,8 @@ Built in notebooks/07_looking_inside.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing as mp
 import time
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from ..data import load_dataset, normalize_batch
 from ..faithfulness import FILLS, ORDERS, bootstrap_ci, curve_auc, perturbation_curve
 from ..machine import command, loadavg
 from ..relevance import METHODS, relevance_map
-from ..train import load_model, log
+from ..train import load_model, log, setup_logging
 from .report import RESULTS, Benchmark, add_options, machine_record, today, write_results
 
 __all__ = ["CHECKPOINTS", "explain_faithfulness", "COMMANDS"]
@@ -58,53 +60,74 @@ def _method_run(model, x, pred, method: str, fills, norm, seed: int, batch_size:
             "curves": {k: (v / len(x)).tolist() for k, v in curves.items()}, "map_s": map_s, "curve_s": curve_s}
 
 
+def _checkpoint(job: tuple) -> tuple[dict, list[dict]]:
+    """Every method on one checkpoint: (the checkpoint's record, one row per method)."""
+    ck, methods, images, fills, seed, batch_size, n_boot, ig_steps, device, threads = job
+    torch.set_num_threads(threads)  # a worker process starts with torch's default
+    setup_logging()
+    data = load_dataset("fashion-mnist")
+    norm = (data.info.mean, data.info.std)
+    model = load_model(ck)[0].to(device)
+    x = normalize_batch(data.test_x[:images].to(device), *norm)  # (B, 1, 28, 28)
+    y = data.test_y[:images].to(device)
+    with torch.no_grad():
+        pred = torch.cat([model(x[i:i + batch_size]).argmax(-1) for i in range(0, images, batch_size)])  # (B,)
+    acc = float((pred == y).float().mean())
+    per_image, rows = {}, []
+    for method in methods:
+        r = _method_run(model, x, pred, method, fills, norm, seed, batch_size,
+                        {"integrated-gradients": {"steps": ig_steps}})
+        per_image[method] = r["aucs"]
+        row = {"checkpoint": str(ck), "method": method, "images": images, "accuracy": acc,
+               "map_s": round(r["map_s"], 3), "curve_s": round(r["curve_s"], 3),
+               "s_per_100": round((r["map_s"] + r["curve_s"]) / images * 100, 3), "threads": threads}
+        for (f, o), v in r["aucs"].items():
+            key = f"{SIDES[o]}_{f}"
+            gen = torch.Generator().manual_seed(seed)  # the same resamples for every method: paired comparisons
+            row[key] = dict(zip(("mean", "lo", "hi"), bootstrap_ci(v, n_boot, generator=gen)))
+            if method != "random" and "random" in per_image:
+                diff = v - per_image["random"][(f, o)]  # (B,): paired over images
+                row[key]["minus_random"] = dict(zip(("mean", "lo", "hi"), bootstrap_ci(diff, n_boot, generator=gen)))
+            row[key]["curve"] = [round(p, 5) for p in r["curves"][(f, o)]]
+        rows.append(row)
+        d, i = row[f"deletion_{fills[0]}"]["mean"], row[f"insertion_{fills[0]}"]["mean"]
+        log.info(f"{ck.name} {method:>20}: deletion {d:.3f}, insertion {i:.3f} ({fills[0]} fill), "
+                 f"{row['s_per_100']:.1f} s per 100 images")
+    return {"checkpoint": str(ck), "pos_embed": model.config.pos_embed, "accuracy": acc}, rows
+
+
 def explain_faithfulness(checkpoints=CHECKPOINTS, methods=None, images: int = 2000, fills=FILLS, seed: int = 0,
                          out: Path | None = OUT, batch_size: int = 500, n_boot: int = 2000, ig_steps: int = 32,
-                         device=None) -> dict:
-    """Deletion and insertion-side areas of every method on every checkpoint; writes ``out`` unless it is None."""
+                         device=None, jobs: int = 1) -> dict:
+    """Deletion and insertion-side areas of every method on every checkpoint; writes ``out`` unless it is None.
+
+    ``jobs`` checkpoints at a time, each in its own process with this process's thread count.
+    """
     methods = list(methods or METHODS)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    data = load_dataset("fashion-mnist")
-    if not 2 <= images <= len(data.test_y):
-        raise ValueError(f"--images must be between 2 and {len(data.test_y)} (the test split), got {images}")
-    norm = (data.info.mean, data.info.std)
-    options = {"integrated-gradients": {"steps": ig_steps}}
-    start, results, runs = loadavg(), [], []
-    for ck in map(Path, checkpoints):
+    device = str(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    checkpoints = [Path(c) for c in checkpoints]
+    n_test = len(load_dataset("fashion-mnist").test_y)
+    if not 2 <= images <= n_test:
+        raise ValueError(f"--images must be between 2 and {n_test} (the test split), got {images}")
+    for ck in checkpoints:
         if not ck.exists():
             raise ValueError(f"no checkpoint at {ck}: run from the repository root, or pass --checkpoints PATH ...")
-        model = load_model(ck)[0].to(device)
-        x = normalize_batch(data.test_x[:images].to(device), *norm)  # (B, 1, 28, 28)
-        y = data.test_y[:images].to(device)
-        with torch.no_grad():
-            pred = torch.cat([model(x[i:i + batch_size]).argmax(-1) for i in range(0, images, batch_size)])
-        acc = float((pred == y).float().mean())
-        per_image = {}
-        for method in methods:
-            r = _method_run(model, x, pred, method, fills, norm, seed, batch_size, options)
-            per_image[method] = r["aucs"]
-            row = {"checkpoint": str(ck), "method": method, "images": images, "accuracy": acc,
-                   "map_s": round(r["map_s"], 3), "curve_s": round(r["curve_s"], 3),
-                   "s_per_100": round((r["map_s"] + r["curve_s"]) / images * 100, 3)}
-            for (f, o), v in r["aucs"].items():
-                key = f"{SIDES[o]}_{f}"
-                gen = torch.Generator().manual_seed(seed)
-                row[key] = dict(zip(("mean", "lo", "hi"), bootstrap_ci(v, n_boot, generator=gen)))
-                if method != "random" and "random" in per_image:
-                    diff = v - per_image["random"][(f, o)]  # paired over images
-                    ci = bootstrap_ci(diff, n_boot, generator=gen)
-                    row[key]["minus_random"] = dict(zip(("mean", "lo", "hi"), ci))
-                row[key]["curve"] = [round(p, 5) for p in r["curves"][(f, o)]]
-            runs.append(row)
-            d, i = row[f"deletion_{fills[0]}"]["mean"], row[f"insertion_{fills[0]}"]["mean"]
-            log.info(f"{ck.name} {method:>20}: deletion {d:.3f}, insertion {i:.3f} ({fills[0]} fill), "
-                     f"{row['s_per_100']:.1f} s per 100 images")
+    todo = [(ck, methods, images, tuple(fills), seed, batch_size, n_boot, ig_steps, device, torch.get_num_threads())
+            for ck in checkpoints]
+    start, results, runs = loadavg(), [], []
+    with contextlib.ExitStack() as stack:
+        if jobs > 1 and len(todo) > 1:
+            done = stack.enter_context(mp.get_context("spawn").Pool(min(jobs, len(todo)))).imap(_checkpoint, todo)
+        else:
+            done = map(_checkpoint, todo)
+        for record, rows in done:
+            results.append(record)
+            runs += rows
             if out is not None:
                 write_results(out, {"partial": True}, runs, "partial results; the benchmark is still running\n")
-        results.append({"checkpoint": str(ck), "pos_embed": model.config.pos_embed, "accuracy": acc})
     summ = {"benchmark": "explain", "command": command(), "checkpoints": results, "methods": methods,
             "images": images, "fills": list(fills), "seed": seed, "n_boot": n_boot, "ig_steps": ig_steps,
-            "batch_size": batch_size, "device": str(device), "results": runs, "machine": machine_record(),
+            "batch_size": batch_size, "device": device, "jobs": jobs, "results": runs, "machine": machine_record(),
             "loadavg_start": start, "loadavg_end": loadavg(), "date": today()}
     if out is not None:
         write_results(out, summ, runs, _readme(summ))
@@ -124,7 +147,8 @@ def _readme(s: dict) -> str:
     m = s["machine"]
     lines = ["# Faithfulness of the explanations: deletion and insertion-side curves", "",
              f"Command: `{s['command']}`  ", f"Date: {s['date']}  ",
-             f"Machine: {m['cpu']}, {m['cpu_count']} cores, {m['torch_threads']} torch threads, device {s['device']}, "
+             f"Machine: {m['cpu']}, {m['cpu_count']} cores, {m['torch_threads']} torch threads per process, "
+             f"{s['jobs']} checkpoint(s) at a time, device {s['device']}, "
              f"torch {m['torch']}; load average at start {s['loadavg_start']}, at end {s['loadavg_end']}", "",
              f"The first {s['images']:,} Fashion-MNIST test images; each is explained for its predicted class. Each "
              "method ranks the 16 patches; they are removed one by one, most relevant first (**deletion**: the "
@@ -163,11 +187,13 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=500, help="images per forward pass (default 500)")
     p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--ig-steps", type=int, default=32, help="integrated gradients' steps (default 32)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="checkpoints at a time, each in its own process with --threads threads (default 1)")
 
 
 def _run(args: argparse.Namespace) -> None:
     explain_faithfulness(args.checkpoints, args.methods, args.images, tuple(args.fills), args.seed, args.out,
-                         args.batch_size, args.boot, args.ig_steps, args.device)
+                         args.batch_size, args.boot, args.ig_steps, args.device, args.jobs)
 
 
 COMMANDS = (Benchmark("explain", "faithfulness of every explanation method: deletion and insertion-side curves, "
