@@ -5,7 +5,9 @@ they are; torchvision's convert with :mod:`vit_lessons.pretrained`) and reads th
 from ``model.config``. Token maps are (B, N + 1, N + 1) over the N patches and the class token,
 which comes first (N × N for a model without a class token); :func:`pooled_row` and
 :func:`to_patch_grid` turn them into (B, gh, gw) pictures. The paper's Fig. 7 analyses live in
-:mod:`vit_lessons.fig7` and are re-exported here.
+:mod:`vit_lessons.fig7` and are re-exported here. Every map, these and Chefer's rule, gradient ×
+input and Captum's methods, comes through one interface in :mod:`vit_lessons.relevance`; the test
+of which maps the model agrees with (remove patches in a map's order) is :mod:`vit_lessons.faithfulness`.
 
 Shape legend: B batch, C channels, H W height width, P patch size, N patches (N + 1 tokens with the
 class token), L blocks, h heads, D embed dim, gh gw the patch grid.
