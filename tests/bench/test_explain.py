@@ -58,7 +58,9 @@ def test_bench_explain_is_seeded_the_same_in_worker_processes_and_checks_its_inp
     other.write_bytes(tiny_checkpoint.read_bytes())
     run = lambda jobs: explain_faithfulness([tiny_checkpoint, other], ["random", "rollout"], images=8,  # noqa: E731
                                             fills=("mean",), out=None, n_boot=20, batch_size=8, jobs=jobs)
-    a, b = run(1), run(2)  # two checkpoints in two spawned processes: the same numbers as one after the other
+    # two checkpoints in two spawned processes: the same numbers as one after the other (slow for a test, ~5-10 s,
+    # because each process imports torch afresh; it is the only check that --jobs does not change the results)
+    a, b = run(1), run(2)
     assert [r["deletion_mean"] for r in a["results"]] == [r["deletion_mean"] for r in b["results"]]
     assert [r["checkpoint"] for r in b["results"]] == [str(tiny_checkpoint)] * 2 + [str(other)] * 2
     assert main(["bench", "explain", "--checkpoints", str(tmp_path / "none.pt"), "--out", str(tmp_path)]) == 2
