@@ -101,7 +101,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
                              "--save-every", "0.0001"],  # last.pt every 6 ms: after almost every step
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = tmp_path / "killed" / "last.pt"
-    spe = 1438 // 32  # steps per epoch: the digits' training images / batch
+    spe = (1438 - 120) // 32  # steps per epoch: the digits' training images less the validation split, whole batches
     deadline = time.time() + 120
     killed_at = None
     while killed_at is None and proc.poll() is None and time.time() < deadline:
@@ -140,8 +140,8 @@ def test_training_into_a_file_or_pipe_logs_progress_inside_an_epoch(tmp_path, ca
     args = [*TINY[:-1], "--epochs", "1", "--batch-size", "32", "--out", str(tmp_path)]
     assert main(["train", *args, "--exp-name", "piped"]) == 0
     lines = [s for s in capsys.readouterr().out.splitlines() if "steps) | train loss" in s]
-    assert len(lines) == 19 and "epoch 1:   6% (3/44 steps) | train loss" in lines[0], lines[:2]  # every 5%
-    assert "epoch 1:  95% (42/44 steps)" in lines[-1] and "s/step, about" in lines[-1]
+    assert len(lines) == 19 and "epoch 1:   7% (3/41 steps) | train loss" in lines[0], lines[:2]  # every 5%
+    assert "epoch 1:  95% (39/41 steps)" in lines[-1] and "s/step, about" in lines[-1]
     assert main(["train", *TINY, "--epochs", "1", "--out", str(tmp_path), "--exp-name", "quiet"]) == 0
     assert "steps) | train loss" not in capsys.readouterr().out  # --no-progress: neither
 

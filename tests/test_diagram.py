@@ -64,10 +64,10 @@ def test_shapes_match_the_model_it_draws():
 
 
 def test_legend_and_title_name_the_sizes():
-    cfg = ViTConfig.fashion_mnist_cpu()
+    cfg = ViTConfig.fashion_mnist_cpu()  # the course's model: 7x7 patches of 28x28 images
     fig = architecture_figure(cfg)
     text = next(t.get_text() for t in fig.axes[0].texts if t.get_gid() == "legend")
-    assert "N = 49 patches" in text and "N + 1 = 50 tokens" in text and "D = 96" in text and "L = 6" in text
+    assert "N = 16 patches" in text and "N + 1 = 17 tokens" in text and "D = 64" in text and "L = 6" in text
     assert f"{VisionTransformer(cfg).num_params:,} parameters" in fig._suptitle.get_text()
 
 
@@ -96,3 +96,9 @@ def test_image_is_drawn_and_checked():
 def test_config_must_be_a_config():
     with pytest.raises(TypeError, match="config must be a ViTConfig"):
         architecture_shapes({"embed_dim": 96})
+
+
+def test_the_hybrid_draws_its_conv_stem():
+    cfg = ViTConfig.fashion_mnist_cpu(stem=(16, 32))
+    box = architecture_shapes(cfg)["patches"]
+    assert "conv stem 1→16→32" in box.title and box.shape == "(B, 16, 1568)"  # 7 * 7 * 32 values per patch

@@ -72,7 +72,7 @@ def test_trace_collapsed_rows(tiny):
 
 
 def test_trace_fashion_mnist_preset():
-    m = VisionTransformer(ViTConfig.fashion_mnist_cpu())
+    m = VisionTransformer(ViTConfig.fashion_mnist_p4())
     trace = shape_trace(m, torch.zeros(3, 1, 28, 28), depth=2)
     assert trace.total == count_params(m) == 456_394
     assert {r.name: r.shape for r in trace}["blocks.5"] == "(3, 50, 96)"

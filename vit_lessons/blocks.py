@@ -65,15 +65,19 @@ class Block(nn.Module):
         drop_path: stochastic-depth probability of this block.
         fused_attn: use ``F.scaled_dot_product_attention``.
         eps: LayerNorm epsilon.
+        attn_layer: the attention class (timm's ``attn_layer``): :class:`~vit_lessons.attention.Attention`, or
+            lesson 09's :class:`~vit_lessons.locality.LocalitySelfAttention`; built with the keywords above.
 
     Built in notebooks/04_encoder_block.
     """
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True, drop: float = 0.0,
-                 attn_drop: float = 0.0, drop_path: float = 0.0, fused_attn: bool = True, eps: float = 1e-6):
+                 attn_drop: float = 0.0, drop_path: float = 0.0, fused_attn: bool = True, eps: float = 1e-6,
+                 attn_layer: type[nn.Module] = Attention):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
-        self.attn = Attention(dim, num_heads, qkv_bias, attn_drop, drop, fused_attn)
+        self.attn = attn_layer(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop,
+                               fused_attn=fused_attn)
         self.drop_path1 = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim, eps=eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)

@@ -17,7 +17,7 @@ import torch
 
 from .cnn import CNN_PRESETS
 from .config import PRESETS, ViTConfig
-from .data import DATASETS, DatasetNotFoundError, load_dataset
+from .data import DATASETS, DatasetNotFoundError, load_dataset, with_validation
 from .machine import command
 from .model import count_params
 from .train import (
@@ -43,8 +43,8 @@ __all__ = ["add_train_command", "add_eval_command", "setup_from_args"]
 _TRAIN_HELP = """\
 Train a Vision Transformer from scratch.
 
-With no options: Fashion-MNIST, the course's CPU model (fashion_mnist_cpu with 7x7
-patches, D=64 and 2-D sin-cos positions, mimetic attention init) and its recipe for
+With no options: Fashion-MNIST, the course's model (preset fashion_mnist_cpu: 7x7
+patches, D=64, 2-D sin-cos positions; mimetic attention init) and its recipe for
 10 epochs, about 8 minutes on a 2-core AMD EPYC (2 threads); add --time-budget 600
 to stop, and end the schedule, at exactly 10 minutes. What that reaches is measured
 in assets/results/fashion_mnist_10min/README.md. `--dataset X` alone picks a model
@@ -52,11 +52,13 @@ and recipe that fit X. Every recipe ingredient has a switch, so its worth can be
 measured (lesson 06 does this). On a machine busy with other work, --threads 1 is
 often faster than the default.
 
-The run folder experiments/<exp-name>/ gets config.json, metrics.jsonl, last.pt
-(at every epoch's end, and every --save-every minutes inside an epoch) and best.pt
-(best test accuracy). Kill a run at any moment and continue it with the same command
-plus --resume: it goes on from last.pt, so at most --save-every minutes of training
-are lost, and on a CPU it ends exactly where an uninterrupted run would.
+Every run holds out a validation split of the training images (--val-size; 5,000
+of Fashion-MNIST's 60,000 by default, the same images for every seed). The run folder
+experiments/<exp-name>/ gets config.json, metrics.jsonl (validation and test accuracy
+at every evaluation), last.pt (at every epoch's end, and
+every --save-every minutes inside an epoch) and best.pt (best validation accuracy; test accuracy chooses
+nothing). Kill a run at any moment and continue it with the same command plus
+--resume: it goes on from last.pt, so at most --save-every minutes of training are lost, and on a CPU it ends exactly where an uninterrupted run would.
 
 Under `torchrun --nproc_per_node N -m vit_lessons train ...` the same command trains
 with DistributedDataParallel (gloo on CPU, nccl on GPU); --batch-size stays the
@@ -70,7 +72,8 @@ examples:
   python -m vit_lessons train --init timm --exp-name timm-init # an ablation: without mimetic init
   python -m vit_lessons train --dataset cifar10 --device cuda   # Colab GPU
   python -m vit_lessons train --exp-name fm10 --resume          # continue a killed run
-  python -m vit_lessons eval experiments/fm10/best.pt           # accuracy + confusion matrix
+  python -m vit_lessons train --stem 16 32 --exp-name hybrid   # the paper's hybrid: a conv stem, then patches
+  python -m vit_lessons eval experiments/fm10/best.pt           # test accuracy + confusion matrix
   python -m vit_lessons train --dataset digits --img-size 28 --linear-probe \\
       --init-from assets/checkpoints/fashion_mnist_vit.pt       # transfer: a new head on frozen features
   python -m vit_lessons train --recipe cifar10-finetune --device cuda  # ImageNet-21k ViT-B/16 -> CIFAR-10
@@ -121,6 +124,9 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cnn-preset", choices=list(CNN_PRESETS), default="cnn_teacher", help="the CNN's design")
     g.add_argument("--spt", action="store_true", help="shifted patch tokenization (Lee et al. 2021)")
     g.add_argument("--lsa", action="store_true", help="locality self-attention (Lee et al. 2021)")
+    g.add_argument("--stem", type=int, nargs="+", default=None, metavar="WIDTH",
+                   help="the paper's hybrid (Sec. 3.1): a conv stem with these widths (e.g. 16 32) whose feature map "
+                        "the patch embedding cuts")
     g.add_argument("--pos-embed", choices=["learned", "sincos2d"], default=None,
                    help="learned position embeddings, or fixed 2-D sin-cos ones")
     g = p.add_argument_group("recipe (defaults: the dataset's recipe)")
@@ -191,8 +197,10 @@ def setup_from_args(args: argparse.Namespace) -> tuple[ViTConfig, Recipe]:
                               info.in_chans)
     if args.model == "cnn":  # lesson 09's CNN: its own recipe, with the same recipe switches applied
         cfg, recipe = cnn_setup(dataset, args.cnn_preset, **changes)
-    elif args.spt or args.lsa or recipe.distill == "token":  # lesson 09's switches (off by default)
-        cfg = cfg.replace(spt=cfg.spt or args.spt, lsa=cfg.lsa or args.lsa,
+    elif args.spt or args.lsa or args.stem or recipe.distill == "token":  # lesson 09's switches (off by default)
+        if args.stem and any(w <= 0 for w in args.stem):
+            raise ValueError(f"--stem takes positive channel widths such as 16 32, got {' '.join(map(str, args.stem))}")
+        cfg = cfg.replace(spt=cfg.spt or args.spt, lsa=cfg.lsa or args.lsa, stem=tuple(args.stem or cfg.stem),
                           distilled=cfg.distilled or recipe.distill == "token")
     return cfg, recipe
 
@@ -227,8 +235,10 @@ def _train(args: argparse.Namespace) -> int:
         log.info(f"writing {trainer.out_dir}/")
     hist = trainer.fit()
     if trainer.is_main and hist:
-        log.info(f"done: test acc {hist[-1]['test_acc']:.4f} (best {trainer.best_acc:.4f}) after "
-                 f"{trainer.train_time:.0f} s of training; checkpoints in {trainer.out_dir}/")
+        best = (f"; best.pt: the best validation epoch, val acc {trainer.best_acc:.4f}" if trainer.val_size
+                else "; no validation split, so no best.pt")
+        log.info(f"done: test acc {hist[-1]['test_acc']:.4f} at the end after {trainer.train_time:.0f} s of training"
+                 f"{best}; checkpoints in {trainer.out_dir}/")
     distributed.finish()
     return 0
 
@@ -246,13 +256,26 @@ def _eval(args: argparse.Namespace) -> int:
     except (CheckpointError, DatasetNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.split == "val":
+        if not ck.get("val_size"):
+            print(f"error: {args.checkpoint} records no validation split (written before runs held one out, or "
+                  "trained with --val-size 0): evaluate it on the test split (leave out --split val)",
+                  file=sys.stderr)
+            return 2
+        data = with_validation(data, int(ck["val_size"]))  # the very images the run held out
+        x, y = data.val_x, data.val_y
+        what = f"the validation split ({len(y):,} training images the run held out and chose on)"
+    else:
+        x, y = data.test_x, data.test_y
+        what = f"the test split ({len(y):,} images no choice was made on)"
     model.to(torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu")))
     resized = Resized(model, ck.get("recipe", {}).get("img_size", 0))  # a fine-tune may read resized images
-    res = evaluate(resized, data.test_x, data.test_y, data.info.mean, data.info.std, batch_size=args.batch_size)
-    cm = confusion_matrix(res["pred"], data.test_y, data.info.num_classes)
+    res = evaluate(resized, x, y, data.info.mean, data.info.std, batch_size=args.batch_size)
+    cm = confusion_matrix(res["pred"], y, data.info.num_classes)
     print(f"{args.checkpoint}: {ck['model_config'].get('name', '')} on {ck['dataset']}, "
           f"{_epochs_done(ck)}, {count_params(model):,} parameters")
-    print(f"test accuracy {res['acc']:.4f} ({res['correct']}/{res['n']}), test loss {res['loss']:.4f}")
+    print(f"on {what}:")
+    print(f"{args.split} accuracy {res['acc']:.4f} ({res['correct']}/{res['n']}), {args.split} loss {res['loss']:.4f}")
     print(format_confusion(cm, data.info.classes))
     return 0
 
@@ -274,11 +297,14 @@ def add_eval_command(sub: argparse._SubParsersAction) -> None:
     Built in notebooks/06_training.
     """
     e = sub.add_parser("eval", help="test accuracy and confusion matrix of a checkpoint",
-                       description="Evaluate a checkpoint on its dataset's test set: accuracy, loss and "
-                                   "a confusion matrix (rows: true class, columns: predicted).")
+                       description="Evaluate a checkpoint on its dataset's test set (or, with --split val, on the "
+                                   "validation images its run held out): accuracy, loss and a confusion matrix "
+                                   "(rows: true class, columns: predicted).")
     e.add_argument("checkpoint", help="a .pt written by `train` (last.pt, best.pt) or assets/checkpoints/*.pt")
     e.add_argument("--data-root", default=None, help="folder with the dataset files")
     e.add_argument("--batch-size", action=_Checked, kind="int", problem=_positive_int, default=1000,
                    help="evaluation batch size (default 1000)")
     e.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    e.add_argument("--split", choices=["test", "val"], default="test",
+                   help="test (default): the images no choice was made on; val: the run's held-out validation images")
     e.set_defaults(func=_eval)

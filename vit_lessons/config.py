@@ -40,6 +40,9 @@ class ViTConfig:
         distilled: add DeiT's distillation token and its head (notebooks/09_small_data).
         spt: shifted patch tokenization, a locality route for small data (notebooks/09_small_data).
         lsa: locality self-attention, a locality route for small data (notebooks/09_small_data).
+        stem: output widths of a convolutional stem (3x3 conv + BatchNorm + ReLU each, stride 1) whose
+            feature map the patch embedding cuts, instead of the raw pixels: the paper's hybrid
+            architecture (Sec. 3.1). ``()`` (the default) is the plain ViT (notebooks/09_small_data).
     """
 
     img_size: int = 224  # pixels per side; 224 is ImageNet's crop
@@ -62,6 +65,7 @@ class ViTConfig:
     distilled: bool = False  # DeiT's distillation token and second head (timm's dist_token, head_dist)
     spt: bool = False  # shifted patch tokenization (Lee et al. 2021): each patch also sees its neighbours
     lsa: bool = False  # locality self-attention (Lee et al. 2021): learned temperature, no self-attention
+    stem: tuple[int, ...] = ()  # hybrid (paper Sec. 3.1): patches of a small CNN's feature map, e.g. (16, 32)
     name: str = field(default="custom", compare=False)  # a label for printing only
 
     def __post_init__(self) -> None:
@@ -94,6 +98,14 @@ class ViTConfig:
             raise ValueError("pool='cls' needs class_token=True; use pool='mean' without a class token")
         if self.mlp_ratio <= 0:
             raise ValueError(f"mlp_ratio must be > 0, got {self.mlp_ratio}")
+        if isinstance(self.stem, int) or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0
+                                                 for w in self.stem):
+            raise ValueError(f"stem must be a tuple of positive channel widths such as (16, 32), or () for no stem; "
+                             f"got {self.stem!r}")
+        self.stem = tuple(self.stem)  # a list read back from config.json compares equal to the tuple
+        if self.stem and self.spt:
+            raise ValueError("stem and spt both replace what the patch embedding reads: choose one (spt=False, or "
+                             "stem=())")
         for f in ("drop_rate", "attn_drop_rate", "drop_path_rate"):
             if not 0.0 <= getattr(self, f) < 1.0:
                 raise ValueError(f"{f} must be in [0, 1), got {getattr(self, f)}")
@@ -145,7 +157,8 @@ class ViTConfig:
     def preset(cls, preset_name: str, /, **changes) -> ViTConfig:
         """A named size from :data:`PRESETS` (``'vit_b_16'``, ``'fashion_mnist_cpu'``…), with ``changes``.
 
-        Each preset is also a classmethod of its own: ``ViTConfig.vit_b_16(num_classes=10)``.
+        This is the one way to build a named size; :data:`PRESETS` lists them with what each is. For
+        convenience each is also a classmethod of its own: ``ViTConfig.vit_b_16(num_classes=10)``.
         """
         if preset_name not in PRESETS:
             raise ValueError(f"unknown preset {preset_name!r}; choose one of {sorted(PRESETS)}")
@@ -184,9 +197,18 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset("A toy for tests and shape traces: 32 px RGB, patch 8, D=32, 2 blocks.",
                    dict(img_size=32, patch_size=8, in_chans=3, num_classes=10, embed_dim=32, depth=2, num_heads=4,
                         mlp_ratio=2.0)),
-    "fashion_mnist_cpu": Preset("The course's CPU model for Fashion-MNIST: 28x28 grey, 4x4 patches (49 + 1 tokens).",
-                                dict(img_size=28, patch_size=4, in_chans=1, num_classes=10, embed_dim=96, depth=6,
-                                     num_heads=4, mlp_ratio=2.0)),
+    # the model lessons 06-09 train, load and dissect (assets/checkpoints/fashion_mnist_vit.pt): 7x7 patches and
+    # D=64 so many epochs fit in 10 CPU minutes; fixed 2-D sin-cos positions; with 17 tokens the written-out
+    # attention is faster on a CPU than torch's fused kernel and gives the same result (assets/results/cpu_kernels)
+    "fashion_mnist_cpu": Preset("The course's Fashion-MNIST model: 28x28 grey, 7x7 patches (16 + 1 tokens), D=64, "
+                                "6 blocks, 204,874 parameters.",
+                                dict(img_size=28, patch_size=7, in_chans=1, num_classes=10, embed_dim=64, depth=6,
+                                     num_heads=4, mlp_ratio=2.0, pos_embed="sincos2d", fused_attn=False)),
+    # a finer grid of the same width class: 49 patches show the shapes of lessons 00-05 on a 7x7 grid
+    "fashion_mnist_p4": Preset("A 4x4-patch Fashion-MNIST ViT: 28x28 grey, 49 + 1 tokens, D=96, 6 blocks, 456,394 "
+                               "parameters (learned positions).",
+                               dict(img_size=28, patch_size=4, in_chans=1, num_classes=10, embed_dim=96, depth=6,
+                                    num_heads=4, mlp_ratio=2.0)),
     "cifar_gpu": Preset("The course's GPU model for CIFAR-10/100: 32x32 RGB, 4x4 patches (64 + 1 tokens).",
                         dict(img_size=32, patch_size=4, in_chans=3, num_classes=10, embed_dim=384, depth=7,
                              num_heads=6, mlp_ratio=2.0, drop_path_rate=0.1)),

@@ -53,9 +53,15 @@ def architecture_shapes(config: ViTConfig) -> dict[str, _Box]:
     tok = "N + 1" if prefix == 1 else ("N + 2" if prefix == 2 else "N")
     K = c.num_classes if c.num_classes > 0 else D
     pooled = "class token (row 0)" if c.pool == "cls" else "mean of the N patch tokens"
+    if c.stem:  # the hybrid (paper Sec. 3.1): patches of a conv stem's feature map, C' channels
+        widths = "→".join(map(str, (C, *c.stem)))
+        patches = _Box(f"conv stem {widths} channels, then {c.grid_size}x{c.grid_size} patches of {P}x{P} of its "
+                       "feature map, flatten", "(B, N, P²C')", _fmt("B", N, P * P * c.stem[-1]))
+    else:
+        patches = _Box(f"split into {c.grid_size}x{c.grid_size} patches of {P}x{P}, flatten", "(B, N, P²C)",
+                       _fmt("B", N, P * P * C))
     boxes = {
-        "patches": _Box(f"split into {c.grid_size}x{c.grid_size} patches of {P}x{P}, flatten",
-                        "(B, N, P²C)", _fmt("B", N, P * P * C)),
+        "patches": patches,
         "patch_embed": _Box("linear projection  patch_embed.proj", "(B, N, D)", _fmt("B", N, D)),
         "cls_token": (_Box("prepend class token  cls_token" + (" + dist_token" if c.distilled else ""),
                            f"(B, {tok}, D)", _fmt("B", T, D)) if prefix else

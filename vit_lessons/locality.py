@@ -23,8 +23,10 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 from torch import nn
+from torch.nn import functional as F
 
 from .attention import Attention
+from .patches import PatchGrid
 
 __all__ = ["shift_stack", "ShiftedPatchEmbed", "LocalitySelfAttention"]
 
@@ -42,7 +44,7 @@ def shift_stack(x: torch.Tensor, shift: int) -> torch.Tensor:
     return torch.cat([x, *moved], dim=1)  # (B, 5C, H, W)
 
 
-class ShiftedPatchEmbed(nn.Module):
+class ShiftedPatchEmbed(PatchGrid):
     """Shifted patch tokenization: shift-stack, cut P x P patches, LayerNorm, project to D.
 
     Args:
@@ -56,12 +58,7 @@ class ShiftedPatchEmbed(nn.Module):
     """
 
     def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int, eps: float = 1e-6):
-        super().__init__()
-        if img_size % patch_size:
-            raise ValueError(f"img_size {img_size} is not divisible by patch_size {patch_size}")
-        self.img_size, self.patch_size, self.in_chans = img_size, patch_size, in_chans
-        self.grid_size = img_size // patch_size
-        self.num_patches = self.grid_size**2
+        super().__init__(img_size, patch_size, in_chans)
         self.shift = max(patch_size // 2, 1)  # half a patch, as in the paper
         self.norm = nn.LayerNorm(5 * in_chans * patch_size**2, eps=eps)
         self.proj = nn.Linear(5 * in_chans * patch_size**2, embed_dim)
@@ -83,6 +80,8 @@ class LocalitySelfAttention(Attention):
         qkv_bias: bias on the qkv projection.
         attn_drop: dropout on attention probabilities.
         proj_drop: dropout after the output projection.
+        fused_attn: use ``F.scaled_dot_product_attention`` (the temperature folded into q, the diagonal
+            masked); the explicit path is used whenever the probabilities are asked for.
 
     ``scale`` (h,) starts at 1/sqrt(d), the usual value, and is learned. Weights are named as in
     :class:`~vit_lessons.attention.Attention` (``qkv``, ``proj``), so mimetic init applies too.
@@ -91,8 +90,8 @@ class LocalitySelfAttention(Attention):
     """
 
     def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True, attn_drop: float = 0.0,
-                 proj_drop: float = 0.0):
-        super().__init__(dim, num_heads, qkv_bias, attn_drop, proj_drop, fused_attn=False)
+                 proj_drop: float = 0.0, fused_attn: bool = False):
+        super().__init__(dim, num_heads, qkv_bias, attn_drop, proj_drop, fused_attn=fused_attn)
         self.scale = nn.Parameter(torch.full((num_heads,), self.head_dim**-0.5))
 
     def forward(self, x: torch.Tensor, return_attn: bool = False):
@@ -100,8 +99,13 @@ class LocalitySelfAttention(Attention):
         B, n, D = x.shape  # n = N + 1 tokens
         qkv = self.qkv(x).reshape(B, n, 3, self.num_heads, self.head_dim)  # (B, N + 1, 3, h, d)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, h, N + 1, d)
-        scores = (q @ k.transpose(-2, -1)) * self.scale.view(1, -1, 1, 1)  # (B, h, N + 1, N + 1)
         self_mask = torch.eye(n, dtype=torch.bool, device=x.device)  # (N + 1, N + 1): a token and itself
+        if self.fused_attn and not return_attn:
+            q = q * self.scale.view(1, -1, 1, 1)  # (B, h, N + 1, d): each head's temperature
+            x = F.scaled_dot_product_attention(q, k, v, attn_mask=~self_mask, scale=1.0,
+                                               dropout_p=self.attn_drop.p if self.training else 0.0)
+            return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, n, D)))  # (B, N + 1, D)
+        scores = (q @ k.transpose(-2, -1)) * self.scale.view(1, -1, 1, 1)  # (B, h, N + 1, N + 1)
         attn = scores.masked_fill(self_mask, float("-inf")).softmax(dim=-1)  # (B, h, N + 1, N + 1), diagonal 0
         x = (self.attn_drop(attn) @ v).transpose(1, 2).reshape(B, n, D)  # (B, N + 1, D): heads concatenated
         x = self.proj_drop(self.proj(x))

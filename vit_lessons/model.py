@@ -12,6 +12,7 @@ import math
 import torch
 from torch import nn
 
+from .attention import Attention
 from .blocks import Block
 from .config import ViTConfig
 from .embeddings import resize_pos_embed, sincos_2d
@@ -50,8 +51,10 @@ class VisionTransformer(nn.Module):
         self.config = cfg = config.replace(**overrides) if overrides else config
         D = cfg.embed_dim
         self.num_prefix_tokens = int(cfg.class_token) + int(cfg.distilled)
-        embed = ShiftedPatchEmbed if cfg.spt else PatchEmbed  # spt: locality for small data (09_small_data)
-        self.patch_embed = embed(cfg.img_size, cfg.patch_size, cfg.in_chans, D)
+        if cfg.spt:  # shifted patch tokenization: locality for small data (09_small_data)
+            self.patch_embed = ShiftedPatchEmbed(cfg.img_size, cfg.patch_size, cfg.in_chans, D)
+        else:  # with cfg.stem, the paper's hybrid: patches of a conv stem's feature map (09_small_data)
+            self.patch_embed = PatchEmbed(cfg.img_size, cfg.patch_size, cfg.in_chans, D, stem=cfg.stem)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D)) if cfg.class_token else None
         # DeiT's distillation token: a second learned token whose own head learns the teacher (09_small_data)
         self.dist_token = nn.Parameter(torch.zeros(1, 1, D)) if cfg.distilled else None
@@ -62,14 +65,13 @@ class VisionTransformer(nn.Module):
             self.register_buffer("pos_embed", self._sincos(cfg.grid_size), persistent=False)
         self.pos_drop = nn.Dropout(cfg.drop_rate)
         dpr = [cfg.drop_path_rate * i / max(cfg.depth - 1, 1) for i in range(cfg.depth)]  # linear rule
+        attn_layer = LocalitySelfAttention if cfg.lsa else Attention  # lsa: locality self-attention (09_small_data)
         self.blocks = nn.ModuleList([
-            Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.drop_rate, cfg.attn_drop_rate, dpr[i],
-                  cfg.fused_attn, cfg.layer_norm_eps)
+            Block(D, cfg.num_heads, mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, drop=cfg.drop_rate,
+                  attn_drop=cfg.attn_drop_rate, drop_path=dpr[i], fused_attn=cfg.fused_attn, eps=cfg.layer_norm_eps,
+                  attn_layer=attn_layer)
             for i in range(cfg.depth)
         ])
-        if cfg.lsa:  # locality self-attention (09_small_data)
-            for blk in self.blocks:
-                blk.attn = LocalitySelfAttention(D, cfg.num_heads, cfg.qkv_bias, cfg.attn_drop_rate, cfg.drop_rate)
         self.norm = nn.LayerNorm(D, eps=cfg.layer_norm_eps)
         self.head = nn.Linear(D, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
         self.head_dist = nn.Linear(D, cfg.num_classes) if cfg.distilled and cfg.num_classes > 0 else None
@@ -152,6 +154,11 @@ class VisionTransformer(nn.Module):
         return self.forward_head(self.forward_features(x))
 
     # ---- utilities -------------------------------------------------------------------------
+    def no_weight_decay(self) -> set[str]:
+        """Parameters AdamW must not decay (timm's convention): the class and distillation tokens and learned
+        position embeddings; biases and norms are exempt by their shape (vit_lessons.train.schedule)."""
+        return {n for n in ("cls_token", "dist_token", "pos_embed") if isinstance(getattr(self, n, None), nn.Parameter)}
+
     @property
     def num_params(self) -> int:
         """All parameters (trainable or not)."""
@@ -189,7 +196,7 @@ class VisionTransformer(nn.Module):
         if strict and unexpected:
             problems.append(f"not in this model: {_few(unexpected)}")
         if problems:
-            hint = _mismatch_hint(shapes, self.config)
+            hint = _mismatch_hint(shapes, self.config, self.num_prefix_tokens)
             raise ValueError("state dict does not fit this ViTConfig: " + "; ".join(problems)
                              + (f". {hint}" if hint else "")
                              + ". Build the model with the config the weights were trained with "
@@ -202,10 +209,10 @@ def _few(keys: list[str], n: int = 8) -> str:
     return ", ".join(keys[:n]) + (f" … ({len(keys)} in all)" if len(keys) > n else "")
 
 
-def _mismatch_hint(shapes, cfg: ViTConfig) -> str:
+def _mismatch_hint(shapes, cfg: ViTConfig, num_prefix_tokens: int) -> str:
     for k, got, _want in shapes:
         if k == "pos_embed":
-            n = got[1] - (1 if cfg.class_token else 0)
+            n = got[1] - num_prefix_tokens  # the class token, and DeiT's distillation token if any
             g = math.isqrt(n)
             if g * g == n:
                 return (f"The checkpoint's position embeddings are for a {g}x{g} grid "

@@ -12,7 +12,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-__all__ = ["patchify", "unpatchify", "PatchEmbed", "check_image_batch"]
+__all__ = ["patchify", "unpatchify", "PatchGrid", "PatchEmbed", "ConvStem", "check_image_batch"]
 
 
 def check_image_batch(x, *, channels: int | None = None, size: int | None = None, patch_size: int | None = None,
@@ -60,31 +60,68 @@ def unpatchify(patches: torch.Tensor, patch_size: int, channels: int, height: in
     return rearrange(patches, "b (h w) (p1 p2 c) -> b c (h p1) (w p2)", h=gh, w=gw, p1=patch_size, p2=patch_size)
 
 
-class PatchEmbed(nn.Module):
-    """Cut an image into P x P patches and project each to D dims with one strided Conv2d.
+class PatchGrid(nn.Module):
+    """What every patch embedding knows about its grid: image size, patch size, channels, patches per side.
 
-    A Conv2d with kernel = stride = P is exactly "flatten each patch, multiply by a
-    (P*P*C, D) matrix" (notebooks/01_patches proves it), and it is faster.
-
-    Args:
-        img_size: side of the square input image.
-        patch_size: side of a patch; must divide img_size.
-        in_chans: input channels.
-        embed_dim: D, the output width per patch.
+    Shared by :class:`PatchEmbed` (and its hybrid form) and lesson 09's shifted patch tokenization.
 
     Built in notebooks/01_patches.
     """
 
-    def __init__(self, img_size: int = 224, patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768):
+    def __init__(self, img_size: int, patch_size: int, in_chans: int):
         super().__init__()
         if img_size % patch_size:
             raise ValueError(f"img_size {img_size} is not divisible by patch_size {patch_size}")
         self.img_size, self.patch_size, self.in_chans = img_size, patch_size, in_chans
         self.grid_size = img_size // patch_size
         self.num_patches = self.grid_size**2
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+
+class ConvStem(nn.Sequential):
+    """A small CNN in front of the patch embedding: per width, a 3x3 conv (stride 1, no bias), BatchNorm, ReLU.
+
+    (B, C, H, W) -> (B, widths[-1], H, W): the image keeps its size, so the patch grid is unchanged.
+
+    Built in notebooks/09_small_data.
+    """
+
+    def __init__(self, in_chans: int, widths: tuple[int, ...]):
+        layers, c = [], in_chans
+        for w in widths:
+            layers.append(nn.Sequential(nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w),
+                                        nn.ReLU(inplace=True)))
+            c = w
+        super().__init__(*layers)
+
+
+class PatchEmbed(PatchGrid):
+    """Cut an image into P x P patches and project each to D dims with one strided Conv2d.
+
+    A Conv2d with kernel = stride = P is exactly "flatten each patch, multiply by a
+    (P*P*C, D) matrix" (notebooks/01_patches proves it), and it is faster. With a ``stem``
+    the patches are cut from a small CNN's feature map instead of the pixels: the paper's
+    hybrid architecture (Sec. 3.1, notebooks/09_small_data).
+
+    Args:
+        img_size: side of the square input image.
+        patch_size: side of a patch; must divide img_size.
+        in_chans: input channels.
+        embed_dim: D, the output width per patch.
+        stem: widths of a :class:`ConvStem` run first; () for none (the plain ViT).
+
+    Built in notebooks/01_patches.
+    """
+
+    def __init__(self, img_size: int = 224, patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768,
+                 stem: tuple[int, ...] = ()):
+        super().__init__(img_size, patch_size, in_chans)
+        self.proj = nn.Conv2d(stem[-1] if stem else in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+        if stem:  # registered after proj, so a stem-less model's parameters come in the same order as ever
+            self.stem = ConvStem(in_chans, tuple(stem))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, N, D)."""
+        if hasattr(self, "stem"):
+            x = self.stem(x)  # (B, C', H, W): the CNN's feature map, same size
         x = self.proj(x)  # (B, D, H/P, W/P)
         return x.flatten(2).transpose(1, 2)  # (B, N, D), NCHW -> NLC

@@ -77,9 +77,10 @@ def _recipe(method: str, per_class: int, n_train: int, size: int, lr: float, bac
     base = RECIPES["digits"].recipe
     spe = n_train // base.batch_size
     changes = {k: (str(backbone) if v is True else v) for k, v in METHODS[method].items()}
-    # mimetic init as the backbone had: from scratch starts from the same kind of weights, minus the training
+    # mimetic init as the backbone had: from scratch starts from the same kind of weights, minus the training.
+    # val_size 0: this benchmark holds out its own validation digits (split_digits) and tunes on them
     return dataclasses.replace(base, epochs=max(1, round(steps[per_class] / spe)), lr=lr, img_size=size,
-                               init="mimetic", **changes)
+                               init="mimetic", val_size=0, **changes)
 
 
 def _name(stage: str, method: str, per_class: int, size: int, lr: float) -> str:

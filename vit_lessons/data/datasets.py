@@ -90,7 +90,9 @@ DATASETS: dict[str, DatasetInfo] = {
 
 @dataclass
 class ImageData:
-    """A dataset in memory: uint8 images (N, C, H, W) and int64 labels, train and test.
+    """A dataset in memory: uint8 images (N, C, H, W) and int64 labels, train, test and (once held out) validation.
+
+    ``val_x``/``val_y`` stay None until a run holds out its validation images (data/split.py).
 
     Built in notebooks/00_setup_and_data.
     """
@@ -101,9 +103,12 @@ class ImageData:
     test_x: torch.Tensor
     test_y: torch.Tensor
     source: str = ""  # where it was read from
+    val_x: torch.Tensor | None = None  # held out of the training images to choose on (data/split.py)
+    val_y: torch.Tensor | None = None
 
     def __repr__(self) -> str:
-        return (f"ImageData({self.info.name}: train {tuple(self.train_x.shape)}, test {tuple(self.test_x.shape)}, "
+        val = f", validation {tuple(self.val_x.shape)}" if self.val_x is not None else ""
+        return (f"ImageData({self.info.name}: train {tuple(self.train_x.shape)}{val}, test {tuple(self.test_x.shape)}, "
                 f"{self.info.num_classes} classes, from {self.source})")
 
 

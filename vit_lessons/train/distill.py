@@ -30,11 +30,10 @@ from torch.nn import functional as F
 from ..cnn import build_model, config_from_dict
 from ..data import ImageData, normalize_batch
 from .checkpoint import CheckpointError, load_checkpoint
+from .recipes import DISTILL as DISTILL_MODES  # ("none", "soft", "hard", "token"): one list, the recipe's
 from .recipes import Recipe
 
 __all__ = ["soft_target_loss", "distillation_loss", "load_teacher", "Distiller", "DISTILL_MODES"]
-
-DISTILL_MODES = ("none", "soft", "hard", "token")
 
 
 def soft_target_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
@@ -111,7 +110,8 @@ class Distiller:
     Args:
         recipe: the student's recipe (``distill``, ``distill_alpha``, ``distill_tau``, ``teacher``).
         data: the training data (the teacher is checked against it).
-        student: the student model; for 'token' it must have a distillation token.
+        student: the student model; for 'token' it must have a distillation token and
+            ``distilled_training`` set (:func:`vit_lessons.train.trainer.build_run_model` does both).
         images: the uint8 training images as the Trainer stores them (for the one-time teacher pass).
         device: where the teacher runs.
 
@@ -128,7 +128,10 @@ class Distiller:
             if getattr(student, "dist_token", None) is None:
                 raise ValueError("--distill token needs a student with a distillation token: build it with "
                                  "ViTConfig(distilled=True) (the command line does this for --distill token)")
-            student.distilled_training = True  # training forward returns (class-token, distillation-token) logits
+            if not student.distilled_training:  # the Distiller reads the student; it never changes it
+                raise ValueError("--distill token needs the student's training forward to return both heads' "
+                                 "logits: set model.distilled_training = True when building it "
+                                 "(vit_lessons.train.trainer.build_run_model does)")
         self.recipe, self.images, self.info = recipe, images, data.info
         self.teacher, self.teacher_record = load_teacher(recipe.teacher, data, device)
         # not augmented: every epoch shows the teacher the same images, so one pass gives all its answers

@@ -16,12 +16,27 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["dist_env", "init_distributed", "wrap", "all_sum", "rank0_decides", "finish"]
+__all__ = ["dist_env", "setup_device", "init_distributed", "wrap", "all_sum", "rank0_decides", "finish"]
 
 
 def dist_env() -> tuple[int, int, int]:
     """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) for a plain run."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def setup_device(device: str | torch.device | None = None) -> tuple[int, int, torch.device]:
+    """(rank, world size, device) of this process, joining the process group under torchrun.
+
+    ``device`` None picks this process's GPU when there is one (``cuda:<local rank>``), else the CPU.
+    """
+    rank, world_size, local_rank = dist_env()
+    device = torch.device(device if device is not None else
+                          f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda" and device.index is None and world_size > 1:
+        device = torch.device("cuda", local_rank)
+    if world_size > 1:
+        init_distributed(device)
+    return rank, world_size, device
 
 
 def _active() -> bool:

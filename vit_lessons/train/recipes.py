@@ -30,6 +30,7 @@ _CHECKS = {
     "non-negative": (lambda v: v >= 0, "0 or a positive {kind}"),
     "fraction": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "probability": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    "count-or-default": (lambda v: v >= -1, "-1 (the dataset's default), 0 or a positive {kind}"),
 }
 
 
@@ -61,7 +62,10 @@ class Recipe:
         erase: probability of random erasing.
         amp: bf16 autocast on a GPU (ignored on a CPU, where it is slower).
         data_on_device: copy the whole dataset to the GPU once instead of per batch.
-        evals_per_epoch: how often the test set is evaluated.
+        evals_per_epoch: how often the validation and test sets are evaluated.
+        val_size: training images held out (class-stratified, the same for every seed) to choose
+            ``best.pt`` on; -1 takes the dataset's default (1/12: 5,000 of Fashion-MNIST's 60,000),
+            0 holds out nothing (and no best.pt is written). Test accuracy never chooses anything.
         init: 'timm' (truncated normal, timm's default) or 'mimetic' (attention starts out like a
             trained one, Trockman & Kolter 2023; see ``vit_lessons.attention.mimetic_init_``).
         distill: 'none', or how to learn from ``teacher``: 'soft', 'hard' or 'token' (DeiT; see
@@ -95,7 +99,9 @@ class Recipe:
     erase: float = _ingredient(0.0, "random-erasing probability", "probability")
     amp: bool = _ingredient(True, "bf16 autocast on GPU (default on)")
     data_on_device: bool = _ingredient(True, "keep the dataset on the GPU (default on)")
-    evals_per_epoch: int = _ingredient(1, "test evaluations per epoch (default 1)", "positive")
+    evals_per_epoch: int = _ingredient(1, "validation and test evaluations per epoch (default 1)", "positive")
+    val_size: int = _ingredient(-1, "training images held out to choose best.pt on (-1: the dataset's default, 5,000 "
+                                    "for Fashion-MNIST; 0: none, and no best.pt)", "count-or-default", metavar="N")
     init: str = _ingredient("timm", "weight init: timm's truncated normal, or mimetic attention (Trockman & "
                                     "Kolter 2023)", choices=INITS)
     # distillation (Touvron et al. 2021), vit_lessons/train/distill.py; off unless a teacher is named
@@ -180,14 +186,11 @@ class NamedRecipe:
 # The course recipe for each dataset (named as the dataset: `--dataset X` alone picks it), and the seed
 # recipe lesson 06 and the benchmarks compare with.
 RECIPES: dict[str, NamedRecipe] = {r.name: r for r in (
-    # 2-core CPU, ~10 minutes (assets/results/fashion_mnist_10min). The course model slimmed for a time budget:
-    # 7x7 patches (16 tokens instead of 49) and D=64, so ~12 epochs fit in 10 minutes on 2 cores; fixed 2-D
-    # sin-cos positions and mimetic init, so attention starts out local and the first epochs count; no
-    # augmentation: for most of such a run the model is still fitting the training set, and shifts and flips
-    # cost accuracy (lesson 06, assets/results/ablations_2ep). With 17 tokens the written-out attention is
-    # faster on a CPU than torch's fused kernel, and gives the same result (assets/results/cpu_kernels).
-    NamedRecipe("fashion-mnist", "fashion-mnist", "fashion_mnist_cpu",
-                {"patch_size": 7, "embed_dim": 64, "pos_embed": "sincos2d", "fused_attn": False},
+    # 2-core CPU, ~10 minutes (assets/results/fashion_mnist_10min). The course model (preset fashion_mnist_cpu:
+    # 7x7 patches, 16 tokens, D=64, sin-cos positions) with mimetic init, so attention starts out local and the
+    # first epochs count; no augmentation: for most of such a run the model is still fitting the training set,
+    # and shifts and flips cost accuracy (lesson 06, assets/results/ablations_2ep).
+    NamedRecipe("fashion-mnist", "fashion-mnist", "fashion_mnist_cpu", {},
                 Recipe(epochs=10, batch_size=64, lr=2e-3, weight_decay=0.05, warmup=0.05, label_smoothing=0.1,
                        crop_pad=0, flip=False, init="mimetic")),
     # seconds on a CPU; digits are not mirror-symmetric, so no flips

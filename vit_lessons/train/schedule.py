@@ -26,10 +26,12 @@ def lr_at(progress: float, recipe: Recipe) -> float:
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on weight matrices only: biases, LayerNorms, class token and position embedding are exempt."""
+    """Weight decay on weight matrices only: biases, norms and the model's ``no_weight_decay()`` names (class and
+    distillation tokens, position embedding: timm's convention) are exempt."""
+    exempt = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (decay if p.ndim >= 2 and "pos_embed" not in name and "cls_token" not in name else no_decay).append(p)
+        (decay if p.ndim >= 2 and name not in exempt else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

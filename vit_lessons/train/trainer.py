@@ -1,9 +1,12 @@
-"""The Trainer: lesson 06's training loop, with checkpoints, resuming, a time budget and DDP.
+"""The Trainer: lesson 06's training loop, with a validation split, checkpoints, resuming, a time budget and DDP.
 
-Read :meth:`Trainer.fit` top to bottom: it is the loop the lesson writes out, plus a clock
-that pauses for evaluation and a checkpoint at the end of every epoch. One optimisation step
-is :meth:`Trainer.train_step`. What a checkpoint holds, and how a run resumes from one, is in
-:mod:`vit_lessons.train.resume`.
+Read :meth:`Trainer.fit` top to bottom: it is the loop the lesson writes out, plus a clock that
+pauses for evaluation and a checkpoint at the end of every epoch. One optimisation step is
+:meth:`Trainer.train_step`; what it minimises comes in as a function (:func:`make_loss`). What a
+checkpoint holds, and how a run resumes from one, is in :mod:`vit_lessons.train.resume`.
+
+Every run holds out a validation split of its training images (``Recipe.val_size``); ``best.pt`` is
+the best *validation* evaluation. Test accuracy is logged beside it and chooses nothing.
 
 Built in notebooks/06_training.
 """
@@ -11,7 +14,6 @@ Built in notebooks/06_training.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -19,38 +21,72 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-# the terminal bar (drawn only on a tty): tqdm.auto's notebook widget, and its warning without ipywidgets, never
-from tqdm import tqdm
-
 from .. import transfer
 from ..attention import mimetic_init_
 from ..cnn import build_model
 from ..config import ViTConfig
-from ..data import ImageData, TensorBatches
+from ..data import ImageData, TensorBatches, default_val_size, with_validation
+from ..machine import flush_denormal
 from ..metrics_jsonl import append_metrics
 from . import distributed
-from .checkpoint import open_run_folder, refuse_to_overwrite
+from .checkpoint import open_run_folder, refuse_to_overwrite, save_checkpoint
+from .clock import Clock
 from .distill import Distiller
-from .log import log, progress_line
+from .log import EpochProgress, log
 from .metrics import autocast, evaluate
 from .recipes import Recipe
-from .resume import Resumable
+from .resume import restore, run_config, trainer_state
 from .schedule import lr_at, param_groups
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "build_run_model", "make_loss", "resolve_val_size"]
 
 
-class Trainer(Resumable):
+def build_run_model(config: ViTConfig, recipe: Recipe, resume: bool = False) -> nn.Module:
+    """The model a run trains: built from ``config`` (a ViT, or lesson 09's CNN), initialised, transferred and
+    frozen as ``recipe`` says; with ``recipe.distill == 'token'`` its training forward returns both heads."""
+    model = build_model(config)
+    if recipe.init == "mimetic":
+        mimetic_init_(model)  # draws from the global generator, seeded by the caller: the same on every process
+    if recipe.init_from and not resume:  # fine-tuning: the backbone's weights, all but the fresh head
+        transfer.start_from(model, recipe.init_from)
+    transfer.freeze(model, recipe.freeze)  # before the optimizer is built, so it holds what trains
+    if recipe.distill == "token":
+        if getattr(model, "dist_token", None) is None:
+            raise ValueError("--distill token needs a student with a distillation token: build it with "
+                             "ViTConfig(distilled=True) (the command line does this for --distill token)")
+        model.distilled_training = True  # a training forward returns (class-token, distillation-token) logits
+    return model
+
+
+def make_loss(recipe: Recipe, distiller: Distiller | None = None):
+    """``loss(outputs, x, y) -> (loss, logits, labels)``: cross-entropy with label smoothing, or the distiller's
+    loss (then ``y`` holds image indices, see :class:`~vit_lessons.train.distill.Distiller`)."""
+    if distiller is not None:
+        return distiller.loss
+
+    def cross_entropy(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
+        return F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing), logits, y
+
+    return cross_entropy
+
+
+def resolve_val_size(recipe: Recipe, n_train: int) -> int:
+    """How many training images a run holds out: ``recipe.val_size``, or the dataset's default for -1."""
+    return default_val_size(n_train) if recipe.val_size < 0 else recipe.val_size
+
+
+class Trainer:
     """Trains a VisionTransformer on an in-memory dataset with a :class:`Recipe`.
 
     Args:
         config: the model's ViTConfig.
         recipe: how to train it.
-        data: an ImageData (vit_lessons.data.load_dataset).
+        data: an ImageData (vit_lessons.data.load_dataset); the run holds out ``recipe.val_size`` of its
+            training images for validation.
         out_dir: the run folder (config.json, metrics.jsonl, last.pt, best.pt); None writes nothing.
         device: 'cpu', 'cuda', 'cuda:1'…; None picks CUDA when available.
-        seed: fixes the initial weights, data order and augmentation.
-        progress: show tqdm bars (only when stderr is a terminal).
+        seed: fixes the initial weights, data order and augmentation (not the validation images).
+        progress: show progress (a bar on a terminal, log lines into a file).
         resume: continue from ``out_dir/last.pt``.
         extra: recorded in config.json (the command line, for example).
         overwrite: start afresh in an ``out_dir`` that already holds a run, deleting its checkpoints
@@ -60,8 +96,7 @@ class Trainer(Resumable):
 
     ``trainer.fit()`` trains and returns the list of metric records. Under ``torchrun`` it uses
     DistributedDataParallel: each process takes an equal share of every global batch, so the
-    result matches one process with the same global batch. Checkpoints (``save``, ``state``, resuming)
-    come from :class:`~vit_lessons.train.resume.Resumable`.
+    result matches one process with the same global batch.
 
     Built in notebooks/06_training.
     """
@@ -69,64 +104,46 @@ class Trainer(Resumable):
     def __init__(self, config: ViTConfig, recipe: Recipe, data: ImageData, out_dir: str | os.PathLike | None = None,
                  device: str | torch.device | None = None, seed: int = 0, progress: bool = True,
                  resume: bool = False, extra: dict | None = None, overwrite: bool = False, save_every: float = 0.0):
-        self.config, self.recipe, self.data, self.seed = config, recipe, data, seed
+        if save_every < 0:
+            raise ValueError(f"save_every must be >= 0 minutes (0: checkpoints at epoch ends only), got {save_every}")
+        self.config, self.recipe, self.seed, self.progress = config, recipe, seed, progress
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.extra, self.save_every = extra or {}, save_every
         self._fresh = self.out_dir is not None and not resume and overwrite
         if self.out_dir is not None and not resume and not overwrite:
             refuse_to_overwrite(self.out_dir)
-        self.rank, self.world_size, local_rank = distributed.dist_env()
-        if device is None:
-            device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and self.device.index is None and self.world_size > 1:
-            self.device = torch.device("cuda", local_rank)
-        self.progress = progress
-        if save_every < 0:
-            raise ValueError(f"save_every must be >= 0 minutes (0: checkpoints at epoch ends only), got {save_every}")
-        self.save_every = save_every
-        self._last_save = time.perf_counter()
-        # (summed loss, correct, seen) of the training batches since the last evaluation, as a checkpoint
-        # written mid-epoch holds them: the next record then sums exactly what an unbroken run would
-        self._partial = (0.0, 0.0, 0.0)
-        self.extra = extra or {}
+        self.val_size = resolve_val_size(recipe, len(data.train_y))
+        self.data = with_validation(data, self.val_size)  # the same held-out images for every seed
         self._check_data()
-        if self.device.type == "cpu":
-            # Tiny values (denormals) in AdamW's moment estimates make CPU arithmetic many times slower as
-            # training goes on; flushing them to zero costs nothing in accuracy.
-            torch.set_flush_denormal(True)
-        if self.world_size > 1:
-            distributed.init_distributed(self.device)
+        self.rank, self.world_size, self.device = distributed.setup_device(device)
         torch.manual_seed(seed)  # initial weights depend on the seed only
-        self.model = build_model(config)  # a VisionTransformer, or lesson 09's CNN for a CNNConfig
-        if recipe.init == "mimetic":
-            mimetic_init_(self.model)  # draws from the generator just seeded: the same weights on every process
-        if recipe.init_from and not resume:  # fine-tuning: the backbone's weights, all but the fresh head
-            transfer.start_from(self.model, recipe.init_from)
-        transfer.freeze(self.model, recipe.freeze)  # before the optimizer is built, so it holds what trains
-        self.model.to(self.device)
+        self.model = build_run_model(config, recipe, resume).to(self.device)
         self.net = distributed.wrap(self.model, self.device) if self.world_size > 1 else self.model
         # one fused kernel per step on a GPU; on a CPU the multi-tensor ("foreach") update, which torch only
         # picks by itself for GPU tensors: 5-12% more images/s for the CPU recipe model (bench cpu-kernels)
         kind = {"fused": True} if self.device.type == "cuda" else {"foreach": True}
         self.optimizer = torch.optim.AdamW(param_groups(self.model, recipe.weight_decay), lr=recipe.lr,
                                            betas=(0.9, recipe.beta2), **kind)
-        on_dev = recipe.data_on_device and self.device.type == "cuda"
-        store = self.device if on_dev else torch.device("cpu")
-        self.train_x, self.train_y = data.train_x.to(store), data.train_y.to(store)
-        self.test_x, self.test_y = data.test_x.to(store), data.test_y.to(store)
-        info = data.info
+        store = self.device if recipe.data_on_device and self.device.type == "cuda" else torch.device("cpu")
+        d = self.data
+        self.train_x, self.train_y = d.train_x.to(store), d.train_y.to(store)
+        self.splits = {"val": (d.val_x.to(store), d.val_y.to(store)), "test": (d.test_x.to(store), d.test_y.to(store))}
         # distillation (lesson 09): the teacher is checked here, before any training; batches then carry indices
-        self.distiller = Distiller(recipe, data, self.model, self.train_x, self.device) if recipe.teacher else None
+        self.distiller = Distiller(recipe, d, self.model, self.train_x, self.device) if recipe.teacher else None
+        self.loss_fn = make_loss(recipe, self.distiller)
         labels = self.train_y if self.distiller is None else self.distiller.batch_labels(self.train_y)
         self.batches = TensorBatches(self.train_x, labels, recipe.batch_size, seed, recipe.crop_pad,
-                                     recipe.flip, recipe.erase, info.mean, info.std, self.rank, self.world_size)
+                                     recipe.flip, recipe.erase, d.info.mean, d.info.std, self.rank, self.world_size)
         self.steps_per_epoch = len(self.batches)
         self.total_steps = recipe.epochs * self.steps_per_epoch
-        self.epoch, self.step, self.train_time = 0, 0, 0.0
-        self._t0 = None  # start of the running stretch of training (None while not training)
-        self.best_acc, self.history = -1.0, []
+        self.epoch, self.step, self.clock = 0, 0, Clock()
+        self.best_acc, self.history = -1.0, []  # best validation accuracy so far
+        # (summed loss, correct, seen) of the training batches since the last evaluation, as a checkpoint
+        # written mid-epoch holds them: the next record then sums exactly what an unbroken run would
+        self.partial = (0.0, 0.0, 0.0)
+        self._last_save = time.perf_counter()
         if resume:
-            self._resume()
+            restore(self)
 
     def _check_data(self) -> None:
         cfg, info = self.config, self.data.info
@@ -144,93 +161,93 @@ class Trainer(Resumable):
         """True in the process that writes files and logs (rank 0)."""
         return self.rank == 0
 
+    @property
+    def train_time(self) -> float:
+        """Seconds of training banked by the clock (evaluations and checkpoint writes not counted)."""
+        return self.clock.spent
+
     # -- the loop ---------------------------------------------------------------------------------------------
     def fit(self) -> list[dict]:
         """Train until the epochs (or the time budget) are used up; returns the metric records."""
         if self.is_main and self.out_dir is not None:
-            open_run_folder(self.out_dir, self.run_config(), fresh=self._fresh)
+            open_run_folder(self.out_dir, run_config(self), fresh=self._fresh)
             self._fresh = False  # a second fit() continues this run
+            if self.val_size == 0 and not self.history:
+                log.info("no validation split (val_size 0): best.pt is not written; last.pt is the run's result")
         r, spe = self.recipe, self.steps_per_epoch
         eval_at = {round(spe * (k + 1) / r.evals_per_epoch) for k in range(r.evals_per_epoch)}  # steps in an epoch
-        show = self.progress and self.is_main and sys.stderr.isatty()
-        # into a file or a pipe the bar draws nothing: a log line at every 5% of an epoch instead
-        log_at = {-(-spe * k // 20) for k in range(1, 20)} if self.progress and self.is_main and not show else set()
         self.net.train()
-        while not self.done():
-            start = self.step - self.epoch * spe  # 0, or the step a resumed epoch stopped at
-            bar = tqdm(total=spe, initial=start, desc=f"epoch {self.epoch + 1}", leave=False, disable=not show,
-                       dynamic_ncols=True)
-            loss_sum, correct, seen = self._partial  # over the training batches since the last evaluation
-            self._partial = (0.0, 0.0, 0.0)
-            self._t0 = began = time.perf_counter()  # the clock runs
-            for i, (x, y) in enumerate(self.batches.epoch(self.epoch, start), start=start):
-                ls, c = self.train_step(x, y)
-                loss_sum, correct, seen = loss_sum + ls, correct + c, seen + len(y)
-                bar.update(1)
-                if (i + 1) % 10 == 0 and show:
-                    bar.set_postfix(loss=f"{loss_sum / seen:.3f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
-                if (i + 1) in log_at:
-                    log.info(progress_line(self.epoch, i + 1, spe, (time.perf_counter() - began) / (i + 1 - start),
-                                           loss_sum / seen))
-                over = r.time_budget > 0 and self._budget_spent()
-                if (i + 1) in eval_at or over or i + 1 == spe:
-                    if self.device.type == "cuda":
-                        torch.cuda.synchronize()
-                    self.train_time = self.elapsed()  # the clock stops: evaluation is not counted
-                    self._t0 = None
-                    self._record(loss_sum, correct, seen, i + 1)
-                    loss_sum = correct = seen = 0.0
-                    self._t0 = time.perf_counter()
-                    if over:
-                        break
-                elif self.save_every and self._save_due():
-                    self._save_mid_epoch(loss_sum, correct, seen)
-            self._t0 = None
-            bar.close()
-            if self.step - self.epoch * spe >= spe:  # a full epoch done
-                self.epoch += 1
-                self.save("last.pt")
-            elif r.time_budget > 0 and self.done():
-                self.save("last.pt")
+        with flush_denormal(self.device.type == "cpu"):  # for this loop only, restored after
+            while not self.done():
+                start = self.step - self.epoch * spe  # 0, or the step a resumed epoch stopped at
+                shown = EpochProgress(self.epoch, spe, start, self.progress and self.is_main)
+                sums = torch.tensor(self.partial, dtype=torch.float64, device=self.device)  # loss, correct, seen
+                self.partial = (0.0, 0.0, 0.0)
+                self.clock.start()
+                for i, (x, y) in enumerate(self.batches.epoch(self.epoch, start), start=start):
+                    sums += self.train_step(x, y)  # on the device: no sync per step
+                    shown.update(i + 1, lambda s=sums: float(s[0] / s[2]), self.optimizer.param_groups[0]["lr"])
+                    over = r.time_budget > 0 and self._budget_spent()
+                    if (i + 1) in eval_at or over or i + 1 == spe:
+                        with self.clock.paused(self._sync):  # evaluation is not counted
+                            self._record(sums.tolist(), i + 1)
+                        sums.zero_()
+                        if over:
+                            break
+                    elif self.save_every and self._save_due():
+                        with self.clock.paused():  # writing the checkpoint is not counted
+                            self.partial = tuple(distributed.all_sum(sums.tolist(), self.device))
+                            self.save("last.pt")
+                            self.partial = (0.0, 0.0, 0.0)
+                self.clock.stop()
+                shown.close()
+                if self.step - self.epoch * spe >= spe:  # a full epoch done
+                    self.epoch += 1
+                    self.save("last.pt")
+                elif r.time_budget > 0 and self.done():
+                    self.save("last.pt")
         return self.history
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int]:
-        """One optimisation step: forward, loss, backward, clip, step. Returns (summed loss, correct)."""
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One optimisation step: forward, loss, backward, clip, step. Returns (summed loss, correct, seen)."""
         r = self.recipe
         lr = lr_at(self.progress_fraction(), r)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         x = transfer.resize_batch(x, r.img_size)  # (b, C, img_size, img_size) when the recipe resizes
         with autocast(self.device, r.amp):
-            logits = self.net(x)  # (b, classes); a (class-token, distillation-token) pair for --distill token
-        if self.distiller is not None:  # y holds image indices: the distiller finds labels and teacher logits
-            loss, logits, y = self.distiller.loss(logits, x, y)
-        else:
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=r.label_smoothing)
+            out = self.net(x)  # (b, classes); a (class-token, distillation-token) pair for --distill token
+        loss, logits, y = self.loss_fn(out, x, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if r.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), r.grad_clip)
         self.optimizer.step()
         self.step += 1
-        return loss.item() * len(y), int((logits.argmax(1) == y).sum())
+        correct = (logits.detach().argmax(1) == y).sum()
+        return torch.stack([loss.detach().double() * len(y), correct.double(),
+                            torch.tensor(float(len(y)), dtype=torch.float64, device=loss.device)])
 
-    def evaluate(self) -> dict:
-        """Test loss and accuracy (shared out over processes under DDP)."""
-        info = self.data.info
-        n = len(self.test_y)
+    def evaluate(self, split: str = "test") -> dict:
+        """Loss and accuracy on the 'val' or 'test' split (shared out over processes under DDP)."""
+        x, y = self.splits[split]
+        n = len(y)
+        if n == 0:
+            return {"loss": float("nan"), "acc": float("nan"), "correct": 0}
         lo, hi = n * self.rank // self.world_size, n * (self.rank + 1) // self.world_size
-        res = evaluate(transfer.Resized(self.model, self.recipe.img_size), self.test_x[lo:hi], self.test_y[lo:hi],
-                       info.mean, info.std, amp=self.recipe.amp)
+        info = self.data.info
+        res = evaluate(transfer.Resized(self.model, self.recipe.img_size), x[lo:hi], y[lo:hi], info.mean, info.std,
+                       amp=self.recipe.amp)
         loss_sum, correct = distributed.all_sum([res["loss"] * res["n"], float(res["correct"])], self.device)
         return {"loss": loss_sum / n, "acc": correct / n, "correct": int(round(correct))}
 
-    def _record(self, loss_sum: float, correct: float, seen: float, step_in_epoch: int) -> None:
-        """Evaluate, append a metrics record (to metrics.jsonl too), keep best.pt."""
-        loss_sum, correct, seen = distributed.all_sum([loss_sum, correct, seen], self.device)
-        test = self.evaluate()
+    def _record(self, sums: list[float], step_in_epoch: int) -> None:
+        """Evaluate on validation and test, append a metrics record (to metrics.jsonl too), keep best.pt."""
+        loss_sum, correct, seen = distributed.all_sum(sums, self.device)
+        val, test = self.evaluate("val"), self.evaluate("test")
         rec = {"epoch": round(self.epoch + step_in_epoch / self.steps_per_epoch, 4), "step": self.step,
                "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
+               "val_loss": val["loss"], "val_acc": val["acc"], "val_correct": val["correct"],
                "test_loss": test["loss"], "test_acc": test["acc"], "test_correct": test["correct"],
                "lr": self.optimizer.param_groups[0]["lr"], "train_time": round(self.train_time, 3),
                "wall_time": time.time()}
@@ -238,18 +255,44 @@ class Trainer(Resumable):
         if not self.is_main:
             return
         log.info(f"[epoch {rec['epoch']:5.2f}] train loss {rec['train_loss']:.4f} acc {rec['train_acc']:.4f} | "
-                 f"test loss {rec['test_loss']:.4f} acc {rec['test_acc']:.4f} | lr {rec['lr']:.2e} | "
-                 f"{self.train_time:.0f} s")
+                 f"val loss {rec['val_loss']:.4f} acc {rec['val_acc']:.4f} | test loss {rec['test_loss']:.4f} acc "
+                 f"{rec['test_acc']:.4f} | "
+                 f"lr {rec['lr']:.2e} | {self.train_time:.0f} s")
         if self.out_dir is not None:
             append_metrics(self.out_dir, rec)
-            if test["acc"] > self.best_acc:
-                self.best_acc = test["acc"]
+            if self.val_size and val["acc"] > self.best_acc:  # chosen on validation, never on test
+                self.best_acc = val["acc"]
                 self.save("best.pt")
 
-    # -- the clock --------------------------------------------------------------------------------------------
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    # -- checkpoints --------------------------------------------------------------------------------------------
+    def save(self, name: str = "last.pt") -> Path | None:
+        """Write a checkpoint (:func:`vit_lessons.train.resume.trainer_state`) into the run folder (rank 0 only)."""
+        if name == "last.pt":
+            self._last_save = time.perf_counter()  # --save-every counts from here, on every process
+        if self.out_dir is None or not self.is_main:
+            return None
+        return save_checkpoint(self.out_dir / name, trainer_state(self))
+
+    def state(self) -> dict:
+        """Everything needed to continue exactly (see :func:`vit_lessons.train.resume.trainer_state`)."""
+        return trainer_state(self)
+
+    def run_config(self) -> dict:
+        """What config.json records (see :func:`vit_lessons.train.resume.run_config`)."""
+        return run_config(self)
+
+    def _save_due(self) -> bool:
+        """--save-every: True when last.pt is older than ``save_every`` minutes (rank 0's clock decides)."""
+        return distributed.rank0_decides(time.perf_counter() - self._last_save >= 60 * self.save_every, self.device)
+
+    # -- the schedule's position ---------------------------------------------------------------------------------
     def elapsed(self) -> float:
         """Seconds of training so far, including the running stretch since the last evaluation."""
-        return self.train_time + (time.perf_counter() - self._t0 if self._t0 is not None else 0.0)
+        return self.clock.elapsed()
 
     def progress_fraction(self) -> float:
         """How far through training we are: by the clock under a time budget, else by steps."""
