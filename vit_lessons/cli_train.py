@@ -53,12 +53,14 @@ measured (lesson 06 does this). On a machine busy with other work, --threads 1 i
 often faster than the default.
 
 Every run holds out a validation split of the training images (--val-size; 5,000
-of Fashion-MNIST's 60,000 by default, the same images for every seed). The run folder
-experiments/<exp-name>/ gets config.json, metrics.jsonl (validation and test accuracy
-at every evaluation), last.pt (at every epoch's end, and
-every --save-every minutes inside an epoch) and best.pt (best validation accuracy; test accuracy chooses
-nothing). Kill a run at any moment and continue it with the same command plus
---resume: it goes on from last.pt, so at most --save-every minutes of training are lost, and on a CPU it ends exactly where an uninterrupted run would.
+of Fashion-MNIST's 60,000 by default, the same images for every seed). The run
+folder experiments/<exp-name>/ gets config.json, metrics.jsonl (validation and
+test accuracy at every evaluation), last.pt (at every epoch's end, and
+every --save-every minutes inside an epoch) and best.pt (the best validation
+accuracy; test accuracy chooses nothing). Kill a run at any moment and continue
+it with the same command plus --resume: it goes on from last.pt, so at most
+--save-every minutes of training are lost, and on a CPU it ends exactly where an
+uninterrupted run would.
 
 Under `torchrun --nproc_per_node N -m vit_lessons train ...` the same command trains
 with DistributedDataParallel (gloo on CPU, nccl on GPU); --batch-size stays the

@@ -164,7 +164,8 @@ def small_data(seeds=(0, 1, 2), budget: float = 600.0, teacher_budget: float = 2
                 finish((name, seed), prev, t_time)  # a fair run of this very job is already there
                 continue
             rd = runs_dir / f"{name}-seed{seed}"
-            p = ctx.Process(target=_pinned_run, args=(core, data if data is not None else "fashion-mnist", name, cfg, recipe, seed, rd, device, q,
+            images = data if data is not None else "fashion-mnist"  # a child loads the dataset by name
+            p = ctx.Process(target=_pinned_run, args=(core, images, name, cfg, recipe, seed, rd, device, q,
                                                       (name, seed)))
             p.start()
             running[core] = ((name, seed), p, t_time)
