@@ -121,3 +121,93 @@ def test_deterministic_golden_values():
     # recorded from this code with torch 2.14 (seed 0); a change in init order or maths moves them
     golden = torch.tensor([[-0.104583, 0.125120, 0.028945, -0.059899], [-0.060142, -0.006777, 0.092272, 0.074774]])
     assert_close(out[:, :4].detach(), golden, atol=1e-5, rtol=1e-4)
+
+
+# ---- weight decay, the hybrid stem, one model per preset ------------------------------------------------------
+import itertools  # noqa: E402
+
+from vit_lessons.train import param_groups  # noqa: E402
+
+
+@pytest.mark.parametrize("distilled,class_token,pos_embed,spt,stem", [
+    (d, c, p, s, st) for d, c, p, s, st in itertools.product([False, True], [True, False], ["learned", "sincos2d"],
+                                                              [False, True], [(), (8,)])
+    if not (d and not c) and not (s and st)])
+def test_no_weight_decay_on_tokens_and_positions_for_every_flag(distilled, class_token, pos_embed, spt, stem):
+    cfg = ViTConfig.tiny(distilled=distilled, class_token=class_token, pool="cls" if class_token else "mean",
+                         pos_embed=pos_embed, spt=spt, stem=stem)
+    m = VisionTransformer(cfg)
+    decay, no_decay = param_groups(m, 0.05)
+    names = {id(p): n for n, p in m.named_parameters()}
+    no = {names[id(p)] for p in no_decay["params"]}
+    yes = {names[id(p)] for p in decay["params"]}
+    for tok in ("cls_token", "dist_token", "pos_embed"):
+        assert tok not in yes  # DeiT's distillation token decayed before no_weight_decay() existed
+        if isinstance(getattr(m, tok, None), torch.nn.Parameter):
+            assert tok in no and tok in m.no_weight_decay()
+    assert "blocks.0.attn.qkv.weight" in yes and "blocks.0.attn.qkv.bias" in no
+    if stem:
+        assert "patch_embed.stem.0.0.weight" in yes and "patch_embed.stem.0.1.weight" in no  # conv decays, BN not
+
+
+def test_stemless_models_are_bit_for_bit_the_models_before_the_stem_existed():
+    """Golden values printed by the package before ViTConfig.stem existed (same seed, same input)."""
+    golden = {"fashion_mnist_p4": (1243.9407925546443, 2.2672007232904434),
+              "fashion_mnist_cpu": (823.7391434339509, 2.426811382174492)}
+    x = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    for name, (weights, logits) in golden.items():
+        torch.manual_seed(0)
+        m = VisionTransformer(ViTConfig.preset(name)).eval()
+        with torch.no_grad():
+            y = m(x)
+        assert sum(float(v.double().sum()) for v in m.state_dict().values()) == weights
+        assert float(y.double().sum()) == logits
+
+
+def test_the_hybrid_cuts_patches_from_a_conv_stem_and_keeps_the_rest():
+    cfg = ViTConfig.fashion_mnist_cpu(stem=(16, 32))
+    m = VisionTransformer(cfg).eval()
+    x = torch.randn(3, 1, 28, 28)
+    assert m.patch_embed(x).shape == (3, 16, 64) and m(x).shape == (3, 10)
+    assert m.patch_embed.proj.in_channels == 32 and m.patch_embed.stem(x).shape == (3, 32, 28, 28)
+    plain = VisionTransformer(ViTConfig.fashion_mnist_cpu())
+    extra = set(m.state_dict()) - set(plain.state_dict())
+    assert extra and all(k.startswith("patch_embed.stem.") for k in extra)  # everything else: the same names
+    assert set(plain.state_dict()) <= set(m.state_dict())
+    _, attns = m(x, return_attention=True)
+    assert attns[0].shape == (3, 4, 17, 17)  # the same 16 + 1 tokens
+
+
+def test_stem_errors_name_the_fix():
+    with pytest.raises(ValueError, match=r"stem must be a tuple of positive channel widths such as \(16, 32\)"):
+        ViTConfig.tiny(stem=(16, 0))
+    with pytest.raises(ValueError, match="choose one"):
+        ViTConfig.tiny(stem=(8,), spt=True)
+    assert ViTConfig.from_dict(ViTConfig.tiny(stem=(8, 16)).to_dict() | {"stem": [8, 16]}) == ViTConfig.tiny(stem=(8, 16))
+
+
+def test_the_course_preset_is_the_model_the_course_trains():
+    from vit_lessons.train import default_setup
+    cfg, _ = default_setup("fashion-mnist")
+    assert cfg == ViTConfig.preset(cfg.name) and cfg.name == "fashion_mnist_cpu"
+    assert (cfg.patch_size, cfg.embed_dim, cfg.num_tokens, VisionTransformer(cfg).num_params) == (7, 64, 17, 204_874)
+    assert VisionTransformer(ViTConfig.fashion_mnist_p4()).num_params == 456_394
+
+
+def test_lsa_is_chosen_at_construction_and_follows_fused_attn():
+    from vit_lessons.locality import LocalitySelfAttention
+    torch.manual_seed(0)
+    explicit = VisionTransformer(ViTConfig.tiny(lsa=True, fused_attn=False)).eval()
+    fused = VisionTransformer(ViTConfig.tiny(lsa=True, fused_attn=True)).eval()
+    fused.load_state_dict(explicit.state_dict())
+    assert all(isinstance(b.attn, LocalitySelfAttention) for b in fused.blocks) and fused.blocks[0].attn.fused_attn
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), explicit(x), atol=1e-5, rtol=1e-5)
+
+
+def test_bad_checkpoint_hint_counts_the_distillation_token():
+    small = VisionTransformer(ViTConfig.tiny(distilled=True, img_size=16))  # 2x2 grid + 2 prefix tokens
+    big = VisionTransformer(ViTConfig.tiny(distilled=True))  # 4x4 grid
+    with pytest.raises(ValueError, match=r"a 2x2 grid \(img_size 16\)"):
+        big.load_state_dict(small.state_dict())
