@@ -141,8 +141,8 @@ class ViTConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        """Plain dict, for ``config.json`` and checkpoints."""
-        return dataclasses.asdict(self)
+        """Plain dict, for ``config.json`` and checkpoints: what JSON gives back (``stem`` as a list)."""
+        return dataclasses.asdict(self) | {"stem": list(self.stem)}
 
     @classmethod
     def from_dict(cls, d: dict) -> ViTConfig:

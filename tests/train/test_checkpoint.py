@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import tiny_digits_setup
 
+from vit_lessons.config import ViTConfig
 from vit_lessons.metrics_jsonl import write_metrics
 from vit_lessons.train import (
     CHECKPOINT_FORMAT,
@@ -113,6 +114,8 @@ def test_committed_checkpoint_has_its_recorded_accuracy(fashion_mnist):
     model, ck = load_model(CKPT)
     rec = json.loads(CKPT.with_suffix(".json").read_text())
     assert ck["record"]["test_correct"] == rec["test_correct"]
+    assert model.config == ViTConfig.preset(model.config.name) and model.config.name == "fashion_mnist_cpu"  # one name
+    assert ck["val_size"] == 5000 and ck["best_on"] == "val_acc"  # chosen on the validation split
     res = evaluate(model, data.test_x, data.test_y, data.info.mean, data.info.std)
     assert res["correct"] == rec["test_correct"]
     assert res["acc"] == pytest.approx(rec["test_acc"], abs=0)
@@ -126,7 +129,10 @@ def test_committed_learned_position_checkpoint_has_its_recorded_accuracy(fashion
     assert model.config.pos_embed == "learned" and isinstance(model.pos_embed, torch.nn.Parameter)  # trained, not fixed
     rec = json.loads(LEARNED_POS_CKPT.with_suffix(".json").read_text())
     assert ck["record"] == rec and "optimizer" not in ck
-    assert read_metrics(LEARNED_POS_CKPT.with_suffix(".metrics.jsonl"))[-1]["test_correct"] == rec["test_correct"]
+    recs = read_metrics(LEARNED_POS_CKPT.with_suffix(".metrics.jsonl"))
+    chosen = [r for r in recs if r["epoch"] == rec["epochs"]]
+    assert chosen[0]["test_correct"] == rec["test_correct"]  # best.pt: the best validation evaluation
+    assert chosen[0]["val_acc"] == max(r["val_acc"] for r in recs)
     res = evaluate(model, data.test_x, data.test_y, data.info.mean, data.info.std)
     assert res["correct"] == rec["test_correct"]
     assert res["acc"] == pytest.approx(rec["test_acc"], abs=0)

@@ -17,9 +17,21 @@ __all__ = ["log", "setup_logging", "progress_line", "EpochProgress"]
 log = logging.getLogger("vit_lessons.train")
 
 
+class _Stdout(logging.StreamHandler):
+    """A handler that writes to whatever ``sys.stdout`` is when a line is logged (a notebook's, a test's)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value):  # StreamHandler.__init__ assigns it; the property always answers sys.stdout
+        pass
+
+
 def setup_logging(level=logging.INFO) -> None:
     """Timestamped log lines on stdout: ``[2026-01-31 12:00:00|INFO] message``."""
-    h = logging.StreamHandler(sys.stdout)
+    h = _Stdout()
     h.setFormatter(logging.Formatter("[%(asctime)s|%(levelname)s] %(message)s", "%Y-%m-%d %H:%M:%S"))
     root = logging.getLogger("vit_lessons")
     root.handlers[:] = [h]
