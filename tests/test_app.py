@@ -1,5 +1,6 @@
-"""The attention explorer: reading uploads, predictions and maps, the /predict API through gradio_client against
-a real server, and the page end to end in headless Chromium driven by Playwright.
+"""The attention explorer: reading uploads, predictions and maps, the faithfulness ranking in its help text, the
+/predict and /explain APIs through gradio_client against a real server, and the page end to end in headless
+Chromium driven by Playwright.
 
 The browser test can also save the page as assets/app_screenshot.png (see assets/README.md):
     VIT_LESSONS_APP_SCREENSHOT=assets/app_screenshot.png pytest -q tests/test_app.py -k chromium
@@ -9,7 +10,10 @@ import argparse
 import contextlib
 import importlib.util
 import io
+import json
 import os
+import re
+import shutil
 import socket
 import struct
 import zlib
@@ -22,21 +26,38 @@ from PIL import Image
 
 from vit_lessons.app_input import InputError, read_upload
 from vit_lessons.app_logic import (
+    CHEAP,
+    RESULTS,
+    Faithfulness,
     class_attention,
+    faithfulness,
     gallery_examples,
     grad_cam_map,
     load_explorer,
+    offered_methods,
     predict,
+    relevance,
     render_overlay,
     rollout_map,
 )
 from vit_lessons.config import ViTConfig
 from vit_lessons.data import DATASETS, ImageData, load_digits
 from vit_lessons.explain import attention_rollout
+from vit_lessons.lesson import asset_path
+from vit_lessons.relevance import relevance_map
 from vit_lessons.train import Recipe, Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 CKPT = ROOT / "assets" / "checkpoints" / "fashion_mnist_vit.pt"
+LEARNED = ROOT / "assets" / "checkpoints" / "fashion_mnist_vit_learned_pos.pt"
+COMMITTED_RESULTS = ROOT / "assets" / RESULTS  # written by `python -m vit_lessons bench explain`
+# made-up deletion areas, unlike any real run's order: gradient x input is the best cheap map here
+MADE_UP = {"assets/checkpoints/fashion_mnist_vit.pt": {
+               "random": 0.5, "attention": 0.40, "rollout": 0.45, "grad-rollout": 0.42, "chefer": 0.43,
+               "grad-cam": 0.47, "gradient-x-input": 0.31, "integrated-gradients": 0.35, "occlusion": 0.33},
+           "assets/checkpoints/fashion_mnist_vit_learned_pos.pt": {
+               "random": 0.611, "attention": 0.522, "rollout": 0.533, "grad-rollout": 0.544, "chefer": 0.555,
+               "grad-cam": 0.511, "gradient-x-input": 0.566, "integrated-gradients": 0.577, "occlusion": 0.588}}
 CHROMIUM = Path(os.environ.get("VIT_LESSONS_CHROMIUM", "/usr/bin/chromium"))  # the system browser, never a download
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -70,6 +91,45 @@ def _png_header(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
 
 
+def _write_results(path: Path, areas=MADE_UP) -> Path:
+    """A summary.json in the format `python -m vit_lessons bench explain` writes, with the given deletion areas."""
+    def area(v, base):
+        a = {"mean": v, "lo": v - 0.012, "hi": v + 0.013}
+        return a if base is None else a | {"minus_random": {"mean": v - base, "lo": v - base - 0.02,
+                                                            "hi": v - base + 0.02}}
+    rows = [{"checkpoint": ck, "method": m, "images": 64,
+             "deletion_mean": area(v, None if m == "random" else by_method["random"])}
+            for ck, by_method in areas.items() for m, v in by_method.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"benchmark": "explain", "images": 64, "fills": ["mean"], "date": "2001-02-03",
+                                "results": rows}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def results_file(tmp_path_factory):
+    """The committed faithfulness results when there are some, else made-up ones in the same format."""
+    if COMMITTED_RESULTS.is_file():
+        return COMMITTED_RESULTS
+    return _write_results(tmp_path_factory.mktemp("results") / "summary.json")
+
+
+def _ranking(path: Path, checkpoint: str) -> list[tuple[str, float]]:
+    """(method, deletion area with mean fill) for one checkpoint of a results file, lowest first, random apart."""
+    rows = json.loads(path.read_text())["results"]
+    return sorted(((r["method"], r["deletion_mean"]["mean"]) for r in rows
+                   if r["checkpoint"] == checkpoint and r["method"] != "random"), key=lambda mv: mv[1])
+
+
+def _assert_help_states(text: str, path: Path, checkpoint: str):
+    """The help text gives the file's deletion areas for ``checkpoint`` in rank order, and the random baseline."""
+    rows = json.loads(path.read_text())["results"]
+    where = [text.index(f"| {i} | {m} | {v:.3f} [") for i, (m, v) in enumerate(_ranking(path, checkpoint), 1)]
+    assert where == sorted(where) and len(where) >= 2
+    random = next(r["deletion_mean"]["mean"] for r in rows if r["checkpoint"] == checkpoint and r["method"] == "random")
+    assert f"**Random order** (the baseline a map must beat): deletion area {random:.3f} [" in text
+
+
 def _normalised(ex, img):
     return ((img.float() / 255 - torch.tensor(ex.mean).view(-1, 1, 1)) / torch.tensor(ex.std).view(-1, 1, 1))[None]
 
@@ -83,7 +143,7 @@ def test_explorer_reads_model_classes_and_normalisation_from_the_checkpoint(ex):
 
 
 def test_bad_checkpoints_give_clear_errors(tmp_path):
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(ValueError, match=r"does not exist.*experiments/<name>/last.pt"):
         load_explorer(tmp_path / "nope.pt")
     with pytest.raises(ValueError, match="does not exist"):
         load_explorer(tmp_path)
@@ -262,6 +322,86 @@ def test_overlay_is_an_rgb_picture(ex, examples):
     assert pic.dtype == np.uint8 and pic.ndim == 3 and pic.shape[2] == 3 and pic.std() > 10
 
 
+def test_relevance_maps_are_the_relevance_modules(ex, examples):
+    img = examples[9][0]
+    for method in ("grad-rollout", "occlusion"):
+        torch.testing.assert_close(relevance(ex, img, method),
+                                   relevance_map(method, ex.model, _normalised(ex, img))[0], atol=1e-6, rtol=1e-5)
+    with pytest.raises(InputError, match="unknown map 'random'"):
+        relevance(ex, img, "random")
+
+
+# ---- the faithfulness ranking in the help text -------------------------------------------------------------
+def test_help_ranks_the_maps_as_the_results_file_does(tmp_path, ex):
+    pytest.importorskip("gradio")
+    from vit_lessons.app import _help
+
+    path = _write_results(tmp_path / "summary.json")
+    found = faithfulness(ex, path)
+    assert isinstance(found, Faithfulness) and found.images == 64
+    offered = offered_methods(found)
+    assert offered == ["gradient-x-input", "occlusion", "integrated-gradients", "grad-rollout"]  # best first
+    text = _help(ex, found, offered)
+    _assert_help_states(text, path, "assets/checkpoints/fashion_mnist_vit.pt")
+    assert "0.511" not in text and "0.611" not in text  # nothing of the other checkpoint
+    learned = load_explorer(LEARNED)
+    _assert_help_states(_help(learned, faithfulness(learned, path), []), path,
+                        "assets/checkpoints/fashion_mnist_vit_learned_pos.pt")
+    # grad-cam is the best cheap map there, and has a panel of its own
+    assert offered_methods(faithfulness(learned, path)) == ["grad-rollout", "integrated-gradients", "occlusion"]
+
+
+def test_help_reads_the_results_through_asset_path(tmp_path, monkeypatch, ex):
+    """The committed results if there are any, else a file in a temporary asset cache, found the same way."""
+    pytest.importorskip("gradio")
+    from vit_lessons.app import _help
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    if not COMMITTED_RESULTS.is_file():
+        _write_results(tmp_path / "vit_lessons" / "assets" / RESULTS)
+    path = asset_path(RESULTS)
+    found = faithfulness(ex)
+    assert isinstance(found, Faithfulness) and found.source == path
+    offered = offered_methods(found)
+    best_cheap = _ranking(path, "assets/checkpoints/fashion_mnist_vit.pt")
+    best_cheap = next(m for m, _ in best_cheap if m in CHEAP)
+    assert "grad-rollout" in offered and (best_cheap in offered or best_cheap in ("rollout", "grad-cam"))
+    _assert_help_states(_help(ex, found, offered), path, "assets/checkpoints/fashion_mnist_vit.pt")
+
+
+def test_help_says_when_the_ranking_is_not_available(tmp_path, ex):
+    pytest.importorskip("gradio")
+    from vit_lessons.app import _help
+
+    path = _write_results(tmp_path / "summary.json")
+    missing = faithfulness(ex, tmp_path / "none.json")
+    assert missing == f"there is no results file {tmp_path / 'none.json'}"
+    (tmp_path / "broken.json").write_text("{")
+    assert faithfulness(ex, tmp_path / "broken.json").startswith("the results file could not be read")
+    other = tmp_path / "other" / CKPT.name  # the right name, other weights: not the benchmarked checkpoint
+    other.parent.mkdir()
+    shutil.copy(LEARNED, other)
+    assert faithfulness(load_explorer(other), path) == "the results in summary.json do not include this checkpoint " \
+                                                       "(with mean fill)"
+    shutil.copy(CKPT, tmp_path / CKPT.name)  # the same bytes elsewhere (an exported Space): the same checkpoint
+    assert isinstance(faithfulness(load_explorer(tmp_path / CKPT.name), path), Faithfulness)
+    for why in (missing, faithfulness(load_explorer(other), path)):
+        text = _help(ex, why, offered_methods(why))
+        assert "The faithfulness ranking is not available for `fashion_mnist_vit.pt`" in text
+        assert "`python -m vit_lessons bench explain` produces it" in text and "| 1 |" not in text
+    assert offered_methods(missing) == ["grad-rollout", "integrated-gradients", "occlusion"]
+
+
+def test_no_figure_is_typed_into_the_apps_text():
+    """Accuracies and rankings come from the checkpoint and the results file, never from the source."""
+    for name in ("app.py", "app_logic.py", "app_input.py"):
+        source = (ROOT / "vit_lessons" / name).read_text()
+        assert "89%" not in source and "89.2" not in source and "runs/<name>" not in source
+        assert re.findall(r"(?<![\d.])\d+(?:\.\d+)?%", source) == [], name  # format specs like {p:.1%} pass
+    source = (ROOT / "vit_lessons" / "app.py").read_text()
+    assert "trust none" not in source and "agrees with occlusion" not in source
+
+
 # ---- the command line ---------------------------------------------------------------------------------------------
 def _args(**kw):
     from vit_lessons.app import add_arguments
@@ -292,11 +432,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(results_file):
     pytest.importorskip("gradio")
     from vit_lessons.app import build_app, serve
 
-    demo = build_app(CKPT)
+    demo = build_app(CKPT, results=results_file)
     port = _free_port()
     serve(demo, "127.0.0.1", port, block=False)
     try:
@@ -326,7 +466,26 @@ def test_predict_endpoint_through_gradio_client(server, ex, examples, tmp_path, 
         client.predict(gradio_client.handle_file(text_png), api_name="/predict")
 
 
-def test_page_in_headless_chromium(server, ex, examples, text_png):
+def test_explain_endpoint_gives_grad_rollout_and_the_ranking(server, results_file, ex, examples, tmp_path):
+    gradio_client = pytest.importorskip("gradio_client")
+    client = gradio_client.Client(server, verbose=False)
+    img, label, _ = examples[9]
+    Image.fromarray(img[0].numpy()).save(tmp_path / "example.png")
+    got = client.predict(gradio_client.handle_file(tmp_path / "example.png"), api_name="/explain")
+    assert got["class"] == next(iter(predict(ex, img))) == ex.classes[label]
+    assert {"rollout", "grad-rollout"} <= set(got["maps"]) and "random" not in got["maps"]
+    x = _normalised(ex, img)
+    for method in got["maps"]:
+        want = rollout_map(ex, img)[0] if method == "rollout" else relevance_map(method, ex.model, x)[0]
+        torch.testing.assert_close(torch.tensor(got["maps"][method]), want, atol=1e-5, rtol=1e-4)
+    ranking = dict(_ranking(results_file, "assets/checkpoints/fashion_mnist_vit.pt"))
+    assert got["deletion_area"] == {m: pytest.approx(ranking[m]) for m in got["maps"]}
+    rows = json.loads(results_file.read_text())["results"]
+    assert got["random_deletion_area"] == pytest.approx(next(
+        r["deletion_mean"]["mean"] for r in rows if r["checkpoint"].endswith(CKPT.name) and r["method"] == "random"))
+
+
+def test_page_in_headless_chromium(server, results_file, ex, examples, text_png):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed (Debian: apt-get install chromium; or set VIT_LESSONS_CHROMIUM)")
     if importlib.util.find_spec("playwright") is None:
@@ -350,8 +509,12 @@ def test_page_in_headless_chromium(server, ex, examples, text_png):
             expect(message).to_contain_text(f"labelled {ex.classes[label]}")
             top = page.locator("#top5 h2")
             expect(top).to_have_text(want)
-            for panel in ("#seen", "#attention", "#rollout", "#gradcam"):
+            for panel in ("#seen", "#attention", "#rollout", "#relevance", "#gradcam"):
                 expect(page.locator(f"{panel} img")).to_be_visible()
+            expect(page.locator("#method")).to_contain_text("grad-rollout")
+            expect(page.locator("#help")).to_contain_text("Which map finds what the model uses?")
+            expect(page.locator("#help table tr")).to_have_count(1 + len(_ranking(results_file, str(CKPT.relative_to(
+                ROOT)))))
             if os.environ.get("VIT_LESSONS_APP_SCREENSHOT"):  # the page as a learner sees it after one click
                 page.wait_for_function(IDLE)
                 shot = Path(os.environ["VIT_LESSONS_APP_SCREENSHOT"])
@@ -364,6 +527,9 @@ def test_page_in_headless_chromium(server, ex, examples, text_png):
             page.locator("#head input[type=number]").fill("1")
             page.locator("#head input[type=number]").press("Enter")
             expect(page.locator("#attention img")).to_have_attribute("src", head1)  # the same picture again
+            first = page.locator("#relevance img").get_attribute("src")
+            page.locator("#method label").nth(1).click()  # the second map on the list: another picture
+            expect(page.locator("#relevance img")).not_to_have_attribute("src", first)
 
             page.locator("#upload input[type=file]").set_input_files(str(text_png))
             expect(message).to_contain_text("notes.png is not an image the explorer can read")

@@ -1,9 +1,12 @@
 """The attention explorer: a web page that shows what a trained ViT looks at, for any image.
 
 Pick a test image (or upload one) and see the top-5 classes, the class token's attention in
-any layer and head, attention rollout and Grad-CAM, side by side. The same prediction is a
-named API endpoint, ``/predict``, for ``gradio_client``. The work itself is in
-:mod:`vit_lessons.app_logic` and :mod:`vit_lessons.app_input`; this module builds the page and serves it.
+any layer and head, attention rollout, a relevance map of your choice (grad-rollout, the
+faithfulness test's best cheap map, integrated gradients, occlusion) and Grad-CAM, side by side,
+with the faithfulness test's ranking of the maps for the loaded checkpoint. The prediction and
+the maps are named API endpoints, ``/predict`` and ``/explain``, for ``gradio_client``. The work
+itself is in :mod:`vit_lessons.app_logic` and :mod:`vit_lessons.app_input`; this module builds the
+page and serves it.
 
     python -m vit_lessons app [--checkpoint PATH] [--host 127.0.0.1] [--port 7860] [--share]
     python -m vit_lessons app --export-space DIR [--checkpoint PATH]    # a Hugging Face Space (space.py)
@@ -19,16 +22,22 @@ from pathlib import Path
 
 from .app_input import MAX_BYTES, InputError, read_upload
 from .app_logic import (
+    RESULTS_COMMAND,
     Explorer,
+    Faithfulness,
     class_attention,
     enlarge,
+    faithfulness,
     gallery_examples,
     grad_cam_map,
     load_explorer,
+    offered_methods,
     predict,
+    relevance,
     render_overlay,
     rollout_map,
 )
+from .lesson import ROOT
 
 __all__ = ["build_app", "serve", "add_arguments", "run", "DEFAULT_CHECKPOINT"]
 
@@ -54,8 +63,54 @@ HOW_TO_READ = """**How to read the maps.** Each colour covers one whole patch: t
 **Attention**: where the class token looks in one layer and head; the colour scale is shared by that layer's
 heads, so heads compare. **Rollout**: attention multiplied through all layers, heads averaged, with the residual
 path. **Grad-CAM**: the patches whose features, entering the chosen block, raise the top class's score (it can be 0
-everywhere: nothing raises the score there). Attention is not an explanation: where the maps disagree, trust none
-of them alone (notebooks/07_looking_inside shows why)."""
+everywhere: nothing raises the score there). The **relevance** panel shows the map chosen under it, for the top
+class: {relevance} The maps can disagree; the faithfulness test below measures which of them finds first what
+this model uses."""
+
+# the relevance panel's maps: (name in the page, colour bar, what it is)
+MAPS = {
+    "attention": ("Attention, last block", "attention weight, heads averaged",
+                  "the class token's attention in the last block, heads averaged."),
+    "grad-rollout": ("Grad-rollout", "gradient-weighted rollout",
+                     "rollout of the attention weighted by its gradient for the class (positive part)."),
+    "chefer": ("Chefer relevance", "relevance", "the same gradient-weighted attention, accumulated through the "
+               "blocks without renormalising (Chefer, Gur & Wolf 2021)."),
+    "gradient-x-input": ("Gradient x input", "|input x gradient| per patch",
+                         "|pixel x gradient of the class's score|, summed over each patch."),
+    "integrated-gradients": ("Integrated gradients", "score change from the mean image",
+                             "the class's score change from the mean image to this one, shared among the patches "
+                             "(32 steps)."),
+    "occlusion": ("Occlusion", "score drop, patch painted mean",
+                  "how much the class's score drops when the patch alone is painted with the dataset mean."),
+}
+WHERE = {"rollout": "rollout panel", "grad-cam": "Grad-CAM panel, last block"}  # maps with a panel of their own
+
+
+def _help(ex: Explorer, found: Faithfulness | str, offered: list[str]) -> str:
+    """How to read the maps, then the faithfulness ranking of this checkpoint's maps (or why there is none)."""
+    maps = " ".join(f"**{m}**: {MAPS[m][2]}" for m in offered)
+    head = HOW_TO_READ.format(relevance=maps) + "\n\n**Which map finds what the model uses?** "
+    if isinstance(found, str):
+        return (f"{head}The faithfulness ranking is not available for `{ex.checkpoint.name}`: {found}. "
+                f"`{RESULTS_COMMAND}` produces it (notebooks/07_looking_inside explains the test).")
+    ci = lambda a, sign="": f"{a['mean']:{sign}.3f} [{a['lo']:{sign}.3f}, {a['hi']:{sign}.3f}]"  # noqa: E731
+    rows = [f"| {i} | {m} | {ci(a)} | {ci(a['minus_random'], '+') if 'minus_random' in a else ''} | "
+            f"{'relevance panel' if m in offered else WHERE.get(m, '')} |" for i, (m, a) in enumerate(found.ranking, 1)]
+    random = (f"**Random order** (the baseline a map must beat): deletion area {ci(found.random)}; where the "
+              "interval of a map's difference to it includes 0, the test cannot tell that map from random. "
+              if found.random else "The results hold no random order to compare with. ")
+    try:
+        source = found.source.resolve().relative_to(ROOT)
+    except ValueError:
+        source = found.source
+    return (f"{head}The faithfulness test (notebooks/07_looking_inside) removes the patches a map ranks first, one "
+            "by one, paints them with the dataset mean and follows the probability of the predicted class: the "
+            "area under that curve (deletion area, 0 to 1) is lower when the map found first what the model uses. "
+            "Occlusion and integrated gradients start from the same mean the test paints with, which suits them. "
+            f"For `{ex.checkpoint.name}`, on the first {found.images} test images, best first:\n\n"
+            "| | map | deletion area [bootstrap interval] | minus random [interval] | on this page |\n"
+            "|---|---|---|---|---|\n" + "\n".join(rows) + f"\n\n{random}From `{source}` "
+            f"({found.date or 'undated'}), written by `{RESULTS_COMMAND}`.")
 
 
 def _attention_image(ex: Explorer, img, layer, head):
@@ -83,17 +138,27 @@ def _grad_cam_image(ex: Explorer, img, block):
                           "Grad-CAM (1 = strongest)", 1.0)
 
 
-def _show(ex: Explorer, img, headline: str, notes: list[str], layer, head, block):
-    """Every output for one image: state, model input, top-5, message, three overlays."""
+def _relevance_image(ex: Explorer, img, method):
+    best = next(iter(predict(ex, img, k=1)))
+    heat = relevance(ex, img, method)
+    below = int((heat < 0).sum())
+    below = f"\n({below} patch{'es' if below != 1 else ''} below 0, shown as 0)" if below else ""
+    name, scale, _ = MAPS[method]
+    return render_overlay(img, heat, ex.model.config.patch_size, f"{name}, class '{best}'{below}", scale,
+                          max(float(heat.max()), 0.0))
+
+
+def _show(ex: Explorer, img, headline: str, notes: list[str], layer, head, method, block):
+    """Every output for one image: state, model input, top-5, message, four overlays."""
     top5 = predict(ex, img)
     best = next(iter(top5))
     message = "\n".join([f"{headline} The model says **{best}** ({top5[best]:.1%})."] + [f"- {n}" for n in notes])
     return (img.numpy(), enlarge(img), top5, message, _attention_image(ex, img, layer, head),
-            _rollout_image(ex, img), _grad_cam_image(ex, img, block))
+            _rollout_image(ex, img), _relevance_image(ex, img, method), _grad_cam_image(ex, img, block))
 
 
 def _failure(message: str):
-    return None, None, None, message, None, None, None
+    return None, None, None, message, None, None, None, None
 
 
 def _guarded(fn):
@@ -127,11 +192,12 @@ def _quiet(draw):
 
 
 # ---- the page ----------------------------------------------------------------------------------------
-def build_app(checkpoint) -> "gradio.Blocks":  # noqa: F821 - gradio is optional, imported below
+def build_app(checkpoint, results=None) -> "gradio.Blocks":  # noqa: F821 - gradio is optional, imported below
     """The explorer page for a course checkpoint (a ValueError if the checkpoint cannot be used).
 
     Args:
         checkpoint: path of a .pt file written by the course's trainer.
+        results: the faithfulness test's summary.json (default: the course's assets/results/explain_faithfulness/).
 
     Serves the maps built in notebooks/07_looking_inside.
     """
@@ -140,17 +206,19 @@ def build_app(checkpoint) -> "gradio.Blocks":  # noqa: F821 - gradio is optional
     ex = load_explorer(checkpoint)
     examples = gallery_examples(ex)
     cfg = ex.model.config
+    found = faithfulness(ex, results)
+    offered = offered_methods(found)
 
-    def on_example(layer, head, block, evt: gr.SelectData):
+    def on_example(layer, head, method, block, evt: gr.SelectData):
         img, label, index = examples[evt.index]
         return _show(ex, img, f"**Test image #{index}** of {ex.dataset}, labelled **{ex.classes[label]}**.",
-                     [], layer, head, block)
+                     [], layer, head, method, block)
 
-    def on_upload(path, layer, head, block):
+    def on_upload(path, layer, head, method, block):
         img, notes = read_upload(path, ex)
         name = Path(path).name.replace("`", "'")
-        return _show(ex, img, f"**Uploaded `{name}`**.",
-                     notes or ["Used as it is: already the model's input size and format."], layer, head, block)
+        return _show(ex, img, f"**Uploaded `{name}`**.", notes or
+                     ["Used as it is: already the model's input size and format."], layer, head, method, block)
 
     def api_predict(path) -> dict[str, float]:
         """Top-5 classes of one image with their probabilities."""
@@ -158,6 +226,21 @@ def build_app(checkpoint) -> "gradio.Blocks":  # noqa: F821 - gradio is optional
             return predict(ex, read_upload(path, ex)[0])
         except InputError as e:
             raise gr.Error(str(e), print_exception=False) from None
+
+    def api_explain(path) -> dict:
+        """The top class of one image and its relevance maps, (gh, gw) lists by method, with each method's
+        deletion area from the faithfulness test (null where it is not available)."""
+        try:
+            img = read_upload(path, ex)[0]
+        except InputError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        (best, p), = predict(ex, img, k=1).items()
+        area = dict(found.ranking) if isinstance(found, Faithfulness) else {}
+        maps = {"rollout": rollout_map(ex, img)[0]} | {m: relevance(ex, img, m) for m in offered}
+        return {"class": best, "probability": p, "maps": {m: v.tolist() for m, v in maps.items()},
+                "deletion_area": {m: area[m]["mean"] if m in area else None for m in maps},
+                "random_deletion_area": found.random["mean"] if isinstance(found, Faithfulness) and found.random
+                else None}
 
     def picture(**kw):  # PNG: webp (gradio's default) would blur 28x28 pixels and shift the colour bars' colours
         return gr.Image(interactive=False, format="png", buttons=[], **kw)
@@ -192,19 +275,25 @@ def build_app(checkpoint) -> "gradio.Blocks":  # noqa: F821 - gradio is optional
                 head = choice(cfg.num_heads, 1, "Head", "head")
             roll = picture(show_label=False, elem_id="rollout", min_width=260)
             with gr.Column(min_width=260):
+                rel = picture(show_label=False, elem_id="relevance")
+                method = gr.Radio(offered, value=offered[0], label="Relevance map (best on the test first)",
+                                  elem_id="method")
+            with gr.Column(min_width=260):
                 cam = picture(show_label=False, elem_id="gradcam")
                 block = choice(cfg.depth, cfg.depth, "Grad-CAM block", "block")
-        gr.Markdown(HOW_TO_READ)
+        gr.Markdown(_help(ex, found, offered), elem_id="help")
 
-        outputs = [state, seen, top5, message, attn, roll, cam]
+        outputs = [state, seen, top5, message, attn, roll, rel, cam]
         if examples:
-            gallery.select(_guarded(on_example), [layer, head, block], outputs, api_visibility="private")
-        upload.upload(_guarded(on_upload), [upload, layer, head, block], outputs, api_visibility="private")
+            gallery.select(_guarded(on_example), [layer, head, method, block], outputs, api_visibility="private")
+        upload.upload(_guarded(on_upload), [upload, layer, head, method, block], outputs, api_visibility="private")
         gr.on([layer.change, head.change], lambda *v: _quiet(_attention_image)(ex, *v), [state, layer, head], attn,
               api_visibility="private")
+        method.change(lambda *v: _quiet(_relevance_image)(ex, *v), [state, method], rel, api_visibility="private")
         block.change(lambda *v: _quiet(_grad_cam_image)(ex, *v), [state, block], cam, api_visibility="private")
-        # the public endpoint: one image in, top-5 out (hidden button: the page itself never clicks it)
+        # the public endpoints: one image in, top-5 or the maps out (hidden buttons: the page never clicks them)
         gr.Button(visible=False).click(api_predict, upload, top5, api_name="predict")
+        gr.Button(visible=False).click(api_explain, upload, gr.JSON(visible=False), api_name="explain")
     return demo
 
 
@@ -231,7 +320,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument("--checkpoint", default=None,
                         help=f"a .pt file written by `python -m vit_lessons train` (default: the committed "
-                             f"assets/{DEFAULT_CHECKPOINT}, 89%% on Fashion-MNIST)")
+                             f"assets/{DEFAULT_CHECKPOINT}, trained in notebooks/06_training)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to "
                              "your network)")
