@@ -266,19 +266,19 @@ def build_app(checkpoint, results=None) -> "gradio.Blocks":  # noqa: F821 - grad
             message = gr.Markdown("Choose a test image or upload a picture.", elem_id="message",
                                   container=True, padding=True, min_height=130, scale=2)
         with gr.Row(equal_height=False):
-            with gr.Column(min_width=220):
+            with gr.Column(min_width=180):
                 seen = picture(label=f"What the model sees ({cfg.img_size}x{cfg.img_size})", height=170, elem_id="seen")
                 top5 = gr.Label(num_top_classes=5, label="Top-5 classes", elem_id="top5")
-            with gr.Column(min_width=260):
+            with gr.Column(min_width=220):
                 attn = picture(show_label=False, elem_id="attention")
                 layer = choice(cfg.depth, cfg.depth, "Layer", "layer")
                 head = choice(cfg.num_heads, 1, "Head", "head")
-            roll = picture(show_label=False, elem_id="rollout", min_width=260)
-            with gr.Column(min_width=260):
+            roll = picture(show_label=False, elem_id="rollout", min_width=220)
+            with gr.Column(min_width=220):
                 rel = picture(show_label=False, elem_id="relevance")
-                method = gr.Radio(offered, value=offered[0], label="Relevance map (best on the test first)",
-                                  elem_id="method")
-            with gr.Column(min_width=260):
+                ranked = " (best on the faithfulness test first)" if isinstance(found, Faithfulness) else ""
+                method = gr.Radio(offered, value=offered[0], label=f"Relevance map{ranked}", elem_id="method")
+            with gr.Column(min_width=220):
                 cam = picture(show_label=False, elem_id="gradcam")
                 block = choice(cfg.depth, cfg.depth, "Grad-CAM block", "block")
         gr.Markdown(_help(ex, found, offered), elem_id="help")
