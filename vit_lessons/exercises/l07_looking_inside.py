@@ -1,5 +1,5 @@
 """Self-checks for lesson 07's exercises: the class token's attention map, attention rollout, mean attention
-distance, and a head with a locality prior.
+distance, a head with a locality prior, and the deletion test.
 
 Shapes: N patches on a gh x gw grid; N + 1 tokens with the class token, which comes first.
 Used in notebooks/07_looking_inside.
@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import torch
 
+from ..config import ViTConfig
+from ..faithfulness import perturbation_curve
 from ..fig7 import patch_distances
-from ._common import ExerciseError, exercise, expect_close
+from ..model import VisionTransformer
+from ._common import ExerciseError, exercise, expect_close, expect_shape
 
-__all__ = ["check_cls_attention_map", "check_rollout", "check_mean_distance", "check_window_attention"]
+__all__ = ["check_cls_attention_map", "check_rollout", "check_mean_distance", "check_window_attention",
+           "check_deletion_curve"]
 
 
 def _attentions(L: int = 3, B: int = 2, h: int = 3, n: int = 10, seed: int = 7) -> list[torch.Tensor]:
@@ -174,3 +178,133 @@ def check_window_attention(window_attention) -> bool | None:
                                                        "patches in its window"),
                      ])
     return "square windows, clipped at the border, each row a uniform distribution over its window"
+
+
+def _deletion_setup():
+    """A tiny seeded 1-channel ViT on a 4x4 grid, 6 images, a map without ties, labels, and mean/std."""
+    torch.manual_seed(71)
+    model = VisionTransformer(ViTConfig.tiny(img_size=16, patch_size=4, in_chans=1)).eval()
+    g = torch.Generator().manual_seed(72)
+    with torch.no_grad():
+        for p in model.parameters():  # far from the initialisation, so the probabilities move as patches go
+            p.add_(torch.randn(p.shape, generator=g) * 0.3)
+    g = torch.Generator().manual_seed(73)
+    shift = torch.tensor([0.6, -0.2, 0.9, 0.3, -0.5, 1.0]).view(-1, 1, 1, 1)  # images brighter or darker than the mean
+    x = torch.randn(6, 1, 16, 16, generator=g) * 0.8 + shift  # (B, C, H, W), normalised units
+    relevance = torch.randn(6, 4, 4, generator=g)  # (B, gh, gw): continuous, so no ties and one removal order
+    assert relevance.flatten(1).unique(dim=1).shape[1] == 16
+    with torch.no_grad():
+        pred = model(x).argmax(-1)  # (B,)
+    labels = (pred + 1 + torch.arange(6)) % model.config.num_classes  # (B,): never the predicted class
+    return model, x, relevance, labels, (0.3,), (0.4,)
+
+
+def _deletion_mistake(model, x, relevance, fill=None, out="prob", cumulative=True, repredict=False):
+    """(B, N + 1) deletion curves with one typical mistake: a per-image ``fill`` (B, 1, 1, 1), logits, one patch
+    at a time, or the class predicted again at every step."""
+    B, C, H, W = x.shape
+    g, n = relevance.shape[-1], relevance[0].numel()
+    p = H // g
+    first = relevance.reshape(B, n).argsort(dim=1, descending=True)  # (B, N): most relevant first
+    fill = torch.zeros(B, 1, 1, 1) if fill is None else fill
+    curve = []
+    with torch.no_grad():
+        target = model(x).argmax(-1)  # (B,)
+        for k in range(n + 1):
+            idx = first[:, :k] if cumulative else first[:, max(k - 1, 0):k]  # (B, k) or (B, 1)
+            gone = torch.zeros(B, n, dtype=torch.bool).scatter(1, idx, True)  # (B, N)
+            mask = gone.view(B, 1, g, 1, g, 1).expand(B, C, g, p, g, p).reshape(B, C, H, W)
+            logits = model(torch.where(mask, fill, x))  # (B, K)
+            if out == "logit":
+                curve.append(logits.gather(1, target[:, None])[:, 0])
+            elif repredict:
+                curve.append(logits.softmax(-1).amax(-1))
+            else:
+                curve.append(logits.softmax(-1).gather(1, target[:, None])[:, 0])
+    return torch.stack(curve, dim=1)  # (B, N + 1)
+
+
+@exercise("07.5", "The deletion test for a map of your own", answer="my_deletion_curve", hints=(
+    "Rank the patches once, most relevant first. Follow one class, the one the model predicts for the untouched "
+    "image (not the label). Then for k = 0, 1, ..., N paint the k first-ranked patches with 0 (the dataset mean "
+    "after normalisation: (mean - mean) / std) and record that class's softmax probability: N + 1 columns.",
+    "order = relevance.flatten(1).argsort(dim=1, descending=True) gives (B, N) patch indices, row by row over "
+    "the grid; a (B, N) boolean 'removed' mask becomes pixels with mask.view(B, 1, gh, 1, gw, 1).expand(B, C, "
+    "gh, P, gw, P).reshape(B, C, H, W), and images.masked_fill(mask, 0.0) paints them on a copy.",
+    "t = model(images).argmax(-1); for k in range(N + 1): gone = torch.zeros(B, N, dtype=torch.bool)"
+    ".scatter(1, order[:, :k], True); mask = gone.view(B, 1, gh, 1, gw, 1).expand(B, C, gh, P, gw, P)"
+    ".reshape(images.shape); probs.append(model(images.masked_fill(mask, 0.0)).softmax(-1).gather(1, t[:, None])"
+    "[:, 0]); then return torch.stack(probs, dim=1)"))
+def check_deletion_curve(deletion_curve) -> bool | None:
+    """Exercise 07.5 · The deletion test for a map of your own: ``deletion_curve(model, images, relevance, labels,
+    mean, std)`` -> (B, N + 1).
+
+    ``images``: (B, C, H, W), already normalised with the per-channel ``mean`` and ``std`` (pixel units, as in
+    ``data.info``); ``relevance``: (B, gh, gw), one score per patch, higher = more relevant; ``labels``: (B,) the
+    true classes. Column k is the softmax probability of the class the model predicts for the untouched image
+    after the k most relevant patches are painted with the dataset mean (0 in normalised units), so column 0 is
+    the untouched image and column N the image with every patch removed. Compared with
+    :func:`vit_lessons.faithfulness.perturbation_curve` on a map without ties.
+    Used in notebooks/07_looking_inside.
+    """
+    model, x, r, labels, mean, std = _deletion_setup()
+    images = x.clone()
+    got = deletion_curve(model, images, r.clone(), labels.clone(), mean, std)
+    B, n = r.shape[0], r[0].numel()
+    want = perturbation_curve(model, x, r)  # (B, N + 1): fill="mean", the predicted class, most relevant first
+    if isinstance(got, torch.Tensor) and tuple(got.shape) == (B, n):
+        got = got.detach().to(want.dtype)  # (B, N): which end is missing?
+        if torch.allclose(got, want[:, 1:], atol=1e-5, rtol=1e-4):
+            raise ExerciseError(f"the curves have {n} columns, not N + 1 = {n + 1}: column 0 is missing, the untouched "
+                                "image (0 patches removed), where every curve starts")
+        if torch.allclose(got, want[:, :-1], atol=1e-5, rtol=1e-4):
+            raise ExerciseError(f"the curves have {n} columns, not N + 1 = {n + 1}: the last one is missing, the image "
+                                "with every patch removed (k runs over 0, 1, ..., N)")
+    expect_shape(got, (B, n + 1), "the deletion curves", wrong_shapes={
+        (B, n): "a curve has N + 1 points, for 0, 1, ..., N patches removed",
+        (n + 1, B): "one row per image, one column per number of removed patches: transpose it",
+    })
+    if not torch.allclose(got.detach().to(want.dtype), want, atol=1e-5, rtol=1e-4):  # only then the mistakes' curves
+        expect_close(got, want, "the deletion curves", atol=1e-5, rtol=1e-4,
+                     hints=_deletion_hints(model, x, r, labels, mean, std))
+    if not torch.equal(images, x):
+        raise ExerciseError("the curves are right, but your function painted over the images it was given (in place): "
+                            "paint a copy, e.g. images.masked_fill(mask, 0.0) or images.clone()")
+    return "most relevant patches first, cumulatively, painted with the mean, the predicted class's probability"
+
+
+def _deletion_hints(model, x, r, labels, mean, std) -> list:
+    """(curves, message) for each typical mistake; computed only for a wrong answer (about 200 forward passes)."""
+    return [
+        (perturbation_curve(model, x, r, order="least-first"),
+         "the least relevant patches go first (ascending order); deletion removes the most relevant first: "
+         "argsort(..., descending=True)"),
+        (perturbation_curve(model, x, r.transpose(-2, -1)),
+         "the map's cells are matched to the wrong patches: relevance[b, i, j] belongs to the patch in grid row i, "
+         "column j, and flattening the map row by row gives patchify's order"),
+        (perturbation_curve(model, x, r, fill="zero", mean=mean, std=std),
+         "removed patches are painted black, (0 - mean) / std in normalised units; the test paints the dataset "
+         "mean, which is 0 after normalisation: a black square is a strong feature of its own"),
+        (perturbation_curve(model, x, r, fill=-mean[0]), "the patches are painted with -mean, black with the std "
+                                                         "forgotten; paint the dataset mean, 0 after normalisation"),
+        (perturbation_curve(model, x, r, fill=mean[0]),
+         "the patches are painted with the mean in pixel units, but the images are normalised: the mean there is "
+         "(mean - mean) / std = 0"),
+        (perturbation_curve(model, x, r, fill=float(x.mean())),
+         "the patches are painted with this batch's mean; paint the dataset mean, 0 after normalisation, so the "
+         "fill does not depend on which images are tested together"),
+        (_deletion_mistake(model, x, r, fill=x.mean(dim=(1, 2, 3), keepdim=True)),
+         "the patches are painted with each image's own mean; paint the dataset mean, 0 after normalisation, the "
+         "same for every image"),
+        (perturbation_curve(model, x, r, target=labels),
+         "that follows the true label; the test asks what the *model* relied on, so follow the class it predicts "
+         "for the untouched image: model(images).argmax(-1), computed once before any patch is removed"),
+        (_deletion_mistake(model, x, r, repredict=True),
+         "the class is predicted again after every removal (the largest probability at each step); follow the one "
+         "class predicted for the untouched image all along the curve"),
+        (_deletion_mistake(model, x, r, out="logit"),
+         "those are logits; the curve is the softmax probability: model(...).softmax(-1)"),
+        (_deletion_mistake(model, x, r, cumulative=False),
+         "each step removes only the k-th patch, putting the others back; deletion is cumulative: after k steps the "
+         "k most relevant patches are all gone"),
+    ]
