@@ -252,3 +252,17 @@ def test_removing_the_planted_objects_patch_first_collapses_the_probability(plan
     assert float(dele[:, 1].mean()) < 0.4  # ... and one removed patch later, it is not
     assert float(ins[:, :n].min(dim=1).values.mean()) > 0.8  # with the shape kept to the end, it stays sure
     assert float(curve_auc(dele).mean()) < float(curve_auc(rand).mean()) - 0.3 < float(curve_auc(ins).mean()) - 0.6
+
+
+def test_every_relevance_map_and_the_deletion_test_work_on_the_paper_hybrid():
+    """Lesson 07's methods need only tokens, attention and a head: the hybrid (a conv stem first) has them."""
+    from vit_lessons.relevance import METHODS, relevance_map
+
+    torch.manual_seed(0)
+    model = VisionTransformer(ViTConfig.fashion_mnist_cpu(stem=(4, 8), depth=2)).eval()
+    x = torch.randn(3, 1, 28, 28)
+    for name in METHODS:
+        r = relevance_map(name, model, x)
+        assert r.shape == (3, 4, 4) and torch.isfinite(r).all(), name
+    curve = perturbation_curve(model, x, relevance_map("grad-rollout", model, x))
+    assert curve.shape == (3, 17)

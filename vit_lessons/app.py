@@ -5,8 +5,8 @@ any layer and head, attention rollout, a relevance map of your choice (grad-roll
 faithfulness test's best cheap map, integrated gradients, occlusion) and Grad-CAM, side by side,
 with the faithfulness test's ranking of the maps for the loaded checkpoint. The prediction and
 the maps are named API endpoints, ``/predict`` and ``/explain``, for ``gradio_client``. The work
-itself is in :mod:`vit_lessons.app_logic` and :mod:`vit_lessons.app_input`; this module builds the
-page and serves it.
+itself is in :mod:`vit_lessons.app_logic`, :mod:`vit_lessons.app_input` and
+:mod:`vit_lessons.app_ranking`; this module builds the page and serves it.
 
     python -m vit_lessons app [--checkpoint PATH] [--host 127.0.0.1] [--port 7860] [--share]
     python -m vit_lessons app --export-space DIR [--checkpoint PATH]    # a Hugging Face Space (space.py)
@@ -22,22 +22,18 @@ from pathlib import Path
 
 from .app_input import MAX_BYTES, InputError, read_upload
 from .app_logic import (
-    RESULTS_COMMAND,
     Explorer,
-    Faithfulness,
     class_attention,
     enlarge,
-    faithfulness,
     gallery_examples,
     grad_cam_map,
     load_explorer,
-    offered_methods,
     predict,
     relevance,
     render_overlay,
     rollout_map,
 )
-from .lesson import ROOT
+from .app_ranking import MAPS, Faithfulness, faithfulness, help_text, offered_methods
 
 __all__ = ["build_app", "serve", "add_arguments", "run", "DEFAULT_CHECKPOINT"]
 
@@ -57,60 +53,6 @@ def _describe(ex: Explorer) -> str:
     return (f"Model `{ex.checkpoint.name}`: {blocks} x {heads}, {cfg.patch_size}x"
             f"{cfg.patch_size}-pixel patches on {cfg.img_size}x{cfg.img_size} {colour} images ({g}x{g} = "
             f"{g * g} patches and {token}), trained on {ex.dataset}{acc}.")
-
-
-HOW_TO_READ = """**How to read the maps.** Each colour covers one whole patch: the model sees patches, not pixels.
-**Attention**: where the class token looks in one layer and head; the colour scale is shared by that layer's
-heads, so heads compare. **Rollout**: attention multiplied through all layers, heads averaged, with the residual
-path. **Grad-CAM**: the patches whose features, entering the chosen block, raise the top class's score (it can be 0
-everywhere: nothing raises the score there). The **relevance** panel shows the map chosen under it, for the top
-class: {relevance} The maps can disagree; the faithfulness test below measures which of them finds first what
-this model uses."""
-
-# the relevance panel's maps: (name in the page, colour bar, what it is)
-MAPS = {
-    "attention": ("Attention, last block", "attention weight, heads averaged",
-                  "the class token's attention in the last block, heads averaged."),
-    "grad-rollout": ("Grad-rollout", "gradient-weighted rollout",
-                     "rollout of the attention weighted by its gradient for the class (positive part)."),
-    "chefer": ("Chefer relevance", "relevance", "the same gradient-weighted attention, accumulated through the "
-               "blocks without renormalising (Chefer, Gur & Wolf 2021)."),
-    "gradient-x-input": ("Gradient x input", "|input x gradient| per patch",
-                         "|pixel x gradient of the class's score|, summed over each patch."),
-    "integrated-gradients": ("Integrated gradients", "score change from the mean image",
-                             "the class's score change from the mean image to this one, shared among the patches "
-                             "(32 steps)."),
-    "occlusion": ("Occlusion", "score drop, patch painted mean",
-                  "how much the class's score drops when the patch alone is painted with the dataset mean."),
-}
-WHERE = {"rollout": "rollout panel", "grad-cam": "Grad-CAM panel, last block"}  # maps with a panel of their own
-
-
-def _help(ex: Explorer, found: Faithfulness | str, offered: list[str]) -> str:
-    """How to read the maps, then the faithfulness ranking of this checkpoint's maps (or why there is none)."""
-    maps = " ".join(f"**{m}**: {MAPS[m][2]}" for m in offered)
-    head = HOW_TO_READ.format(relevance=maps) + "\n\n**Which map finds what the model uses?** "
-    if isinstance(found, str):
-        return (f"{head}The faithfulness ranking is not available for `{ex.checkpoint.name}`: {found}. "
-                f"`{RESULTS_COMMAND}` produces it (notebooks/07_looking_inside explains the test).")
-    ci = lambda a, sign="": f"{a['mean']:{sign}.3f} [{a['lo']:{sign}.3f}, {a['hi']:{sign}.3f}]"  # noqa: E731
-    rows = [f"| {i} | {m} | {ci(a)} | {ci(a['minus_random'], '+') if 'minus_random' in a else ''} | "
-            f"{'relevance panel' if m in offered else WHERE.get(m, '')} |" for i, (m, a) in enumerate(found.ranking, 1)]
-    random = (f"**Random order** (the baseline a map must beat): deletion area {ci(found.random)}; where the "
-              "interval of a map's difference to it includes 0, the test cannot tell that map from random. "
-              if found.random else "The results hold no random order to compare with. ")
-    try:
-        source = found.source.resolve().relative_to(ROOT)
-    except ValueError:
-        source = found.source
-    return (f"{head}The faithfulness test (notebooks/07_looking_inside) removes the patches a map ranks first, one "
-            "by one, paints them with the dataset mean and follows the probability of the predicted class: the "
-            "area under that curve (deletion area, 0 to 1) is lower when the map found first what the model uses. "
-            "Occlusion and integrated gradients start from the same mean the test paints with, which suits them. "
-            f"For `{ex.checkpoint.name}`, on the first {found.images} test images, best first:\n\n"
-            "| | map | deletion area [bootstrap interval] | minus random [interval] | on this page |\n"
-            "|---|---|---|---|---|\n" + "\n".join(rows) + f"\n\n{random}From `{source}` "
-            f"({found.date or 'undated'}), written by `{RESULTS_COMMAND}`.")
 
 
 def _attention_image(ex: Explorer, img, layer, head):
@@ -281,7 +223,7 @@ def build_app(checkpoint, results=None) -> "gradio.Blocks":  # noqa: F821 - grad
             with gr.Column(min_width=220):
                 cam = picture(show_label=False, elem_id="gradcam")
                 block = choice(cfg.depth, cfg.depth, "Grad-CAM block", "block")
-        gr.Markdown(_help(ex, found, offered), elem_id="help")
+        gr.Markdown(help_text(ex, found, offered), elem_id="help")
 
         outputs = [state, seen, top5, message, attn, roll, rel, cam]
         if examples:

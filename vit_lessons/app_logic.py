@@ -1,5 +1,5 @@
-"""The attention explorer without its web page: load a checkpoint, predict, compute and draw the maps,
-and read the faithfulness test's ranking of the maps for the loaded checkpoint.
+"""The attention explorer without its web page: load a checkpoint, predict, compute and draw the maps.
+(What the page says about the maps, with the faithfulness test's ranking, is vit_lessons/app_ranking.py.)
 
 Plain Python and torch (no gradio), so every step is tested directly; vit_lessons/app.py only
 wires these functions to widgets, and vit_lessons/app_input.py turns uploads into images. Images
@@ -10,11 +10,9 @@ Used by the attention explorer; its maps are built in notebooks/07_looking_insid
 
 from __future__ import annotations
 
-import filecmp
-import json
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,23 +23,13 @@ from PIL import Image
 from .app_input import InputError, prepare
 from .data import DATASETS, DatasetNotFoundError, load_dataset
 from .explain import attention_maps, attention_rollout, grad_cam, pooled_row, to_patch_grid
-from .lesson import ROOT, asset_path
 from .model import VisionTransformer
 from .overlay import overlay
 from .relevance import METHODS, relevance_map
 from .train import load_model
 
 __all__ = ["Explorer", "load_explorer", "gallery_examples", "predict", "class_attention", "rollout_map",
-           "grad_cam_map", "relevance", "Faithfulness", "faithfulness", "offered_methods", "render_overlay",
-           "enlarge", "RESULTS", "RESULTS_COMMAND"]
-
-RESULTS = "results/explain_faithfulness/summary.json"  # under assets/
-RESULTS_COMMAND = "python -m vit_lessons bench explain"  # writes it
-# a few ms per image on the course's 28 px model: any of them can be the page's best cheap map
-CHEAP = ("attention", "rollout", "grad-rollout", "chefer", "grad-cam", "gradient-x-input")
-# measured on one image of the course's model, one CPU thread: integrated gradients (32 forward-backward
-# passes) ~20 ms, occlusion (one pass per patch) ~10 ms, so the page computes them live too
-PER_IMAGE = ("integrated-gradients", "occlusion")
+           "grad_cam_map", "relevance", "render_overlay", "enlarge"]
 
 @dataclass
 class Explorer:
@@ -188,86 +176,6 @@ def relevance(ex: Explorer, img: torch.Tensor, method: str) -> torch.Tensor:
         raise InputError(f"unknown map {method!r}: use one of {', '.join(m for m in METHODS if m != 'random')}")
     with ex.lock:
         return relevance_map(method, ex.model, _to_input(ex, img))[0]  # (gh, gw)
-
-
-@dataclass
-class Faithfulness:
-    """The faithfulness test's deletion areas (mean fill) for one checkpoint, read from its results file.
-
-    Args:
-        source: the results file (summary.json).
-        checkpoint: the checkpoint as the results name it.
-        images: how many test images were explained.
-        ranking: (method, {"mean", "lo", "hi"[, "minus_random"]}) for every method but random, lowest area first.
-        random: the random order's area, the baseline (None if it was not run).
-        date: when the results were written.
-
-    Used by the attention explorer; the test is built in notebooks/07_looking_inside.
-    """
-
-    source: Path
-    checkpoint: str
-    images: int
-    ranking: list[tuple[str, dict]]
-    random: dict | None
-    date: str = ""
-
-    def best(self, among) -> str | None:
-        """The method with the lowest deletion area among ``among`` (None if none of them was run)."""
-        return next((m for m, _ in self.ranking if m in among), None)
-
-
-def _same_checkpoint(named: str, loaded: Path) -> bool:
-    """Whether the results' checkpoint ``named`` is the file ``loaded``: same name, same bytes."""
-    named = PurePosixPath(str(named).replace("\\", "/"))
-    if named.name != loaded.name:
-        return False
-    candidates = [Path(named)] if named.is_absolute() else [ROOT / named]
-    if not named.is_absolute() and named.parts[0] == "assets":
-        try:  # the clone's assets/, or the copy installed with the package (as in an exported Space)
-            candidates.append(asset_path(str(PurePosixPath(*named.parts[1:]))))
-        except (FileNotFoundError, ValueError):
-            pass
-    return any(c.is_file() and filecmp.cmp(c, loaded, shallow=False) for c in candidates)
-
-
-def faithfulness(ex: Explorer, results=None) -> Faithfulness | str:
-    """The faithfulness ranking of the explorer's checkpoint from ``results`` (default: the course's
-    assets/results/explain_faithfulness/summary.json), or a sentence saying why there is none.
-
-    Used by the attention explorer; the test is built in notebooks/07_looking_inside.
-    """
-    try:
-        path = Path(results) if results is not None else asset_path(RESULTS)
-        summary = json.loads(path.read_text(encoding="utf-8"))
-        rows = [r for r in summary["results"] if _same_checkpoint(r["checkpoint"], ex.checkpoint)]
-    except FileNotFoundError:
-        return f"there is no results file {f'assets/{RESULTS}' if results is None else results}"
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        return f"the results file could not be read ({type(e).__name__}: {str(e)[:120]})"
-    area = {r["method"]: r["deletion_mean"] for r in rows if isinstance(r.get("deletion_mean"), dict)}
-    if not set(area) - {"random"}:
-        return f"the results in {path.name} do not include this checkpoint (with mean fill)"
-    ranking = sorted(((m, a) for m, a in area.items() if m != "random"), key=lambda ma: ma[1]["mean"])
-    return Faithfulness(path, str(rows[0]["checkpoint"]), int(rows[0].get("images") or summary.get("images") or 0),
-                        ranking, area.get("random"), str(summary.get("date", "")))
-
-
-def offered_methods(found: Faithfulness | str) -> list[str]:
-    """The relevance maps the page offers beside rollout and Grad-CAM, the best on the deletion test first:
-    grad-rollout, the cheap map with the lowest deletion area (when the page does not already show it), and
-    integrated gradients and occlusion, fast enough for one image.
-
-    Used by the attention explorer; its maps are built in notebooks/07_looking_inside.
-    """
-    offered = ["grad-rollout"]
-    if isinstance(found, Faithfulness):
-        best = found.best(CHEAP)
-        if best not in (None, "rollout", "grad-cam", *offered):  # rollout and Grad-CAM have panels of their own
-            offered.append(best)
-        rank = {m: i for i, (m, _) in enumerate(found.ranking)}
-        return sorted([*offered, *PER_IMAGE], key=lambda m: rank.get(m, len(rank)))
-    return [*offered, *PER_IMAGE]
 
 
 def enlarge(img: torch.Tensor, side: int = 168) -> np.ndarray:

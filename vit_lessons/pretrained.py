@@ -16,6 +16,7 @@ import re
 import torch
 
 from .config import ViTConfig
+from .download import download
 from .model import VisionTransformer
 
 __all__ = ["convert_torchvision_state_dict", "config_from_torchvision", "from_torchvision", "from_timm",
@@ -89,12 +90,10 @@ def from_torchvision(model_or_name="vit_b_16", weights="DEFAULT") -> VisionTrans
 
         if model_or_name not in TORCHVISION_PRESETS:
             raise ValueError(f"unknown torchvision ViT {model_or_name!r}; choose one of {sorted(TORCHVISION_PRESETS)}")
-        try:
-            tv = getattr(torchvision.models, model_or_name)(weights=weights)
-        except Exception as e:  # noqa: BLE001 - the download is what fails offline
-            raise RuntimeError(f"could not get torchvision's {model_or_name} weights ({e}). Downloading "
-                               "needs the internet (Colab has it); offline, build torchvision's model with "
-                               "weights=None and pass the instance instead.") from e
+        tv = download(f"torchvision's {model_or_name} weights",
+                      lambda: getattr(torchvision.models, model_or_name)(weights=weights),
+                      "downloading needs the internet (Colab has it); offline, build torchvision's model with "
+                      "weights=None and pass the instance instead")
     else:
         tv = model_or_name
     ours = VisionTransformer(config_from_torchvision(tv))
@@ -122,11 +121,10 @@ def from_timm(model_or_name="vit_base_patch16_224", pretrained: bool = True) -> 
     if isinstance(model_or_name, str):
         import timm  # ~4 s to import; only creating a model by name needs it
 
-        try:
-            model_or_name = timm.create_model(model_or_name, pretrained=pretrained)
-        except Exception as e:  # noqa: BLE001
-            raise RuntimeError(f"could not create timm model {model_or_name!r} ({e}); pretrained weights "
-                               "download from the Hugging Face Hub and need the internet") from e
+        name = model_or_name
+        model_or_name = download(f"timm model {name!r}", lambda: timm.create_model(name, pretrained=pretrained),
+                                 "pretrained weights come from the Hugging Face Hub and need the internet; check "
+                                 "the name with timm.list_models('vit_*')")
     ours = VisionTransformer(config_from_timm(model_or_name))
     ours.load_state_dict(model_or_name.state_dict())
     return ours

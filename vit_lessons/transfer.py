@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ViTConfig
+from .download import DownloadError, download
 from .embeddings import resize_pos_embed
 from .model import VisionTransformer
 from .pretrained import config_from_timm, config_from_torchvision, from_timm, from_torchvision
@@ -50,18 +51,18 @@ def _library_model(source: str, pretrained: bool):
 
         if not hasattr(torchvision.models, name):
             raise ValueError(f"torchvision has no model {name!r}; try 'torchvision:vit_b_16'")
-        try:
-            return getattr(torchvision.models, name)(weights="DEFAULT" if pretrained else None)
-        except Exception as e:  # noqa: BLE001 - offline, the download is what fails
-            raise CheckpointError(f"could not download torchvision's {name} weights ({type(e).__name__}: {e}); "
-                                  "that needs the internet (Colab has it)") from None
-    import timm  # ~4 s to import; only timm backbones need it
+        get = lambda: getattr(torchvision.models, name)(weights="DEFAULT" if pretrained else None)  # noqa: E731
+        what, advice = f"torchvision's {name} weights", "that needs the internet (Colab has it)"
+    else:
+        import timm  # ~4 s to import; only timm backbones need it
 
+        get = lambda: timm.create_model(name, pretrained=pretrained)  # noqa: E731
+        what, advice = (f"timm model {name!r}", "pretrained weights come from the Hugging Face Hub and need the "
+                        "internet; check the name with timm.list_models('vit_*')")
     try:
-        return timm.create_model(name, pretrained=pretrained)
-    except Exception as e:  # noqa: BLE001 - unknown name, or no network for the weights
-        raise CheckpointError(f"could not create timm model {name!r} ({type(e).__name__}: {e}); pretrained "
-                              "weights come from the Hugging Face Hub and need the internet") from None
+        return download(what, get, advice)
+    except DownloadError as e:  # the command line reports CheckpointErrors; the library's error stays the cause
+        raise CheckpointError(str(e)) from e.__cause__
 
 
 def backbone_config(source) -> ViTConfig:

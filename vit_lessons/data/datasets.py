@@ -25,6 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..download import DownloadError
+from ..download import download as fetch  # `download` is the loaders' on/off argument
+
 __all__ = ["DatasetInfo", "DATASETS", "ImageData", "DatasetNotFoundError", "load_dataset", "load_fashion_mnist",
            "load_cifar", "load_digits", "find_fashion_mnist", "DEBIAN_FASHION_MNIST", "ENV_VAR", "write_cifar_files",
            "class_counts", "channel_stats"]
@@ -161,14 +164,17 @@ def load_fashion_mnist(root: str | os.PathLike | None = None, download: bool = T
     """Fashion-MNIST, 60,000 train and 10,000 test 28x28 grey images of 10 clothing classes."""
     folder = find_fashion_mnist(root)
     if folder is None and download:
-        try:
-            # torchvision takes ~3 s to import and only a download needs it
-            from torchvision.datasets import FashionMNIST
+        # torchvision takes ~3 s to import and only a download needs it
+        from torchvision.datasets import FashionMNIST
 
+        def get():
             FashionMNIST(str(CACHE), train=True, download=True)
             FashionMNIST(str(CACHE), train=False, download=True)
-        except Exception as e:  # noqa: BLE001 - any failure here means "no network"
-            raise DatasetNotFoundError(_fmnist_help(root, f"the download failed: {e}")) from None
+
+        try:
+            fetch("Fashion-MNIST", get, "see below")
+        except DownloadError as e:
+            raise DatasetNotFoundError(_fmnist_help(root, f"the download failed: {e.__cause__}")) from e.__cause__
         folder = find_fashion_mnist(root)
     if folder is None:
         raise DatasetNotFoundError(_fmnist_help(root, "downloading is switched off (--no-download on the command "
@@ -217,16 +223,16 @@ def load_cifar(name: str = "cifar10", root: str | os.PathLike | None = None, dow
     root = Path(root or os.environ.get(ENV_VAR) or CACHE)
     folder = root / sub
     if not all((folder / f).exists() for f in train_files + test_files) and download:
-        try:
-            # torchvision takes ~3 s to import and only a download needs it
-            from torchvision import datasets
+        # torchvision takes ~3 s to import and only a download needs it
+        from torchvision import datasets
 
-            cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
-            cls(str(root), train=True, download=True)
-        except Exception as e:  # noqa: BLE001
+        cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+        try:
+            fetch(name, lambda: cls(str(root), train=True, download=True), "see below")
+        except DownloadError as e:
             raise DatasetNotFoundError(
-                f"{name} not found in {folder} and the download failed ({e}). Run once with internet "
-                f"access (Colab has it), or copy torchvision's '{sub}' folder into {root}.") from None
+                f"{name} not found in {folder} and the download failed ({e.__cause__}). Run once with internet "
+                f"access (Colab has it), or copy torchvision's '{sub}' folder into {root}.") from e.__cause__
     missing = [f for f in train_files + test_files if not (folder / f).exists()]
     if missing:
         why = "" if download else (" and downloading is switched off (--no-download on the command line, "
