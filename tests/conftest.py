@@ -8,6 +8,7 @@ import torch
 
 from vit_lessons.config import ViTConfig
 from vit_lessons.data import DatasetNotFoundError, load_dataset, load_digits
+from vit_lessons.exercises._common import randomize_ as _randomize
 from vit_lessons.train import Recipe
 
 
@@ -19,11 +20,7 @@ def _seed():
 
 def randomize_(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Give every parameter and buffer random values, so parity can't pass by zeros or ones."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for t in list(model.parameters()) + [b for b in model.buffers() if b.is_floating_point()]:
-            t.copy_(torch.randn(t.shape, generator=g) * 0.2)
-    return model
+    return _randomize(model, seed, buffers=True)
 
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "notebooks" / "solutions"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["ExerciseError", "Exercise", "EXERCISES", "exercise", "hint", "expect_shape", "expect_close",
+__all__ = ["randomize_", "ExerciseError", "Exercise", "EXERCISES", "exercise", "hint", "expect_shape", "expect_close",
            "expect_float", "expect_int"]
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
@@ -190,3 +190,20 @@ def expect_int(got, where: str) -> int:
     if not isinstance(got, int) or isinstance(got, bool):
         raise ExerciseError(f"{where} should return an int, got {type(got).__name__} {got!r}")
     return got
+
+
+def randomize_(model: torch.nn.Module, seed: int = 0, scale: float = 0.2, add: bool = False,
+               buffers: bool = False) -> torch.nn.Module:
+    """Random weights, so no check (or test) passes by zeros, ones or an initialisation's symmetry: every
+    parameter (and with ``buffers`` every float buffer) replaced by N(0, scale^2) draws, or with ``add`` moved
+    by them, from a generator seeded with ``seed``. Returns the model.
+
+    The one randomiser of the exercises' checks and of the tests (tests/conftest.py).
+    """
+    g = torch.Generator().manual_seed(seed)
+    tensors = list(model.parameters()) + ([b for b in model.buffers() if b.is_floating_point()] if buffers else [])
+    with torch.no_grad():
+        for t in tensors:
+            noise = torch.randn(t.shape, generator=g) * scale
+            t.add_(noise) if add else t.copy_(noise)
+    return model

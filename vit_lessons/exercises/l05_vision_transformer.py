@@ -10,7 +10,7 @@ import torch
 
 from ..config import ViTConfig
 from ..model import VisionTransformer
-from ._common import ExerciseError, exercise, expect_close, expect_int, expect_shape
+from ._common import ExerciseError, exercise, expect_close, expect_int, expect_shape, randomize_
 
 __all__ = ["check_vit_param_count", "check_mean_pool", "check_vit_forward", "check_vit_forward_any"]
 
@@ -104,12 +104,7 @@ def check_mean_pool(mean_pool) -> bool | None:
 def _perturbed_tiny_vit(**changes) -> VisionTransformer:
     """A tiny ViT whose weights are far from their initialisation, so every part changes the logits."""
     torch.manual_seed(51)
-    model = VisionTransformer(ViTConfig.tiny(**changes)).eval()
-    g = torch.Generator().manual_seed(52)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.3)
-    return model
+    return randomize_(VisionTransformer(ViTConfig.tiny(**changes)).eval(), 52, scale=0.3, add=True)
 
 
 @exercise("05.3", "The forward pass from the parts", answer="my_vit_forward", hints=(

@@ -13,7 +13,7 @@ from ..config import ViTConfig
 from ..faithfulness import perturbation_curve
 from ..fig7 import patch_distances
 from ..model import VisionTransformer
-from ._common import ExerciseError, exercise, expect_close, expect_shape
+from ._common import ExerciseError, exercise, expect_close, expect_shape, randomize_
 
 __all__ = ["check_cls_attention_map", "check_rollout", "check_mean_distance", "check_window_attention",
            "check_deletion_curve"]
@@ -184,10 +184,7 @@ def _deletion_setup():
     """A tiny seeded 1-channel ViT on a 4x4 grid, 6 images, a map without ties, labels, and mean/std."""
     torch.manual_seed(71)
     model = VisionTransformer(ViTConfig.tiny(img_size=16, patch_size=4, in_chans=1)).eval()
-    g = torch.Generator().manual_seed(72)
-    with torch.no_grad():
-        for p in model.parameters():  # far from the initialisation, so the probabilities move as patches go
-            p.add_(torch.randn(p.shape, generator=g) * 0.3)
+    randomize_(model, 72, scale=0.3, add=True)  # far from the initialisation: the probabilities move as patches go
     g = torch.Generator().manual_seed(73)
     shift = torch.tensor([0.6, -0.2, 0.9, 0.3, -0.5, 1.0]).view(-1, 1, 1, 1)  # images brighter or darker than the mean
     x = torch.randn(6, 1, 16, 16, generator=g) * 0.8 + shift  # (B, C, H, W), normalised units

@@ -11,19 +11,14 @@ from torch import nn
 
 from ..config import ViTConfig
 from ..model import VisionTransformer
-from ._common import ExerciseError, exercise, expect_close
+from ._common import ExerciseError, exercise, expect_close, randomize_
 
 __all__ = ["check_new_head", "check_freeze_backbone", "check_grey_to_rgb", "check_probe_features"]
 
 
 def _model(seed: int = 8, **changes) -> VisionTransformer:
     """A tiny ViT with random (not initial) weights, so nothing passes by zeros or ones."""
-    g = torch.Generator().manual_seed(seed)
-    m = VisionTransformer(ViTConfig.tiny(**changes)).eval()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.2)
-    return m
+    return randomize_(VisionTransformer(ViTConfig.tiny(**changes)).eval(), seed)
 
 
 @exercise("08.1", "A new head", answer="my_new_head", hints=(
