@@ -204,6 +204,13 @@ PRESETS: dict[str, Preset] = {
                                 "6 blocks, 204,874 parameters.",
                                 dict(img_size=28, patch_size=7, in_chans=1, num_classes=10, embed_dim=64, depth=6,
                                      num_heads=4, mlp_ratio=2.0, pos_embed="sincos2d", fused_attn=False)),
+    # the paper's hybrid (Sec. 3.1) of the course's model: two 3x3 conv + BatchNorm + ReLU layers (1 -> 16 -> 32
+    # channels, stride 1) before the same 7x7 patch embedding; everything after the patch embedding unchanged
+    "fashion_mnist_hybrid": Preset("The course's Fashion-MNIST model reading a conv stem's feature map (16, 32 "
+                                   "channels): the paper's hybrid, 306,938 parameters.",
+                                   dict(img_size=28, patch_size=7, in_chans=1, num_classes=10, embed_dim=64, depth=6,
+                                        num_heads=4, mlp_ratio=2.0, pos_embed="sincos2d", fused_attn=False,
+                                        stem=(16, 32))),
     # a finer grid of the same width class: 49 patches show the shapes of lessons 00-05 on a 7x7 grid
     "fashion_mnist_p4": Preset("A 4x4-patch Fashion-MNIST ViT: 28x28 grey, 49 + 1 tokens, D=96, 6 blocks, 456,394 "
                                "parameters (learned positions).",

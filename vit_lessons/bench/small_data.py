@@ -30,7 +30,7 @@ import queue
 from pathlib import Path
 
 from ..machine import command, loadavg
-from ..train import default_setup, log
+from ..train import RECIPES, default_setup, log
 from ..train.recipes import cnn_setup
 from .report import (
     RESULTS,
@@ -50,7 +50,7 @@ from .runs import _pinned_run
 __all__ = ["ROUTES", "HYBRID_STEM", "small_data", "route_setup", "fair", "COMMANDS"]
 
 OUT = RESULTS / "small_data_10min"
-HYBRID_STEM = (16, 32)  # the hybrid's conv stem: two 3x3 conv + BatchNorm + ReLU layers, 1 -> 16 -> 32 channels
+HYBRID_STEM = (16, 32)  # the hybrid's conv stem (preset fashion_mnist_hybrid): 3x3 conv + BN + ReLU, 1 -> 16 -> 32
 # route -> what it is, for tables and the lesson
 ROUTES = {
     "cnn": "the CNN alone (--teacher-preset), the whole budget",
@@ -77,11 +77,13 @@ def route_setup(route: str, budget: float, evals_per_epoch: int = 1, teacher: st
         return cfg, recipe
     if route in ("vit-spt", "vit-lsa"):
         return cfg.replace(**{route[4:]: True}), recipe
+    if route in ("hybrid", "distill-hybrid"):
+        cfg, recipe = RECIPES["fashion-mnist-hybrid"].setup(**common)  # preset fashion_mnist_hybrid
     if route == "hybrid":
-        return cfg.replace(stem=HYBRID_STEM), recipe
+        return cfg, recipe
     if route.startswith("distill-") and route in ROUTES:
         mode = "soft" if route == "distill-hybrid" else route[len("distill-"):]
-        student = cfg.replace(stem=HYBRID_STEM) if route == "distill-hybrid" else cfg.replace(distilled=mode == "token")
+        student = cfg if route == "distill-hybrid" else cfg.replace(distilled=mode == "token")
         return student, dataclasses.replace(recipe, distill=mode, teacher=teacher, distill_alpha=alpha,
                                             distill_tau=tau)
     raise ValueError(f"unknown route {route!r}; choose from {list(ROUTES)}")

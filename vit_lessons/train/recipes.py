@@ -193,6 +193,10 @@ RECIPES: dict[str, NamedRecipe] = {r.name: r for r in (
     NamedRecipe("fashion-mnist", "fashion-mnist", "fashion_mnist_cpu", {},
                 Recipe(epochs=10, batch_size=64, lr=2e-3, weight_decay=0.05, warmup=0.05, label_smoothing=0.1,
                        crop_pad=0, flip=False, init="mimetic")),
+    # the paper's hybrid (Sec. 3.1) with the same recipe: lesson 09's race measures it against the plain ViT
+    NamedRecipe("fashion-mnist-hybrid", "fashion-mnist", "fashion_mnist_hybrid", {},
+                Recipe(epochs=10, batch_size=64, lr=2e-3, weight_decay=0.05, warmup=0.05, label_smoothing=0.1,
+                       crop_pad=0, flip=False, init="mimetic")),
     # seconds on a CPU; digits are not mirror-symmetric, so no flips
     NamedRecipe("digits", "digits", "digits_cpu", {},
                 Recipe(epochs=15, batch_size=32, lr=3e-3, weight_decay=0.05, warmup=0.1, label_smoothing=0.1,
