@@ -88,17 +88,22 @@ print("in ci mode the CIFAR cell does not try to download:", pick(ci=True, defau
 # $N = HW/P^2$ patches of $P^2 C$ numbers each, projected to $D$ dimensions. With the class token in
 # front (lesson 02) the encoder reads **N + 1 tokens**: $N$ always counts patches, never tokens.
 #
-# | letter | meaning | course CPU model (Fashion-MNIST) | ViT-B/16 (paper) |
+# | letter | meaning | the course's model (Fashion-MNIST) | ViT-B/16 (paper) |
 # |---|---|---|---|
-# | **B** | batch: images processed together | 128 | 512 (the paper's fine-tuning batch) |
+# | **B** | batch: images processed together | 64 | 512 (the paper's fine-tuning batch) |
 # | **C** | channels per pixel | 1 (grey) | 3 (RGB) |
 # | **H, W** | image height and width in pixels | 28, 28 | 224, 224 |
-# | **P** | patch side in pixels | 4 | 16 |
-# | **N** | patches, $HW/P^2$ | 7·7 = 49 | 14·14 = 196 |
-# | **N + 1** | tokens: the patches and the class token | 50 | 197 |
-# | **D** | embedding dim, the width of every token | 96 | 768 |
+# | **P** | patch side in pixels | 7 | 16 |
+# | **N** | patches, $HW/P^2$ | 4·4 = 16 | 14·14 = 196 |
+# | **N + 1** | tokens: the patches and the class token | 17 | 197 |
+# | **D** | embedding dim, the width of every token | 64 | 768 |
 # | **h** | attention heads | 4 | 12 |
-# | **d** | head dim, d = D / h | 24 | 64 |
+# | **d** | head dim, d = D / h | 16 | 64 |
+#
+# The course's model is the preset `fashion_mnist_cpu`: the model lessons 06–09 train, load and look
+# inside. Its patches are large (7×7 pixels, 16 of them) so that many epochs fit in ten CPU minutes.
+# Lessons 01–05 sometimes draw a finer cut of the same image, 4×4-pixel patches (`fashion_mnist_p4`,
+# 49 patches), where a 7×7 grid makes a shape easier to see; they say so where they do.
 #
 # Batch sizes are a training choice; every other entry comes from a `ViTConfig`, as this cell shows:
 
@@ -107,13 +112,13 @@ for cfg in (ViTConfig.fashion_mnist_cpu(), ViTConfig.vit_b_16()):
     print(f"{cfg.name:18s} C={cfg.in_chans}  H=W={cfg.img_size}  P={cfg.patch_size}  "
           f"N={cfg.grid_size}*{cfg.grid_size}={cfg.num_patches}  N+1={cfg.num_tokens}  D={cfg.embed_dim}  "
           f"h={cfg.num_heads}  d={cfg.head_dim}")
-assert ViTConfig.fashion_mnist_cpu().num_patches == 49 and ViTConfig.vit_b_16().num_patches == 196
-assert ViTConfig.fashion_mnist_cpu().num_tokens == 50 and ViTConfig.vit_b_16().num_tokens == 197
-assert ViTConfig.fashion_mnist_cpu().head_dim == 24 and ViTConfig.vit_b_16().head_dim == 64
+assert ViTConfig.fashion_mnist_cpu().num_patches == 16 and ViTConfig.vit_b_16().num_patches == 196
+assert ViTConfig.fashion_mnist_cpu().num_tokens == 17 and ViTConfig.vit_b_16().num_tokens == 197
+assert ViTConfig.fashion_mnist_cpu().head_dim == 16 and ViTConfig.vit_b_16().head_dim == 64
 
 # %% [markdown]
 # **The whole model, with these letters on it.** Here is the Vision Transformer the course builds,
-# drawn the way the paper's Fig. 1 draws it, with the shapes of our course model (`fashion_mnist_cpu`)
+# drawn the way the paper's Fig. 1 draws it, with the shapes of the course's model (`fashion_mnist_cpu`)
 # written on every box. `architecture_figure` computes each shape from the config, so the picture cannot
 # drift from the model. Read it top to bottom: the image is cut into patches (lesson 01), each patch is
 # projected to $D$ numbers and a class token is put in front, position embeddings are added (lesson 02);

@@ -66,11 +66,13 @@ from vit_lessons.viz import similarity_grid
 # \mathbf{E} \in \mathbb{R}^{(P^2 C)\times D},\; \mathbf{E}_{pos} \in \mathbb{R}^{(N+1)\times D}$$
 #
 # The first part, $\mathbf{x}_p^i\mathbf{E}$, is lesson 01's patch embedding: a Linear on flattened
-# patches, which `PatchEmbed` computes as a strided Conv2d. We use the course's CPU model sizes:
-# 28×28 grey images, $P = 4$, $D = 96$.
+# patches, which `PatchEmbed` computes as a strided Conv2d. This lesson cuts 28×28 grey images into
+# 4×4-pixel patches with $D = 96$ (the preset `fashion_mnist_p4`): 49 patches on a 7×7 grid, a finer
+# cut than the course's model (`fashion_mnist_cpu`: $P = 7$, 16 patches on a 4×4 grid, $D = 64$),
+# because position embeddings show their structure better on a 7×7 grid than on a 4×4 one.
 
 # %%
-cfg = ViTConfig.fashion_mnist_cpu()
+cfg = ViTConfig.fashion_mnist_p4()
 D, P = cfg.embed_dim, cfg.patch_size
 data = load_dataset("fashion-mnist")
 x = normalize_batch(data.test_x[:8], data.info.mean, data.info.std)  # (B, 1, 28, 28), normalised as in lesson 00

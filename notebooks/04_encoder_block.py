@@ -523,8 +523,8 @@ print(trace)
 assert trace.total == count_params(tiny) == sum(r.params for r in trace)
 
 # %% [markdown]
-# The course's Fashion-MNIST model (`ViTConfig.fashion_mnist_cpu()`: 28×28 grey images, 4×4 patches
-# → 49 patches + 1 class token, D = 96, 6 blocks, 4 heads), one row per block (`depth=2`):
+# The course's Fashion-MNIST model (`ViTConfig.fashion_mnist_cpu()`: 28×28 grey images, 7×7 patches
+# → 16 patches + 1 class token, D = 64, 6 blocks, 4 heads), one row per block (`depth=2`):
 
 # %%
 cfg = ViTConfig.fashion_mnist_cpu()
@@ -533,13 +533,14 @@ trace = shape_trace(fm, torch.zeros(8, 1, 28, 28), depth=2)
 print(trace.table())
 assert trace.total == count_params(fm) == sum(r.params for r in trace)
 assert [r.shape for r in trace if r.name == "blocks.5"] == [f"(8, {cfg.num_tokens}, {cfg.embed_dim})"]
-assert [r.params for r in trace if r.name == "blocks.5"] == [8 * 96**2 + 11 * 96]  # MLP ratio 2: 8 D^2 + 11 D
+assert [r.params for r in trace if r.name == "blocks.5"] == [8 * 64**2 + 11 * 64]  # MLP ratio 2: 8 D^2 + 11 D
 
 # %% [markdown]
-# Reading the table top to bottom is reading the model: the patch embedding gives (8, 49, 96); the
-# class token makes it 50 tokens (the model's own parameters, `cls_token` and `pos_embed`, are the
-# first row: 96 + 50 · 96 = 4,896); every block keeps (8, 50, 96) and holds $8D^2 + 11D$ = 74,784
-# parameters (MLP ratio 2 here); the head turns the class token into 10 logits.
+# Reading the table top to bottom is reading the model: the patch embedding gives (8, 16, 64); the
+# class token makes it 17 tokens (the model's own parameters are the first row: the class token's
+# 64; its position embeddings are fixed 2-D sin-cos values, a buffer, not parameters); every block
+# keeps (8, 17, 64) and holds $8D^2 + 11D$ = 33,472 parameters (MLP ratio 2 here); the head turns the
+# class token into 10 logits.
 #
 # The same command reads any model. Here is the model of *tintn*, the from-scratch ViT for CIFAR-10 that
 # lesson 03 introduced ([tintn/vision-transformer-from-scratch](https://github.com/tintn/vision-transformer-from-scratch)),

@@ -24,6 +24,7 @@ Built in notebooks/07_looking_inside.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -132,7 +133,10 @@ def gradient_x_input(model: VisionTransformer, images: torch.Tensor, target=None
 
 def _captum(name: str):
     try:
-        import captum.attr
+        # captum imports tqdm.auto, which warns in a notebook without ipywidgets; its progress bars are unused
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            import captum.attr
     except ImportError as e:  # a dependency of vit_lessons; missing only in a hand-made environment
         raise ImportError("the Captum methods need the captum package: pip install 'captum>=0.9'") from e
     return getattr(captum.attr, name)
