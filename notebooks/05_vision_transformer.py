@@ -124,16 +124,17 @@ logits = check_shape(vit(x), (4, 10), "logits")
 print(f"inline ViT: {count_params(vit):,} parameters, logits {tuple(logits.shape)}")
 
 # %% [markdown]
-# **Parity.** Those are exactly the defaults of `ViTConfig.fashion_mnist_cpu()`, so the inline model's
-# state dict loads into the package's `VisionTransformer` key for key, and the logits agree.
+# **Parity.** Those are exactly the sizes of `ViTConfig.fashion_mnist_p4()` (4×4-pixel patches, 49 of them,
+# D = 96, learned position embeddings), so the inline model's state dict loads into the package's
+# `VisionTransformer` key for key, and the logits agree.
 
 # %%
-pkg = VisionTransformer(ViTConfig.fashion_mnist_cpu()).eval()
+pkg = VisionTransformer(ViTConfig.fashion_mnist_p4()).eval()
 pkg.load_state_dict(vit.state_dict())  # strict: every key and shape must match
 with torch.no_grad():
     assert_close(pkg(x), vit(x), atol=1e-5, rtol=1e-5)
 assert count_params(pkg) == count_params(vit)
-print("inline ViT == vit_lessons.VisionTransformer(ViTConfig.fashion_mnist_cpu())")
+print("inline ViT == vit_lessons.VisionTransformer(ViTConfig.fashion_mnist_p4())")
 
 # %% [markdown]
 # ## 5.2 Class token or mean pooling
@@ -153,7 +154,7 @@ print(f"mean pooling with vs without the class token: largest difference {(buggy
 assert not torch.allclose(buggy, mean_pooled, atol=1e-3)
 assert_close(buggy, (tokens[:, 0] + 49 * mean_pooled) / 50, atol=1e-5, rtol=1e-5)  # one token in 50 mixed in
 
-pkg_mean = VisionTransformer(ViTConfig.fashion_mnist_cpu(pool="mean")).eval()
+pkg_mean = VisionTransformer(ViTConfig.fashion_mnist_p4(pool="mean")).eval()
 pkg_mean.load_state_dict(pkg.state_dict())
 with torch.no_grad():
     assert_close(pkg_mean.pool(tokens), mean_pooled, atol=0, rtol=0)  # the package excludes the class token
@@ -299,9 +300,10 @@ del timm_vit, tv_vit, ours, ours_tv, converted
 # %% [markdown]
 # ## 5.6 The course's model on Fashion-MNIST
 #
-# `ViTConfig.fashion_mnist_cpu()` is the course's Fashion-MNIST model: 28×28 grey images, 4×4 patches
-# ($N = 49$ patches, $N + 1 = 50$ tokens), D = 96, 6 blocks, 4 heads. (For its 10-minute CPU budget lesson 06 trains a slimmer
-# variant of it: 7×7 patches and D = 64.) One forward pass on a batch of real images; before
+# `ViTConfig.fashion_mnist_cpu()` is the course's Fashion-MNIST model, the one lessons 06–09 train, load
+# and look inside: 28×28 grey images, 7×7 patches ($N = 16$ patches, $N + 1 = 17$ tokens), D = 64,
+# 6 blocks, 4 heads, fixed 2-D sin-cos position embeddings (lesson 02). Its patches are large so that
+# many epochs fit in a 10-minute CPU budget. One forward pass on a batch of real images; before
 # training, the predictions are close to uniform, so the cross-entropy should be near $\ln 10 = 2.30$.
 
 # %%
@@ -347,25 +349,27 @@ with torch.no_grad():
     plain = model(xb[:8])  # (8, 10)
     logits_a, attns = model(xb[:8], return_attention=True)
 assert_close(logits_a, plain, atol=1e-5, rtol=1e-5)
-assert len(attns) == 6 and all(tuple(a.shape) == (8, 4, 50, 50) for a in attns)
-assert_close(attns[0].sum(-1), torch.ones(8, 4, 50), atol=1e-5, rtol=0)
+T = model.config.num_tokens  # N + 1 = 17
+assert len(attns) == 6 and all(tuple(a.shape) == (8, 4, T, T) for a in attns)
+assert_close(attns[0].sum(-1), torch.ones(8, 4, T), atol=1e-5, rtol=0)
 print(f"{len(attns)} attention tensors of shape {tuple(attns[0].shape)}; logits equal to the plain forward")
 
 # %% [markdown]
 # Row 0 of each matrix is where the class token looks. Averaged over the heads and laid out on the
-# 7×7 patch grid, for the last block, on one colour scale for all four images (the colour bar). How far
-# from uniform are these maps? Uniform attention over the 49 patches would give every patch the same
-# weight: a max/min ratio of 1 and an entropy of $\ln 49$. We measure both, for the last block and for
+# 4×4 patch grid, for the last block, on one colour scale for all four images (the colour bar). How far
+# from uniform are these maps? Uniform attention over the 16 patches would give every patch the same
+# weight: a max/min ratio of 1 and an entropy of $\ln 16$. We measure both, for the last block and for
 # every head of every block:
 
 # %%
-cls_last = attns[-1][:, :, 0, 1:].mean(1)  # (8, 49): last block, heads averaged, class token -> patches
-rows = torch.stack([a[:, :, 0, 1:] for a in attns])  # (L, 8, h, 49): every block and head
+N, g = model.config.num_patches, model.config.grid_size  # 16 patches on a 4x4 grid
+cls_last = attns[-1][:, :, 0, 1:].mean(1)  # (8, N): last block, heads averaged, class token -> patches
+rows = torch.stack([a[:, :, 0, 1:] for a in attns])  # (L, 8, h, N): every block and head
 rows = rows / rows.sum(-1, keepdim=True)  # share of the class token's attention over the patches only
-entropy = -(rows * rows.log()).sum(-1) / math.log(49)  # (L, 8, h): 1 = uniform over the patches
+entropy = -(rows * rows.log()).sum(-1) / math.log(N)  # (L, 8, h): 1 = uniform over the patches
 ratio = cls_last.amax(-1) / cls_last.amin(-1)  # (8,)
 print(f"last block, heads averaged: max/min weight ratio {ratio.min():.2f} to {ratio.max():.2f} over the 8 images")
-print(f"entropy as a share of the uniform maximum ln 49, every block and head: "
+print(f"entropy as a share of the uniform maximum ln {N}, every block and head: "
       f"{entropy.min():.3f} to {entropy.max():.3f} (mean {entropy.mean():.3f})")
 
 # %%
@@ -374,20 +378,21 @@ fig, axes = plt.subplots(2, 4, figsize=(9.4, 4.6))
 for i in range(4):
     axes[0, i].imshow(xb[i, 0] * std + mean, cmap="gray_r")
     axes[0, i].set_title(data.info.classes[int(yb[i])], fontsize=9)
-    im = axes[1, i].imshow(cls_last[i].reshape(7, 7), cmap="magma", vmin=lo, vmax=hi)
+    im = axes[1, i].imshow(cls_last[i].reshape(g, g), cmap="magma", vmin=lo, vmax=hi)
     axes[1, i].set_title("class token → patches", fontsize=9)
 for ax in axes.flat:
     ax.axis("off")
 fig.tight_layout(rect=(0, 0, 0.88, 1))
 bar = fig.colorbar(im, cax=fig.add_axes((0.9, 0.08, 0.02, 0.38)),
-                   label=f"attention weight (one scale)\nuniform over 50 tokens: {1 / 50:.3f}")
+                   label=f"attention weight (one scale)\nuniform over {T} tokens: {1 / T:.3f}")
 
 # %% [markdown]
-# The maps are nearly uniform: the brightest patch gets less than twice the weight of the darkest (the
-# printed ratios), the colour bar spans a narrow band around the uniform weight, and every head of every
-# block keeps at least 96% of the largest possible entropy. The patterns you see are small differences
-# that the colour map stretches over its whole range. A model this fresh has not learned where to look; lesson 07 loads the trained Fashion-MNIST
-# model and reads its attention maps, rollout and Grad-CAM, and measures how far each head looks.
+# The maps are nearly uniform: the brightest patch gets at most about an eighth more weight than the darkest
+# (the printed ratios), the colour bar spans a narrow band around the uniform weight, and every head of every
+# block keeps at least 99% of the largest possible entropy. The patterns you see are small differences
+# that the colour map stretches over its whole range. A model that has only taken a few steps on one batch
+# has not learned where to look; lesson 07 loads the trained Fashion-MNIST model and reads its attention
+# maps, rollout and Grad-CAM, and measures how far each head looks.
 
 # %% [markdown]
 # ## Summary

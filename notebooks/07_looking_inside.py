@@ -17,21 +17,23 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vit-from-scratch/vit-from-scratch/blob/main/notebooks/07_looking_inside.ipynb)
 #
-# Lesson 06 trained a ViT to 89% on Fashion-MNIST. This lesson opens it up. You will
+# Lesson 06 trained a ViT to about 89% on Fashion-MNIST. This lesson opens it up. You will
 #
 # - read its **attention maps**, block by block and head by head, and the class token's attention laid
 #   over the image;
-# - compute three explanations of a prediction side by side — **attention rollout** (Abnar & Zuidema
-#   2020), **gradient-weighted rollout** (after Chefer et al. 2021) and **Grad-CAM** (Selvaraju et al.
-#   2017) — and test them against the model itself by covering patches up;
-# - find, by a search over the test images, where these methods **disagree**, and see why attention is not
-#   an explanation;
+# - compute eight explanations of a prediction through one interface — attention, **attention rollout**
+#   (Abnar & Zuidema 2020), **gradient-weighted rollout** (after Chefer et al. 2021), **Grad-CAM**
+#   (Selvaraju et al. 2017), gradient × input, and Captum's integrated gradients and occlusion — and rank
+#   them with a **deletion test** against a random map: which one finds first what the model uses;
+# - see why the test's details matter (ties broken at random, the fill), and where single maps **disagree**;
 # - redraw the three panels of the ViT paper's **Fig. 7** for our model: the patch-embedding filters, the
-#   position-embedding similarity and how far each head looks at each depth — and compare the untrained model;
+#   position-embedding similarity and how far each head looks at each depth — from its start to the end of
+#   training;
 # - look at the **learned position embeddings** of a second trained model (lesson 02's promise).
 #
-# Everything here comes from `vit_lessons.explain` (maps, rollout, Grad-CAM), `vit_lessons.fig7` (the
-# paper's Fig. 7) and `vit_lessons.overlay` (maps drawn over images with a stated colour scale).
+# Everything here comes from `vit_lessons.explain` (maps, rollout, Grad-CAM), `vit_lessons.relevance` (every
+# map behind one call), `vit_lessons.faithfulness` (the deletion test), `vit_lessons.fig7` (the paper's
+# Fig. 7) and `vit_lessons.overlay` (maps drawn over images with a stated colour scale).
 
 # %%
 # Colab: install the course package and what the lessons import (no Jupyter or test tools);
@@ -53,10 +55,11 @@ import matplotlib.pyplot as plt
 import torch
 
 from vit_lessons.data import load_dataset, normalize_batch
-from vit_lessons.explain import (attention_maps, attention_rollout, grad_cam, grad_rollout, pooled_row,
-                                 to_patch_grid)
+from vit_lessons.explain import attention_maps, attention_rollout, pooled_row, to_patch_grid
 from vit_lessons.fig7 import mean_attention_distance, patch_distances, patch_embedding_components, position_similarity
-from vit_lessons.overlay import cls_heatmap, overlay, shared_limits
+from vit_lessons.faithfulness import bootstrap_ci, curve_auc, perturbation_curve
+from vit_lessons.relevance import relevance_map
+from vit_lessons.overlay import cls_heatmap, overlay
 from vit_lessons.shapes import check_shape
 from vit_lessons.train import Trainer, default_setup, evaluate, load_model, read_metrics
 from vit_lessons.viz import asset_path, similarity_grid
@@ -64,8 +67,8 @@ from vit_lessons.viz import asset_path, similarity_grid
 # %% [markdown]
 # ## 7.1 The trained model and the images we look at
 #
-# The committed checkpoint is the median of three 10-minute CPU runs in lesson 06. We load it through the
-# package's asset helper (so the lesson also runs from an installed package, on Colab) and re-evaluate it
+# The committed checkpoint is lesson 06's recipe trained for 12 epochs, kept at its best validation
+# evaluation (lesson 06, "The committed checkpoint"). We load it through the package's asset helper (so the lesson also runs from an installed package, on Colab) and re-evaluate it
 # on all 10,000 test images: the count must equal the one recorded beside the weights.
 
 # %%
@@ -144,7 +147,7 @@ fig = layer_head_grid(2)
 #
 # - heads differ: in the same block one head puts most of its weight on one patch, another spreads it;
 # - in block 1 the class token gives (almost) nothing to itself and all to the patches, often to
-#   *background* patches; in block 3 two or three heads keep half or more on itself (the printed weights);
+#   *background* patches; in blocks 2 and 6 some heads keep half or more on itself (the printed weights);
 # - what a head reads in a late block is not a patch any more but a token that has already mixed with the
 #   others in every block below — which is why a single late map can mislead, and why rollout (7.3) exists.
 #
@@ -179,146 +182,195 @@ print(f"rollout: share of the class token's final state from the 16 patches {rol
       f"from the class token itself {pooled_row(roll, model)[:, 0].mean():.2f} (mean of {n_stats} images)")
 
 # %% [markdown]
-# ## 7.4 Three explanations and a test: rollout, grad-rollout, Grad-CAM, occlusion
+# ## 7.4 Which map finds what the model uses? A deletion test
 #
-# Rollout does not know which class it explains: it is the same for "sandal" and "sneaker". Two methods
-# bring the class in through gradients:
+# Rollout does not know which class it explains: it is the same for "sandal" and "sneaker". Several
+# methods bring the class in through gradients, and all of them are in `vit_lessons.relevance` behind one
+# call, `relevance_map(name, model, images, target)` → one value per patch, higher = more relevant:
 #
-# - **gradient-weighted rollout** (`grad_rollout`): each block's attention is multiplied by the gradient of
-#   the class's logit with respect to it, the positive part kept and the heads averaged, then rolled out as
-#   above (the weighting of Chefer et al. 2021);
-# - **Grad-CAM** (`grad_cam`, Selvaraju et al. 2017): the patch tokens entering the last block's attention
-#   are weighted, channel by channel, by the gradient of the class's logit averaged over the patches; the
-#   positive part of the sum is the map, scaled to [0, 1].
+# - **attention**: the last block's class-token attention, heads averaged (7.2);
+# - **rollout** (7.3), and **grad-rollout**: each block's attention multiplied by the gradient of the
+#   class's logit with respect to it, the positive part kept and the heads averaged, then rolled out with
+#   renormalised rows (Chefer et al. 2021's weighting);
+# - **Grad-CAM** (Selvaraju et al. 2017): the patch tokens entering the last block's attention, weighted
+#   channel by channel by the gradient of the class's logit averaged over the patches; the positive part;
+# - **gradient × input**: how much each pixel's value times its gradient moves the logit, summed per patch;
+# - two methods from [Captum](https://captum.ai), the attribution library most PyTorch users reach for:
+#   **integrated gradients** (Sundararajan et al. 2017, from the mean image) and **occlusion** (cover one
+#   patch at a time with the dataset mean and record the logit's drop: 16 forward passes per image);
+# - a **random** map: the baseline every method must beat.
 #
-# None of them is the truth. One direct test of what the model *uses* is to cover a patch up and see how
-# much the class's logit drops — **occlusion**. We paint each patch, in turn, with the background (pixel
-# value 0) and record the drop of the predicted class's logit: 16 forward passes per image, one per patch.
+# None of these is the truth. A test that needs no ground truth asks what happens to the model when we act
+# on a map: remove the patches in the order the map ranks them, most relevant first, and follow the
+# probability of the predicted class (`vit_lessons.faithfulness.perturbation_curve`). A map that found what
+# the model uses makes the probability fall fast, so the **area under this deletion curve** is small.
+# Removing the least relevant patches first (the *insertion side*) should instead keep the probability up:
+# a large area. "Removed" means painted with the dataset mean, which is 0 after normalisation. Two details
+# decide whether the test is fair: ties in a map are broken at random, never by position (a map that is
+# flat over some patches would otherwise always remove the top-left ones first), and the fill must not be
+# what the image already contains — below we show why black is a bad choice here.
 
 # %%
-def occlusion(model, raw_images, target):
-    """(B, gh, gw) drop of the target logit when each patch is painted with the background (pixel 0)."""
-    p, g = cfg.patch_size, cfg.grid_size
-    with torch.no_grad():
-        base = model(normalize_batch(raw_images, data.info.mean, data.info.std)).gather(1, target[:, None])  # (B, 1)
-        drops = []
-        for k in range(g * g):
-            covered = raw_images.clone()
-            r, c = divmod(k, g)
-            covered[:, :, r * p:(r + 1) * p, c * p:(c + 1) * p] = 0
-            logit = model(normalize_batch(covered, data.info.mean, data.info.std)).gather(1, target[:, None])
-            drops.append((base - logit)[:, 0])  # (B,)
-    return torch.stack(drops, dim=1).reshape(-1, g, g)  # (B, gh, gw)
-
-
-groll_map = to_patch_grid(pooled_row(grad_rollout(model, x, target=pred), model), model)  # (B, 4, 4)
-cam = grad_cam(model, x, target=pred)  # (B, 4, 4) in [0, 1]
-occ = occlusion(model, data.test_x[:n_stats], pred)  # (B, 4, 4): logit drop
-methods = {"rollout": roll_map, "grad-rollout": groll_map, "Grad-CAM": cam, "occlusion": occ}
-for name, m in methods.items():
-    check_shape(m, (n_stats, cfg.grid_size, cfg.grid_size), name)
-print(f"Grad-CAM is zero everywhere (no patch with a positive weighted sum) for "
-      f"{(cam.flatten(1).amax(1) == 0).float().mean():.1%} of the images")
+n_faith = pick(ci=300, default=1000, full=2000)
+xf, tf = x[:n_faith], pred[:n_faith]  # (B, 1, 28, 28), (B,): explain each image's predicted class
+names = ["random", "attention", "rollout", "grad-rollout", "grad-cam", "gradient-x-input", "integrated-gradients",
+         "occlusion"]
+gen = torch.Generator().manual_seed(0)
+maps = {m: relevance_map(m, model, xf, tf) for m in names}  # each (B, 4, 4)
+deletion = {m: perturbation_curve(model, xf, r, tf, order="most-first", generator=gen) for m, r in maps.items()}
+insertion = {m: perturbation_curve(model, xf, r, tf, order="least-first", generator=gen) for m, r in maps.items()}
+for m in names:
+    check_shape(deletion[m], (n_faith, cfg.num_patches + 1), m)
+    torch.testing.assert_close(deletion[m][:, 0], deletion["random"][:, 0])  # column 0: the untouched image
+    torch.testing.assert_close(deletion[m][:, -1], insertion[m][:, -1])  # all removed: one image, any order
+print(f"{n_faith} test images, mean fill; area under the curve, mean over images (95% bootstrap interval):")
+print(f"{'map':>22}  {'deletion (lower = better)':>27}  {'insertion side (higher = better)':>33}")
+for m in names:
+    d, ins = (bootstrap_ci(curve_auc(c[m]), generator=torch.Generator().manual_seed(1)) for c in (deletion, insertion))
+    print(f"{m:>22}  {d[0]:.3f} [{d[1]:.3f}, {d[2]:.3f}]       {ins[0]:.3f} [{ins[1]:.3f}, {ins[2]:.3f}]")
 
 # %%
-def method_grid(rows, title):
-    """Images down; the image, then each method's map over it; one colour scale per column, stated below it."""
-    cols = list(methods)
-    fig, axes = plt.subplots(len(rows), len(cols) + 1, figsize=(2.0 * (len(cols) + 1), 1.9 * len(rows) + 1.0),
-                             squeeze=False, layout="constrained")
-    for j, name in enumerate(cols):
-        lo, hi = shared_limits(methods[name][rows])
-        for i, b in enumerate(rows):
-            overlay(data.test_x[b], methods[name][b], axes[i, j + 1], vmin=lo, vmax=hi, colorbar=False)
-            if i == 0:
-                axes[i, j + 1].set_title(name, fontsize=9)
-        unit = {"occlusion": "logit drop", "Grad-CAM": "Grad-CAM, 0 to 1"}.get(name, "share of\nclass token")
-        bar = fig.colorbar(axes[-1, j + 1].images[-1], ax=axes[:, j + 1], location="bottom", fraction=0.04, pad=0.02)
-        bar.set_label(unit, fontsize=8)
-        bar.ax.tick_params(labelsize=7)
-    for i, b in enumerate(rows):
-        axes[i, 0].imshow(data.test_x[b, 0], cmap="gray")
-        axes[i, 0].set_title(f"#{int(b)} {classes[int(y[b])]}\npredicted {classes[int(pred[b])]}", fontsize=8)
-        axes[i, 0].axis("off")
-    fig.suptitle(f"{title}\n(one colour scale per column, its bar below it)", fontsize=10)
-    return fig
-
-
-fig = method_grid(show.tolist(), "three explanations of the predicted class, and occlusion")
-
-# %% [markdown]
-# **How to read it.** Each column has its own unit and one scale for all its rows (the colour bars below
-# the columns): rollout and grad-rollout are shares of the class token's final state (the 16 patch cells
-# plus the class token's own share sum to 1), Grad-CAM is scaled to [0, 1] per image, occlusion is the drop
-# of the predicted class's logit when that patch is covered (negative: covering it *helps* the class).
-# Compare where each column is brightest, not the colours across columns.
-#
-# How well does each method agree with occlusion, over all 2,000 images? For each image we rank the 16
-# patches by each map and compute the rank correlation (Spearman's $\rho$) with the occlusion ranking: 1
-# is the same order, 0 unrelated, −1 reversed. We also count how often the method's top patch is the patch
-# whose occlusion hurts most.
-
-# %%
-def spearman(a, b):
-    """(B,) rank correlation between two (B, ...) sets of maps (ties broken by position)."""
-    ra = a.flatten(1).argsort(1).argsort(1).float()
-    rb = b.flatten(1).argsort(1).argsort(1).float()
-    ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
-    return (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1))
-
-
-occ_top = occ.flatten(1).argmax(1)  # (B,)
-rho = {}
-for name in ("rollout", "grad-rollout", "Grad-CAM"):
-    rho[name] = spearman(methods[name], occ)
-    hit = (methods[name].flatten(1).argmax(1) == occ_top).float().mean()
-    print(f"{name:>12} vs occlusion: median rho {rho[name].median():+.2f}, rho < 0 for {(rho[name] < 0).float().mean():5.1%}"
-          f" of images; same top patch {hit:5.1%} (chance: {1 / cfg.num_patches:.1%})")
-rho_rc = spearman(roll_map, cam)
-print(f"     rollout vs Grad-CAM: median rho {rho_rc.median():+.2f}, rho < 0 for {(rho_rc < 0).float().mean():.1%} of images")
-
-# %%
-fig, ax = plt.subplots(figsize=(7, 3.2))
-bins = torch.linspace(-1, 1, 41)
-for name, r in rho.items():
-    ax.hist(r.numpy(), bins=bins.numpy(), histtype="step", lw=1.6, label=f"{name} vs occlusion")
-ax.hist(rho_rc.numpy(), bins=bins.numpy(), histtype="step", lw=1.2, ls="--", color="0.3", label="rollout vs Grad-CAM")
-ax.axvline(0, color="0.6", lw=0.8)
-ax.set(xlabel="Spearman rank correlation over the 16 patches", ylabel=f"test images (of {n_stats})",
-       title="how often do two maps rank the patches alike?")
-ax.legend(fontsize=8, loc="upper left")
+fig, (ax_d, ax_i) = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+k = torch.arange(cfg.num_patches + 1)
+for ax, curves, title in ((ax_d, deletion, "deletion: most relevant patch first"),
+                          (ax_i, insertion, "insertion side: least relevant patch first")):
+    rnd = curves["random"]
+    lo, hi = rnd.mean(0) - 2 * rnd.std(0) / len(rnd) ** 0.5, rnd.mean(0) + 2 * rnd.std(0) / len(rnd) ** 0.5
+    ax.fill_between(k, lo, hi, color="0.8", label="random map (mean ± 2 s.e.)")
+    for i, m in enumerate(names[1:]):
+        ax.plot(k, curves[m].mean(0), marker=".", color=f"C{i}", label=m)
+    ax.set(xlabel="patches removed (filled with the dataset mean)", title=title, xticks=range(0, 17, 2))
+    ax.grid(alpha=0.3)
+ax_d.set_ylabel("probability of the predicted class\n(mean over images)")
+ax_i.legend(fontsize=7, loc="lower left")
+fig.suptitle(f"what each map knows about the model: {n_faith} test images", fontsize=10)
 fig.tight_layout()
 
 # %% [markdown]
-# Read the printed lines and the histogram together: **none of the three agrees well with occlusion**.
-# The median rank correlations are small and positive, a large share of the images has a negative one,
-# and each method's top patch is the one whose occlusion hurts most only a little more often than chance
-# (1 in 16). Bringing the class in through gradients does not help on this model: grad-rollout and
-# Grad-CAM do no better than plain rollout by these measures. And rollout and Grad-CAM rank the patches
-# in unrelated orders for the typical image (median correlation about 0), in opposite orders for half of them.
+# **Reading the curves.** Every curve starts at the same point (column 0 is the untouched image) and ends at
+# the same point (with all 16 patches gone every image is the same blank mean image). In between, the grey
+# band is where a random order lies. A map that found what the model uses pulls the deletion curve (left)
+# below the band and keeps the insertion-side curve (right) above it; the printed areas and their intervals
+# say by how much. A few hundred images give intervals of a few hundredths — enough to separate the
+# methods that differ most, not all of them.
 #
-# ## 7.5 Where rollout and Grad-CAM disagree
-#
-# The strongest disagreement is easy to find: among the correctly classified images, take the one whose
-# rollout and Grad-CAM maps have the most negative rank correlation.
+# **The committed benchmark.** `python -m vit_lessons bench explain` runs the same test on 2,000 test
+# images for both of the course's checkpoints (sin-cos positions, and the learned-position model of 7.7),
+# with both fills, and records 95% bootstrap intervals and each method's paired difference to the random
+# map. Its results are committed in `assets/results/explain_faithfulness/`:
 
 # %%
-correct = pred == y
-worst = torch.where(correct, rho_rc, torch.inf).argsort()[:3]  # (3,): most negative rho first
+faith = json.loads(asset_path("results/explain_faithfulness/summary.json").read_text())
+print(faith["command"])
+rows = {(r["checkpoint"].split("/")[-1], r["method"]): r for r in faith["results"]}
+for ck_name in dict.fromkeys(k[0] for k in rows):
+    print(f"\n{ck_name} ({faith['images']} images): deletion area, lower = better [95% interval]; "
+          "insertion side, higher = better")
+    print(f"{'map':>22}  {'mean fill: deletion':>26} {'insertion':>9}   {'black fill: deletion':>27} {'insertion':>9}")
+    for m in faith["methods"]:
+        r = rows[(ck_name, m)]
+        cells = [f"{r[f'deletion_{f}']['mean']:.3f} [{r[f'deletion_{f}']['lo']:.3f}, {r[f'deletion_{f}']['hi']:.3f}]"
+                 f" {r[f'insertion_{f}']['mean']:9.3f}" for f in ("mean", "zero")]
+        print(f"{m:>22}  {cells[0]:>36}   {cells[1]:>37}")
+
+# %% [markdown]
+# What the committed table says (2,000 images; the sin-cos model first):
+#
+# - **Every map beats the random order on deletion, by very different margins.** The random order's area is
+#   0.472 with the mean fill. The last block's attention (0.436) and Grad-CAM (0.424) come only a few
+#   hundredths below it, and on the insertion side neither can be told from random (their paired differences'
+#   intervals include 0). Rollout (0.345), grad-rollout (0.346) and gradient × input (0.372) are far better.
+# - **The perturbation methods lead**: integrated gradients (0.248) and occlusion (0.277). They are not
+#   neutral referees — occlusion paints one patch at a time with the very mean the test paints with, and
+#   integrated gradients starts from the mean image — but they cost 16 or 32 passes per image where
+#   rollout costs one.
+# - **Chefer's rule equals grad-rollout here** to three decimals on both checkpoints. The two differ only
+#   in renormalising each block's rows, and the test suite shows a two-block model where their orders
+#   differ; on this model it changes nothing measurable.
+# - **Naming the class helps less than one might think.** Rollout ignores the class and does as well as
+#   grad-rollout on the sin-cos model; on the learned-position model grad-rollout is a little ahead (0.315
+#   against 0.331). Grad-CAM, which reads only the last block, is the weakest gradient method on both.
+#
+# So a learner who wants one cheap picture of this model should draw rollout or grad-rollout, not the last
+# block's attention or Grad-CAM — and should check any map with a test like this one before trusting it.
+#
+# **Why not fill with black?** Fashion-MNIST's background is black (pixel 0). A patch of background painted
+# black does not change at all, so "removing" it cannot move the prediction, and any map that ranks
+# background patches first looks as if it found nothing. How many patches are already (almost) black?
+
+# %%
+raw_f = data.test_x[:n_faith]  # (B, 1, 28, 28) uint8
+patch_max = raw_f.float().unfold(2, cfg.patch_size, cfg.patch_size).unfold(3, cfg.patch_size, cfg.patch_size)
+patch_max = patch_max.amax((-1, -2))[:, 0]  # (B, 4, 4): the brightest pixel of each patch
+blank = (patch_max <= 8).float()  # (B, 4, 4): patches whose pixels are all <= 8 of 255
+print(f"patches with no pixel above 8/255: {blank.mean():.1%} of all patches; "
+      f"images with at least 4 such patches: {(blank.flatten(1).sum(1) >= 4).float().mean():.1%}")
+black = {m: perturbation_curve(model, xf, maps[m], tf, fill="zero", mean=data.info.mean, std=data.info.std,
+                               generator=gen) for m in ("random", "rollout", "grad-rollout", "occlusion")}
+for m, c in black.items():
+    print(f"{m:>13}: deletion area with black fill {curve_auc(c).mean():.3f}, with the mean {curve_auc(deletion[m]).mean():.3f}")
+
+# %% [markdown]
+# With black instead of the mean, the table's ranking changes: on the sin-cos model rollout improves
+# (0.300) while grad-rollout and Chefer's rule fall to 0.397, next to Grad-CAM, and the random order moves
+# too (0.437). The numbers printed above show the same on this lesson's images. Part of that is the
+# background: a black patch painted black does not change, so "removing" it tells nothing, and many patches
+# are such blanks (the share printed above); painted with the mean, a blank patch becomes a grey square
+# the model has never seen — the mean fill perturbs every patch it touches. The test measures the
+# perturbation as much as the map, which is why the fill must be stated with every number.
+#
+# ## 7.5 One image, four maps: the disagreement example, tested
+#
+# Maps often disagree on single images. Among the correctly classified images, take the ones where rollout
+# and Grad-CAM put their top patch furthest apart, draw the maps, and let the deletion test say, for each of
+# these images, which map's order hurts the prediction faster. Each map is drawn on its own colour scale
+# per image (the maps' units differ — shares of attention, gradients, logit drops — and within a method
+# images differ by orders of magnitude); the number above each map is that image's deletion area.
+
+# %%
+def top_distance(a, b):
+    """(B,) distance in patch steps between the top patches of two (B, gh, gw) maps (ties at random)."""
+    g = cfg.grid_size
+    pick_top = lambda m: (m.flatten(1) + 1e-9 * torch.rand(m.flatten(1).shape, generator=gen)).argmax(1)
+    ta, tb = pick_top(a), pick_top(b)
+    return ((ta // g - tb // g).float() ** 2 + (ta % g - tb % g).float() ** 2).sqrt()
+
+
+shown_maps = ["rollout", "grad-rollout", "grad-cam", "occlusion"]
+correct = tf == y[:n_faith]
+far = torch.where(correct, top_distance(maps["rollout"], maps["grad-cam"]), -1.0)
+worst = far.argsort(descending=True)[:3]  # (3,)
+per_image = {m: curve_auc(deletion[m]) for m in shown_maps + ["random"]}  # (B,) each
+
+
+def method_grid(rows, title):
+    """Images down; the image, then each map over it, each on its own colour scale with its deletion area."""
+    fig, axes = plt.subplots(len(rows), len(shown_maps) + 1, figsize=(2.0 * (len(shown_maps) + 1),
+                             1.95 * len(rows) + 0.8), squeeze=False, layout="constrained")
+    for i, b in enumerate(rows):
+        axes[i, 0].imshow(data.test_x[b, 0], cmap="gray")
+        axes[i, 0].set_title(f"#{int(b)} {classes[int(y[b])]}\nrandom map: {per_image['random'][b]:.2f}", fontsize=8)
+        axes[i, 0].axis("off")
+        for j, m in enumerate(shown_maps):
+            overlay(data.test_x[b], maps[m][b], axes[i, j + 1], colorbar=False)
+            axes[i, j + 1].set_title(f"{m}: {per_image[m][b]:.2f}", fontsize=8)
+    fig.suptitle(f"{title}\n(each map on its own colour scale, bright = ranked first; "
+                 "number = deletion area for this image, lower = faster fall)", fontsize=9)
+    return fig
+
+
 for b in worst.tolist():
-    print(f"#{b} {classes[int(y[b])]}: rho(rollout, Grad-CAM) {rho_rc[b]:+.2f}, "
-          f"rho(rollout, occlusion) {rho['rollout'][b]:+.2f}, rho(Grad-CAM, occlusion) {rho['Grad-CAM'][b]:+.2f}")
+    print(f"#{b} {classes[int(y[b])]}: top patches {far[b]:.1f} patch steps apart; deletion area "
+          + ", ".join(f"{m} {per_image[m][b]:.2f}" for m in shown_maps + ["random"]))
 fig = method_grid(worst.tolist(), "where rollout and Grad-CAM disagree most (correctly classified images)")
 
 # %% [markdown]
-# In these images the two maps point at different parts of the picture: Grad-CAM at the background
-# around the shoe, rollout at the shoe itself. For the first image occlusion sides with rollout (the
-# printed correlations), for the other two it sides with neither. Rollout's picture mostly follows how the *attention* flows:
-# the residual path and the weights the heads give, whatever the class. Grad-CAM asks which features push
-# this class's logit up in the last blocks. When they disagree it is not that one of them is "the"
-# explanation: each answers its own question, and neither is what the model needs to decide, which is
-# what occlusion measures (and occlusion itself only tells what happens when one patch at a time is
-# removed, for images the model was never trained on).
+# On single images the average's ranking does not hold, and single areas are noisy. For the T-shirt,
+# Grad-CAM's map is zero everywhere (a dark panel), so its order is just a random one — and that random order
+# scored 0.34 where the random map's scored 0.44, and rollout's, worse than both, 0.52. For the first
+# pullover rollout and grad-rollout beat Grad-CAM; for the second grad-rollout beats both. Occlusion has the
+# lowest area on all three. Maps disagree, and one image cannot say which is right; the average over 2,000
+# images (7.4) can.
 #
 # **Where these methods mislead.** Attention weights are tempting to read as importance, and they are not:
 #
@@ -329,11 +381,15 @@ fig = method_grid(worst.tolist(), "where rollout and Grad-CAM disagree most (cor
 #   value is; a head can attend strongly to a patch whose value vector is nearly zero.
 # - Rollout ignores the MLPs, assumes heads contribute equally and is the same for every class; Chefer et
 #   al. (2021) bring the class back through gradients, as grad-rollout does here. Grad-CAM on a ViT reads
-#   one block only and can be all zero (printed in 7.4).
+#   one block only, and on this model it is close to a random order on the deletion test (7.4).
+# - A faithfulness test is itself a choice: "removing" a patch means putting something else there (the
+#   mean, black), and the model has never seen such images. The ranking held for the mean fill on both of
+#   our checkpoints and changed with black (7.4); state the fill with every number.
 # - Our grid has 16 patches: any map is coarse, and with four heads a late map may reflect a single head's
 #   habit more than the image.
 #
-# Use these pictures to form questions, then test them by intervening on the input, as occlusion does.
+# Use these pictures to form questions, then test them by intervening on the input, as the deletion test
+# does.
 
 # %% [markdown]
 # ## 7.6 The paper's Fig. 7: filters, positions, attention distance
@@ -417,23 +473,43 @@ def distance_plot(ax, d, title, color):
     ax.grid(alpha=0.3)
 
 
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True)
-for ax, (name, d), c in zip(axes, dist.items(), ["0.5", "tab:orange", "tab:blue"]):
-    distance_plot(ax, d, name, c)
+start_to_end = dist["trained"] - dist["mimetic init (start of training)"]  # (L, h): what training changed
+print("trained minus mimetic start, mean over heads per block:", " ".join(f"{v:+5.2f}" for v in start_to_end.mean(1)),
+      "px")
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.7), sharey=True, gridspec_kw={"width_ratios": [1, 2]})
+distance_plot(axes[0], dist["random init (timm)"], "random init (timm)", "0.5")
+L = len(dist["trained"])
+for name, c, dx in (("mimetic init (start of training)", "tab:orange", -0.12), ("trained", "tab:blue", 0.12)):
+    d = dist[name]
+    for k in range(d.shape[1]):
+        axes[1].scatter(torch.arange(1, L + 1) + dx, d[:, k], s=18, color=c, alpha=0.6)
+    axes[1].plot(torch.arange(1, L + 1) + dx, d.mean(1), "-o", color=c, label=f"{name}: mean over heads")
+for l in range(L):  # what training changed, block by block: mimetic start -> trained
+    axes[1].annotate("", xy=(l + 1.12, float(dist["trained"][l].mean())),
+                     xytext=(l + 0.88, float(dist["mimetic init (start of training)"][l].mean())),
+                     arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 0.8})
+axes[1].axhline(uniform, color="0.4", ls="--", lw=1, label=f"uniform attention ({uniform:.1f} px)")
+axes[1].set(xlabel="block (depth)", title="the recipe's start and the trained model, one axis (dots: heads)",
+            xticks=range(1, L + 1), ylim=(0, uniform * 1.15))
+axes[1].grid(alpha=0.3)
+axes[1].legend(fontsize=8, loc="lower right")
 axes[0].set_ylabel("mean attention distance (pixels)")
-axes[0].legend(fontsize=8, loc="lower right")
 fig.suptitle("how far each head looks: 4 heads per block, 500 test images", fontsize=10)
 fig.tight_layout()
 
 # %% [markdown]
 # The randomly initialised model attends uniformly: every head in every block sits on the dashed line
 # (all 24 heads within a few hundredths of a pixel of it, printed above) — the nearly uniform maps of
-# lesson 05. The recipe of lesson 06 starts from the mimetic initialisation instead, where the heads are
-# already somewhat local, because their attention follows the sin-cos positions, which are similar for
-# neighbouring patches. After training, the distance grows with depth, as in the paper: blocks 1 and 2
-# hold the most local heads, and from block 3 on the heads attend over most of the grid, some close to
-# uniform. On a 4×4 grid this is compressed into a few pixels — one patch step is 7 pixels and the mean
-# distance over the grid is 14 — where the paper's models see 224-pixel images cut into hundreds of patches.
+# lesson 05. The recipe of lesson 06 starts from the mimetic initialisation instead, and that start already
+# has the paper's profile: its heads are local (their attention follows the sin-cos positions, similar for
+# neighbouring patches) and look further with depth, from 10.2 px in block 1 to 12.7 px in block 6 (the
+# printed means). Training did not make the model more local: it moved blocks 1 and 2 about 1.8 px further
+# out and blocks 3–5 by 0.3–1.0 px, and brought only block 6 closer (0.4 px; the arrows and the printed
+# differences). After training the distance rises from block 1 (12.0 px) to block 4 (13.3 px) and falls again
+# to 12.3 px in block 6. So in our model the growth with depth was there before training, put there by the
+# initialisation. On a 4×4 grid all of this is compressed into a few pixels — one patch step is 7 pixels and
+# the mean distance over the grid is 14 — where the paper's models see 224-pixel images cut into hundreds of
+# patches.
 
 # %% [markdown]
 # ## 7.7 Learned position embeddings after training
@@ -450,9 +526,9 @@ lp_curve = read_metrics(lp_ckpt.with_suffix(".metrics.jsonl"))
 lp_res = evaluate(lp_model, data.test_x, data.test_y, data.info.mean, data.info.std)
 assert lp_res["correct"] == lp_record["test_correct"]
 print(f"command: {lp_record['command']}")
-print(f"{lp_ckpt.name}: positions {lp_model.config.pos_embed}, {lp_record['epochs']} epochs, test accuracy "
-      f"{lp_res['acc']:.2%} ({lp_res['correct']:,}/10,000, as recorded); best evaluation during training "
-      f"{max(r['test_acc'] for r in lp_curve):.2%}")
+print(f"{lp_ckpt.name}: positions {lp_model.config.pos_embed}, best validation evaluation at epoch "
+      f"{lp_record['epochs']:g} of {lp_curve[-1]['epoch']:g}; test accuracy {lp_res['acc']:.2%} "
+      f"({lp_res['correct']:,}/10,000, as recorded)")
 
 # %%
 lp_sim = position_similarity(lp_model)  # (4, 4, 4, 4)
@@ -519,7 +595,7 @@ fig.tight_layout()
 
 # %% [markdown]
 # Here the paper's pattern is at its clearest: in block 1 the heads look closer than anywhere else, one
-# of them at 5.5 px, well under one patch step on average (the values printed above), and from the second
+# of them at 6.7 px, under one patch step (7 px) on average (the values printed above), and from the second
 # block on they attend over most of the grid. This model started from random positions and had to learn
 # locality from data, and it did, through nearly orthogonal position codes.
 #
@@ -530,14 +606,17 @@ fig.tight_layout()
 # - Attention rollout chains the blocks' head-averaged attention with the residual path: the share of the
 #   class token's final state that comes from each input patch. It ignores the class, the MLPs and the
 #   values.
-# - Grad-rollout and Grad-CAM bring the class in through gradients. Tested against occlusion on 2,000 test
-#   images, none of the three agrees with it well, and the gradient methods do no better than rollout.
-# - Rollout and Grad-CAM can rank the patches in opposite orders for a correctly classified image; an
-#   attention map is a question to test, not an explanation.
+# - Grad-rollout, Grad-CAM and gradient × input bring the class in through gradients; Captum's integrated
+#   gradients and occlusion perturb the input. One interface, `relevance_map(name, ...)`, gives them all.
+# - The deletion test ranks maps without ground truth: remove patches in a map's order (ties at random), follow
+#   the predicted class's probability, compare the area with a random order. On our model, with the mean
+#   fill: integrated gradients and occlusion first, rollout and grad-rollout next, the last block's attention
+#   and Grad-CAM barely better than random. The fill is part of the test: with black, the ranking changes.
 # - Fig. 7 at our scale: noisy filter components, not the paper's tidy ones; sin-cos similarity is the
 #   construction, learned positions become nearly orthogonal codes rather than a smooth map; the random
-#   start attends uniformly, and trained attention distance grows with depth, most clearly in the
-#   learned-position model.
+#   start attends uniformly; the mimetic start already looks further with depth, and training made the
+#   early blocks *less* local; the learned-position model, which started from random positions, learned
+#   its most local heads in block 1.
 #
 # ## Exercises
 #
@@ -549,7 +628,7 @@ fig.tight_layout()
 # [solutions/07_looking_inside.ipynb](solutions/07_looking_inside.ipynb).
 
 # %%
-from vit_lessons.exercises import (check_cls_attention_map, check_mean_distance, check_rollout,
+from vit_lessons.exercises import (check_cls_attention_map, check_deletion_curve, check_mean_distance, check_rollout,
                                    check_window_attention, hint)
 
 # %% [markdown]
@@ -607,3 +686,39 @@ if ok:
         w = torch.as_tensor(my_window_attention(cfg.grid_size, radius)).float()  # (N, N): patches only
         d = mean_attention_distance([w[None, None]], cfg.grid_size, cfg.patch_size)  # (1, 1)
         print(f"window radius {radius}: mean attention distance {float(d):.2f} px (uniform: {uniform:.2f} px)")
+
+# %% [markdown]
+# **Exercise 07.5 · The deletion test for a map of your own.** `my_deletion_curve(model, images, relevance,
+# labels, mean, std)`: the deletion curve of 7.4, written yourself. `images` are (B, C, H, W), already
+# normalised with the per-channel `mean` and `std` (in pixel units from 0 to 1, like `data.info.mean`);
+# `relevance` is (B, gh, gw), one score per patch, higher = more relevant; `labels` are the (B,) true classes.
+# Return a (B, N + 1) tensor: column k is the softmax probability of the class the model predicts for the
+# untouched image, after the k most relevant patches are painted with the dataset mean (column 0: nothing
+# removed; column N: every patch removed). Not every argument is needed: deciding which ones is part of the
+# exercise. The check compares your curves with `perturbation_curve` on a map without ties. Once it passes, the
+# cell tests a map of your own on 300 test images: the brightness of each patch (the sum of its raw pixel
+# values) against a random map. Blank background patches tie in brightness; adding a random number in [0, 1)
+# breaks those ties at random rather than by position, without changing the order of unequal sums. Which map
+# makes the probability fall faster? Then try `-brightness`, the darkest patches first, and ask what
+# "removing" a background patch does to the image.
+
+# %%
+def my_deletion_curve(model, images, relevance, labels, mean, std):
+    raise NotImplementedError("your code here")
+
+
+ok = check_deletion_curve(my_deletion_curve)
+if ok:
+    n, g, p = 300, cfg.grid_size, cfg.patch_size
+    gen = torch.Generator().manual_seed(0)
+    pixels = data.test_x[:n].float()  # (n, 1, 28, 28), 0 to 255: the images behind x[:n]
+    brightness = pixels.reshape(n, 1, g, p, g, p).sum(dim=(1, 3, 5))  # (n, gh, gw): each patch's pixel sum
+    brightness = brightness + torch.rand(n, g, g, generator=gen)  # ties broken at random, not by position
+    random_map = torch.rand(n, g, g, generator=gen)  # (n, gh, gw): a random order, the baseline
+    auc = {}
+    for name, m in (("brightness", brightness), ("random", random_map)):
+        curves = my_deletion_curve(model, x[:n], m, y[:n], data.info.mean, data.info.std)  # (n, N + 1)
+        auc[name] = curve_auc(curves)  # (n,)
+        print(f"{name:>10}: deletion area {auc[name].mean():.3f} (lower: the probability falls faster)")
+    diff, lo, hi = bootstrap_ci(auc["brightness"] - auc["random"], generator=torch.Generator().manual_seed(1))
+    print(f"brightness - random: {diff:+.3f} (95% bootstrap interval {lo:+.3f} to {hi:+.3f}, paired over {n} images)")

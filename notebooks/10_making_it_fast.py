@@ -224,7 +224,7 @@ for ax, mode in zip(axes, ("train", "infer")):
         rel = [att[c][way]["images_per_cpu_s"] / att[c]["fused qkv"]["images_per_cpu_s"] for c in names]
         ax.bar([j + 0.2 * (i - 1.5) for j in range(len(names))], rel, width=0.2, label=way)
     ax.axhline(1, color="k", lw=0.8)
-    ax.set_xticks(range(len(names)), [f"{c}\nN={att[c]['SDPA']['tokens']}" for c in names])
+    ax.set_xticks(range(len(names)), [f"{c}\nN + 1 = {att[c]['SDPA']['tokens']} tokens" for c in names])
     ax.set_title(f"attention alone, {mode} (fp32, 1 thread)")
 axes[0].set_ylabel("images per CPU-second\nrelative to fused qkv")
 axes[0].legend(fontsize=8, loc="lower left")
@@ -387,8 +387,8 @@ assert set(calls["ours-sdpa"]) == set(calls["timm"])
 #
 # ## 10.5 bf16, `torch.compile` and threads
 #
-# **bf16 autocast** runs matrix products in bfloat16 (8 bits of mantissa instead of 23) with float32
-# accumulation, and keeps weights, LayerNorms and the loss in float32. GPUs have tensor cores for it;
+# **bf16 autocast** runs matrix products in bfloat16 (7 stored mantissa bits instead of float32's 23; 8
+# and 24 counting the implicit leading bit) with float32 accumulation, and keeps weights, LayerNorms and the loss in float32. GPUs have tensor cores for it;
 # this CPU has AVX-512 BF16 instructions. **`torch.compile`** traces the model into a graph and generates
 # fused kernels (here C++ with OpenMP), saving memory traffic between small operators.
 

@@ -448,12 +448,18 @@ def text_png(tmp_path):
     return path
 
 
+def _call(server, img, tmp_path, api_name):
+    """The server's answer for one gallery image, through gradio_client as a user's program would ask."""
+    gradio_client = pytest.importorskip("gradio_client")
+    Image.fromarray(img[0].numpy()).save(tmp_path / "example.png")
+    client = gradio_client.Client(server, verbose=False)
+    return client, client.predict(gradio_client.handle_file(tmp_path / "example.png"), api_name=api_name)
+
+
 def test_predict_endpoint_through_gradio_client(server, ex, examples, tmp_path, text_png):
     gradio_client = pytest.importorskip("gradio_client")
-    client = gradio_client.Client(server, verbose=False)
     img, label, _ = examples[0]
-    Image.fromarray(img[0].numpy()).save(tmp_path / "example.png")
-    got = client.predict(gradio_client.handle_file(tmp_path / "example.png"), api_name="/predict")
+    client, got = _call(server, img, tmp_path, "/predict")
     want = predict(ex, img)
     assert got["label"] == next(iter(want)) == ex.classes[label]
     assert [c["label"] for c in got["confidences"]] == list(want)
@@ -463,11 +469,8 @@ def test_predict_endpoint_through_gradio_client(server, ex, examples, tmp_path, 
 
 
 def test_explain_endpoint_gives_grad_rollout_and_the_ranking(server, results_file, ex, examples, tmp_path):
-    gradio_client = pytest.importorskip("gradio_client")
-    client = gradio_client.Client(server, verbose=False)
     img, label, _ = examples[9]
-    Image.fromarray(img[0].numpy()).save(tmp_path / "example.png")
-    got = client.predict(gradio_client.handle_file(tmp_path / "example.png"), api_name="/explain")
+    _, got = _call(server, img, tmp_path, "/explain")
     assert got["class"] == next(iter(predict(ex, img))) == ex.classes[label]
     assert {"rollout", "grad-rollout"} <= set(got["maps"]) and "random" not in got["maps"]
     x = _normalised(ex, img)
