@@ -12,7 +12,7 @@ def test_a_failed_download_names_what_and_keeps_the_cause():
     def offline():
         raise urllib.error.URLError("no route to host")
 
-    with pytest.raises(DownloadError, match=r"could not download the weights \(URLError: .*no route.*\); try later") \
+    with pytest.raises(DownloadError, match=r"could not get the weights \(URLError: .*no route.*\); try later") \
             as info:
         download("the weights", offline, "try later")
     assert isinstance(info.value.__cause__, urllib.error.URLError)
@@ -51,6 +51,6 @@ def test_transfer_reports_a_failed_weight_download_as_a_checkpoint_error(monkeyp
         raise urllib.error.URLError("offline")
 
     monkeypatch.setattr(torchvision.models, "vit_b_16", offline)
-    with pytest.raises(CheckpointError, match="could not download torchvision's vit_b_16 weights") as info:
+    with pytest.raises(CheckpointError, match="could not get torchvision's vit_b_16 weights") as info:
         _library_model("torchvision:vit_b_16", pretrained=True)
     assert isinstance(info.value.__cause__, urllib.error.URLError)

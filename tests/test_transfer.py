@@ -133,7 +133,7 @@ def test_what_cannot_transfer_is_named_before_training(tmp_path, digits):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="bad.pt is not a readable checkpoint"):
         Trainer(cfg, dataclasses.replace(r, init_from=str(bad)), digits, None, progress=False)
-    with pytest.raises(CheckpointError, match="could not create timm model 'no_such_vit'"):
+    with pytest.raises(CheckpointError, match="could not get timm model 'no_such_vit'"):
         load_backbone("timm:no_such_vit")
 
 

@@ -33,4 +33,4 @@ def download(what: str, get: Callable[[], T], advice: str) -> T:
     try:
         return get()
     except DOWNLOAD_ERRORS as e:
-        raise DownloadError(f"could not download {what} ({type(e).__name__}: {e}); {advice}") from e
+        raise DownloadError(f"could not get {what} ({type(e).__name__}: {e}); {advice}") from e

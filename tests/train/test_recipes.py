@@ -22,8 +22,10 @@ def test_presets_for_each_dataset_fit_the_data():
 
 
 def test_the_table_names_its_recipes_and_their_datasets():
-    # one course recipe per dataset, the seed recipe, and fine-tuning recipes named "<dataset>-finetune"
-    assert set(RECIPES) == set(DATASETS) | {"tintn", "cifar10-finetune"}
+    # one course recipe per dataset, the seed recipe, fine-tuning recipes named "<dataset>-finetune", the hybrid
+    assert set(RECIPES) == set(DATASETS) | {"tintn", "cifar10-finetune", "fashion-mnist-hybrid"}
+    hybrid, _ = RECIPES["fashion-mnist-hybrid"].setup()
+    assert hybrid == ViTConfig.preset("fashion_mnist_hybrid") and hybrid.stem == (16, 32)
     assert all(r.dataset in DATASETS for r in RECIPES.values())
     assert RECIPES["cifar10-finetune"].dataset == "cifar10" and RECIPES["cifar10-finetune"].recipe.init_from
     # tintn's model, written out field by field as its repository has it: the table builds exactly this

@@ -43,10 +43,15 @@ def test_no_validation_split_writes_no_best_pt(tmp_path, digits):
 
 
 def test_training_leaves_the_process_flush_denormal_setting_as_it_was(digits):
-    assert not flushes_denormals()
-    cfg, r = tiny_digits_setup(epochs=1)
-    Trainer(cfg, r, digits, None, seed=0, progress=False).fit()
-    assert not flushes_denormals()  # the notebook kernel behaves the same after a training cell
+    before = flushes_denormals()  # other code in this process may have set it: put it back after
+    try:
+        for setting in (False, True):
+            torch.set_flush_denormal(setting)
+            cfg, r = tiny_digits_setup(epochs=1)
+            Trainer(cfg, r, digits, None, seed=0, progress=False).fit()
+            assert flushes_denormals() == setting  # a notebook kernel behaves the same after a training cell
+    finally:
+        torch.set_flush_denormal(before)
 
 
 def test_the_distiller_does_not_change_the_student(tmp_path, digits):
