@@ -136,7 +136,7 @@ def my_lr_sweep(make_model, x, y, lrs, steps):
 ok = check_lr_sweep(my_lr_sweep)
 
 # %% [markdown]
-# The same sweep on the course's CPU model (`ViTConfig.fashion_mnist_cpu(patch_size=7, embed_dim=64)`, the
+# The same sweep on the course's CPU model (`ViTConfig.fashion_mnist_cpu()`, the
 # model lesson 06 trains) and one batch of Fashion-MNIST images, a few steps per learning rate:
 
 # %%
@@ -148,7 +148,7 @@ ys = data.train_y[:n]  # (n,)
 
 def make_vit():
     torch.manual_seed(0)  # every learning rate starts from the same weights
-    return VisionTransformer(ViTConfig.fashion_mnist_cpu(patch_size=7, embed_dim=64))
+    return VisionTransformer(ViTConfig.fashion_mnist_cpu())
 
 
 lrs = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
