@@ -36,10 +36,10 @@ from vit_lessons.app_logic import (
     rollout_map,
 )
 from vit_lessons.app_ranking import CHEAP, RESULTS, Faithfulness, faithfulness, offered_methods
+from vit_lessons.assets import asset_path
 from vit_lessons.config import ViTConfig
 from vit_lessons.data import DATASETS, ImageData, load_digits
 from vit_lessons.explain import attention_rollout
-from vit_lessons.lesson import asset_path
 from vit_lessons.relevance import relevance_map
 from vit_lessons.train import Recipe, Trainer
 

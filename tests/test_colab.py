@@ -37,12 +37,12 @@ for name in sys.argv[1:]:
 
 # What the fresh environment reports about where vit_lessons and its assets come from.
 _WHERE = """
-import vit_lessons, vit_lessons.lesson as L, vit_lessons.viz as V
+import vit_lessons, vit_lessons.assets as A, vit_lessons.viz as V
 from importlib import metadata
 print(vit_lessons.__file__)
-print(L.asset_path("checkpoints/fashion_mnist_vit.pt"))
-print(L.asset_path("results/fashion_mnist_10min/summary.json"))
-print(V.asset_path is L.asset_path, L.repo_url())
+print(A.asset_path("checkpoints/fashion_mnist_vit.pt"))
+print(A.asset_path("results/fashion_mnist_10min/summary.json"))
+print(V.asset_path is A.asset_path, A.repo_url())
 print(metadata.distribution("vit-lessons").locate_file("vit_lessons/__init__.py"))
 """
 

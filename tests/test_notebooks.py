@@ -9,7 +9,8 @@ import jupytext
 import nbformat
 import pytest
 
-from vit_lessons.lesson import _wanted_cell, install_cell, repo_url, sync_install_cell
+from vit_lessons.assets import repo_url
+from vit_lessons.notebook_tools import _wanted_cell, install_cell, sync_install_cell
 
 ROOT = Path(__file__).resolve().parent.parent
 NB_DIR = ROOT / "notebooks"

@@ -89,51 +89,51 @@ def test_every_subpackage_is_listed_for_the_wheel():
 
 
 def test_asset_path_finds_assets_in_a_clone_and_in_the_package(tmp_path, monkeypatch):
-    from vit_lessons import lesson, viz
+    from vit_lessons import assets, viz
 
-    assert viz.asset_path is lesson.asset_path  # the older name keeps working
-    assert lesson.asset_path("chelsea_224.jpg") == ROOT / "assets" / "chelsea_224.jpg"
-    assert lesson.asset_path("results/fashion_mnist_10min").is_dir()  # folders too, to list or glob
+    assert viz.asset_path is assets.asset_path  # the older name keeps working while lessons move
+    assert assets.asset_path("chelsea_224.jpg") == ROOT / "assets" / "chelsea_224.jpg"
+    assert assets.asset_path("results/fashion_mnist_10min").is_dir()  # folders too, to list or glob
     # installed from a wheel: no clone around, the files shipped in vit_lessons/_assets
-    monkeypatch.setattr(lesson, "ROOT", tmp_path / "site-packages")
+    monkeypatch.setattr(assets, "ROOT", tmp_path / "site-packages")
     shipped = tmp_path / "site-packages" / "vit_lessons" / "_assets"
     (shipped / "checkpoints").mkdir(parents=True)
     (shipped / "checkpoints" / "m.pt").write_bytes(b"weights")
-    monkeypatch.setattr(lesson, "PACKAGED_ASSETS", shipped)
-    assert lesson.asset_path("checkpoints/m.pt") == shipped / "checkpoints" / "m.pt"
+    monkeypatch.setattr(assets, "PACKAGED_ASSETS", shipped)
+    assert assets.asset_path("checkpoints/m.pt") == shipped / "checkpoints" / "m.pt"
 
 
 def test_asset_path_offline_says_what_is_missing_and_keeps_no_half_file(tmp_path, monkeypatch):
-    from vit_lessons import lesson
+    from vit_lessons import assets
 
-    monkeypatch.setattr(lesson, "ROOT", tmp_path / "site-packages")
-    monkeypatch.setattr(lesson, "PACKAGED_ASSETS", tmp_path / "site-packages" / "vit_lessons" / "_assets")
+    monkeypatch.setattr(assets, "ROOT", tmp_path / "site-packages")
+    monkeypatch.setattr(assets, "PACKAGED_ASSETS", tmp_path / "site-packages" / "vit_lessons" / "_assets")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
     def offline(url, timeout):
-        assert url == f"{lesson.repo_url()}/raw/main/assets/results/new/summary.json" and timeout > 0
+        assert url == f"{assets.repo_url()}/raw/main/assets/results/new/summary.json" and timeout > 0
         raise OSError("Temporary failure in name resolution")
 
-    monkeypatch.setattr(lesson.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(assets.urllib.request, "urlopen", offline)
     with pytest.raises(FileNotFoundError, match=r"assets/results/new/summary.json is not in .*could not be "
                                                 r"downloaded \(Temporary failure in name resolution\)"):
-        lesson.asset_path("results/new/summary.json")
+        assets.asset_path("results/new/summary.json")
     assert not list((tmp_path / "cache").rglob("*.*"))
     # a file fetched once is kept in the cache and found there next time, without the network
     cached = tmp_path / "cache" / "vit_lessons" / "assets" / "results" / "new" / "summary.json"
     cached.parent.mkdir(parents=True)
     cached.write_text("{}")
-    assert lesson.asset_path("results/new/summary.json") == cached
+    assert assets.asset_path("results/new/summary.json") == cached
     for bad in ("../pyproject.toml", "/etc/passwd", ""):
         with pytest.raises(ValueError, match="must be a path inside assets/"):
-            lesson.asset_path(bad)
+            assets.asset_path(bad)
 
 
 def test_asset_path_download_is_written_whole(tmp_path, monkeypatch):
-    from vit_lessons import lesson
+    from vit_lessons import assets
 
-    monkeypatch.setattr(lesson, "ROOT", tmp_path / "site-packages")
-    monkeypatch.setattr(lesson, "PACKAGED_ASSETS", tmp_path / "nowhere")
+    monkeypatch.setattr(assets, "ROOT", tmp_path / "site-packages")
+    monkeypatch.setattr(assets, "PACKAGED_ASSETS", tmp_path / "nowhere")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
     class Response(io.BytesIO):
@@ -143,7 +143,7 @@ def test_asset_path_download_is_written_whole(tmp_path, monkeypatch):
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(lesson.urllib.request, "urlopen", lambda url, timeout: Response(b"jpeg bytes"))
-    got = lesson.asset_path("new_photo.jpg")
+    monkeypatch.setattr(assets.urllib.request, "urlopen", lambda url, timeout: Response(b"jpeg bytes"))
+    got = assets.asset_path("new_photo.jpg")
     assert got.read_bytes() == b"jpeg bytes" and got.parent == tmp_path / "cache" / "vit_lessons" / "assets"
     assert [p.name for p in got.parent.iterdir()] == ["new_photo.jpg"]  # no .part file left behind

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from wheel_env import fresh_venv, offline_env, pip_install
 
+from vit_lessons.assets import repo_url
 from vit_lessons.cli import main
-from vit_lessons.lesson import repo_url
 
 ROOT = Path(__file__).resolve().parent.parent
 CKPT = ROOT / "assets" / "checkpoints" / "fashion_mnist_vit.pt"

@@ -289,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.checkpoint is None:
-            from .viz import asset_path  # the package's one way to find assets, also outside a clone
+            from .assets import asset_path  # the package's one way to find assets, also outside a clone
 
             args.checkpoint = asset_path(DEFAULT_CHECKPOINT)
         if getattr(args, "export_space", None) is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .app_logic import Explorer
-from .lesson import ROOT, asset_path
+from .assets import ROOT, asset_path
 
 __all__ = ["Faithfulness", "faithfulness", "offered_methods", "help_text", "RESULTS", "RESULTS_COMMAND", "MAPS"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from . import app, lesson  # app imports gradio only when it serves
+from . import app, notebook_tools  # app imports gradio only when it serves
 from .bench import ablations, cpu_kernels, fashion_mnist_10min, gpu, small_data, speed
 from .bench import explain as explain_bench
 from .bench import transfer as transfer_bench
@@ -52,9 +52,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _notebooks(args: argparse.Namespace) -> int:
     if args.task == "execute":
-        lesson.execute(args.paths)
+        notebook_tools.execute(args.paths)
     else:
-        for p in lesson.sync_repo():
+        for p in notebook_tools.sync_repo():
             print(f"updated {p}")
     return 0
 

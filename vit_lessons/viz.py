@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib import patheffects
 
-from .lesson import asset_path  # re-exported: lessons written before it moved to lesson.py
+from .assets import asset_path  # re-exported for lessons not yet importing it from vit_lessons.assets
 from .metrics_jsonl import read_metrics
 
 __all__ = ["to_display", "image_grid", "dataset_grid", "patch_grid"]
