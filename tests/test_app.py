@@ -24,7 +24,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vit_lessons.app_input import InputError, read_upload
+from vit_lessons.app_input import InputError, prepare, read_upload
 from vit_lessons.app_logic import (
     class_attention,
     gallery_examples,
@@ -60,6 +60,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 # every picture loaded and no gradio event pending (pending panels are drawn faded)
 IDLE = ("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0) && Array.from("
         "document.querySelectorAll('[data-testid=status-tracker]')).every(e => e.classList.contains('hide'))")
+# what the committed checkpoint reads (checked against it below): the three values read_upload needs
+FASHION = {"img_size": 28, "in_chans": 1, "dataset": "fashion-mnist"}
 TIMEOUT_MS = 60_000  # upper bound for one page event on a busy 2-core CI machine; normally well under a second
 
 
@@ -135,6 +137,8 @@ def test_explorer_reads_model_classes_and_normalisation_from_the_checkpoint(ex):
     info = DATASETS["fashion-mnist"]
     assert ex.classes == list(info.classes) and (ex.mean, ex.std) == (info.mean, info.std)
     assert ex.model.config.img_size == 28 and not ex.model.training
+    assert FASHION == {"img_size": ex.model.config.img_size, "in_chans": ex.model.config.in_chans,
+                       "dataset": ex.dataset}  # what the upload tests below give read_upload
     assert ex.record == json.loads(CKPT.with_suffix(".json").read_text())  # the record beside the weights
 
 
@@ -196,7 +200,7 @@ def test_any_trainer_checkpoint_works_colour_model_without_its_dataset(tmp_path)
     ex = load_explorer(_trained(tmp_path, cfg, data))
     path = tmp_path / "grey.png"
     Image.fromarray(np.full((20, 20), 60, np.uint8)).save(path)
-    img, notes = read_upload(path, ex)
+    img, notes = read_upload(path, img_size=32, in_chans=3, dataset="cifar10")
     assert img.shape == (3, 32, 32) and any("three colour channels" in n for n in notes)
     torch.testing.assert_close(img.float(), torch.full((3, 32, 32), 60.0), atol=0, rtol=0)
     assert len(predict(ex, img)) == 5 and grad_cam_map(ex, img, 3).shape == (4, 4)
@@ -215,38 +219,53 @@ def test_any_trainer_checkpoint_works_colour_model_without_its_dataset(tmp_path)
     ("bomb.png", _png_header(100_000, 100_000), "too large to decode"),
     ("wide.png", _png_header(10_000, 6_000), "10000x6000 pixels (60 megapixels)"),
 ])
-def test_unusable_uploads_get_a_message(tmp_path, ex, name, content, message):
+def test_unusable_uploads_get_a_message(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        read_upload(path, ex)
+        read_upload(path, **FASHION)
 
 
-def test_truncated_and_oversized_files_get_a_message(tmp_path, ex):
+def test_truncated_and_oversized_files_get_a_message(tmp_path):
     buf = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)).save(buf, "PNG")
     (tmp_path / "cut.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     with pytest.raises(InputError, match="cannot be decoded.*truncated or corrupt"):
-        read_upload(tmp_path / "cut.png", ex)
+        read_upload(tmp_path / "cut.png", **FASHION)
     (tmp_path / "big.png").write_bytes(buf.getvalue())
     with pytest.raises(InputError, match=r"big.png is 0.0 MB; the explorer reads files up to 0 MB"):
-        read_upload(tmp_path / "big.png", ex, max_bytes=1000)
+        read_upload(tmp_path / "big.png", **FASHION, max_bytes=1000)
     with pytest.raises(InputError, match="No image yet"):
-        read_upload(None, ex)
+        read_upload(None, **FASHION)
     with pytest.raises(InputError, match="gone.png is no longer on the server"):
-        read_upload(tmp_path / "gone.png", ex)
+        read_upload(tmp_path / "gone.png", **FASHION)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    ({"img_size": 0}, "img_size=0: give the model's input side"),
+    ({"img_size": 28.0}, "img_size=28.0: give the model's input side"),
+    ({"in_chans": 2}, r"in_chans=2: the explorer reads grey \(1\) or colour \(3\)"),
+    ({"dataset": ""}, "dataset='': give the name of the dataset"),
+])
+def test_a_wrong_model_description_is_the_callers_error_not_the_uploads(wrong, message):
+    photo = ROOT / "assets" / "chelsea_224.jpg"
+    with pytest.raises(ValueError, match=message) as e:
+        read_upload(photo, **FASHION | wrong)
+    assert not isinstance(e.value, InputError)  # the page would blame the picture
+    with pytest.raises(ValueError, match=message):
+        prepare(Image.open(photo), **FASHION | wrong)
 
 
 def test_a_test_image_round_trips_unchanged(tmp_path, ex, examples):
     img, _, _ = examples[0]
     Image.fromarray(img[0].numpy()).save(tmp_path / "x.png")
-    got, notes = read_upload(tmp_path / "x.png", ex)
+    got, notes = read_upload(tmp_path / "x.png", **FASHION)
     assert notes == []
     torch.testing.assert_close(got, img, atol=0, rtol=0)
 
 
-def test_colour_photo_becomes_grey_at_the_model_size(ex):
-    img, notes = read_upload(ROOT / "assets" / "chelsea_224.jpg", ex)
+def test_colour_photo_becomes_grey_at_the_model_size():
+    img, notes = read_upload(ROOT / "assets" / "chelsea_224.jpg", **FASHION)
     assert img.shape == (1, 28, 28) and img.dtype == torch.uint8
     assert any("Colour image converted to grey" in n for n in notes)
     assert any("Resized from 224x224 to the model's 28x28" in n for n in notes)
@@ -255,31 +274,31 @@ def test_colour_photo_becomes_grey_at_the_model_size(ex):
         assert np.abs(img[0].numpy().astype(int) - rgb.astype(int)).mean() < 8
 
 
-def test_light_background_is_inverted_and_padded_to_a_square(tmp_path, ex):
+def test_light_background_is_inverted_and_padded_to_a_square(tmp_path):
     a = np.full((30, 60), 250, np.uint8)
     a[10:20, 25:35] = 0  # a dark square on white, twice as wide as tall
     Image.fromarray(a).save(tmp_path / "wide.png")
-    img, notes = read_upload(tmp_path / "wide.png", ex)
+    img, notes = read_upload(tmp_path / "wide.png", **FASHION)
     assert any("inverted" in n for n in notes) and any("60x30" in n and "square" in n for n in notes)
     x = img[0].float()
     assert x[14, 14] > 200 and x[0, 0] < 10 and x[27, 27] < 10  # light object on black, like Fashion-MNIST
 
 
-def test_transparency_16_bit_and_animation_are_converted_and_said(tmp_path, ex):
+def test_transparency_16_bit_and_animation_are_converted_and_said(tmp_path):
     rgba = np.zeros((28, 28, 4), np.uint8)
     rgba[..., :3], rgba[5:20, 5:20, 3] = 200, 255
     Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
-    img, notes = read_upload(tmp_path / "alpha.png", ex)
+    img, notes = read_upload(tmp_path / "alpha.png", **FASHION)
     assert any("Transparent parts were filled with black" in n for n in notes)
     assert img[0, 10, 10] == 200 and img[0, 0, 0] == 0
 
     Image.fromarray(np.full((28, 28), 257 * 100, np.uint16)).save(tmp_path / "deep.png")
-    img, notes = read_upload(tmp_path / "deep.png", ex)
+    img, notes = read_upload(tmp_path / "deep.png", **FASHION)
     assert any("16-bit" in n for n in notes) and int(img.float().mean().round()) == 100
 
     frames = [Image.fromarray(np.full((28, 28), v, np.uint8)) for v in (30, 90)]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
-    img, notes = read_upload(tmp_path / "anim.gif", ex)
+    img, notes = read_upload(tmp_path / "anim.gif", **FASHION)
     assert any("has 2 frames; the first one is used" in n for n in notes) and int(img.float().mean()) == 30
 
 
@@ -390,7 +409,7 @@ def test_help_says_when_the_ranking_is_not_available(tmp_path, ex):
 
 def test_no_figure_is_typed_into_the_apps_text():
     """Accuracies and rankings come from the checkpoint and the results file, never from the source."""
-    for name in ("app.py", "app_logic.py", "app_input.py"):
+    for name in ("app.py", "app_logic.py", "app_input.py", "app_panels.py"):
         source = (ROOT / "vit_lessons" / name).read_text()
         assert "89%" not in source and "89.2" not in source and "runs/<name>" not in source
         assert re.findall(r"(?<![\d.])\d+(?:\.\d+)?%", source) == [], name  # format specs like {p:.1%} pass

@@ -126,7 +126,8 @@ def test_exported_space_answers_predict_from_a_fresh_venv(space, wheel, tmp_path
             proc.kill()
             proc.wait()
     ex = load_explorer(CKPT)
-    want = predict(ex, read_upload(PHOTO, ex)[0])
+    cfg = ex.model.config
+    want = predict(ex, read_upload(PHOTO, img_size=cfg.img_size, in_chans=cfg.in_chans, dataset=ex.dataset)[0])
     assert got["label"] == next(iter(want))
     assert [c["label"] for c in got["confidences"]] == list(want)
     assert [round(c["confidence"], 5) for c in got["confidences"]] == [round(v, 5) for v in want.values()]

@@ -5,8 +5,9 @@ any layer and head, attention rollout, a relevance map of your choice (grad-roll
 faithfulness test's best cheap map, integrated gradients, occlusion) and Grad-CAM, side by side,
 with the faithfulness test's ranking of the maps for the loaded checkpoint. The prediction and
 the maps are named API endpoints, ``/predict`` and ``/explain``, for ``gradio_client``. The work
-itself is in :mod:`vit_lessons.app_logic`, :mod:`vit_lessons.app_input` and
-:mod:`vit_lessons.app_ranking`; this module builds the page and serves it.
+itself is in :mod:`vit_lessons.app_logic` (the model and its maps), :mod:`vit_lessons.app_input` (uploads),
+:mod:`vit_lessons.app_panels` (the pictures and their titles) and :mod:`vit_lessons.app_ranking` (the
+faithfulness ranking); this module lays out the page, wires it and serves it.
 
     python -m vit_lessons app [--checkpoint PATH] [--host 127.0.0.1] [--port 7860] [--share]
     python -m vit_lessons app --export-space DIR [--checkpoint PATH]    # a Hugging Face Space (space.py)
@@ -21,19 +22,9 @@ from functools import wraps
 from pathlib import Path
 
 from .app_input import MAX_BYTES, InputError, read_upload
-from .app_logic import (
-    Explorer,
-    class_attention,
-    enlarge,
-    gallery_examples,
-    grad_cam_map,
-    load_explorer,
-    predict,
-    relevance,
-    render_overlay,
-    rollout_map,
-)
-from .app_ranking import MAPS, Faithfulness, faithfulness, help_text, offered_methods
+from .app_logic import Explorer, enlarge, gallery_examples, load_explorer, predict, relevance, rollout_map
+from .app_panels import attention_panel, describe, grad_cam_panel, relevance_panel, rollout_panel
+from .app_ranking import Faithfulness, faithfulness, help_text, offered_methods
 
 __all__ = ["build_app", "serve", "add_arguments", "run", "DEFAULT_CHECKPOINT"]
 
@@ -41,62 +32,14 @@ DEFAULT_CHECKPOINT = "checkpoints/fashion_mnist_vit.pt"  # under assets/, traine
 log = logging.getLogger(__name__)
 
 
-# ---- what the page shows -----------------------------------------------------------------------------
-def _describe(ex: Explorer) -> str:
-    cfg = ex.model.config
-    g = cfg.img_size // cfg.patch_size
-    colour = "grey" if cfg.in_chans == 1 else "colour"
-    acc = ex.record.get("test_acc")
-    acc = f", test accuracy {acc:.2%}" if isinstance(acc, float) else ""
-    token = "a class token" if ex.model.num_prefix_tokens else "no class token (mean pooling)"
-    blocks, heads = (f"{n} {w}{'s' if n != 1 else ''}" for n, w in ((cfg.depth, "block"), (cfg.num_heads, "head")))
-    return (f"Model `{ex.checkpoint.name}`: {blocks} x {heads}, {cfg.patch_size}x"
-            f"{cfg.patch_size}-pixel patches on {cfg.img_size}x{cfg.img_size} {colour} images ({g}x{g} = "
-            f"{g * g} patches and {token}), trained on {ex.dataset}{acc}.")
-
-
-def _attention_image(ex: Explorer, img, layer, head):
-    layer, head = int(layer), int(head)
-    heat, vmax, own = class_attention(ex, img, layer, head)
-    who = "class token" if own is not None else "patches on average"
-    kept = f", {own:.0%} on itself" if own is not None else ""
-    n = ex.model.config.num_heads
-    return render_overlay(img, heat, ex.model.config.patch_size, f"Attention, layer {layer}, head {head}\n"
-                          f"{who} \u2192 patches{kept}", f"attention weight (shared by {n} heads)", vmax)
-
-
-def _rollout_image(ex: Explorer, img):
-    roll, own = rollout_map(ex, img)
-    kept = f" ({own:.0%} stays on class token)" if own is not None else ""
-    return render_overlay(img, roll, ex.model.config.patch_size, "Attention rollout\n(all layers, heads averaged)",
-                          f"rollout weight{kept}", float(roll.max()))
-
-
-def _grad_cam_image(ex: Explorer, img, block):
-    best = next(iter(predict(ex, img, k=1)))
-    cam = grad_cam_map(ex, img, ex.classes.index(best), int(block))
-    zero = "\n(0 everywhere: no patch raises it here)" if float(cam.max()) == 0 else ""
-    return render_overlay(img, cam, ex.model.config.patch_size, f"Grad-CAM, block {int(block)}, class '{best}'{zero}",
-                          "Grad-CAM (1 = strongest)", 1.0)
-
-
-def _relevance_image(ex: Explorer, img, method):
-    best = next(iter(predict(ex, img, k=1)))
-    heat = relevance(ex, img, method)
-    below = int((heat < 0).sum())
-    below = f"\n({below} patch{'es' if below != 1 else ''} below 0, shown as 0)" if below else ""
-    name, scale, _ = MAPS[method]
-    return render_overlay(img, heat, ex.model.config.patch_size, f"{name}, class '{best}'{below}", scale,
-                          max(float(heat.max()), 0.0))
-
-
+# ---- what the page shows ----------------------------------------------------------------------------
 def _show(ex: Explorer, img, headline: str, notes: list[str], layer, head, method, block):
     """Every output for one image: state, model input, top-5, message, four overlays."""
     top5 = predict(ex, img)
     best = next(iter(top5))
     message = "\n".join([f"{headline} The model says **{best}** ({top5[best]:.1%})."] + [f"- {n}" for n in notes])
-    return (img.numpy(), enlarge(img), top5, message, _attention_image(ex, img, layer, head),
-            _rollout_image(ex, img), _relevance_image(ex, img, method), _grad_cam_image(ex, img, block))
+    return (img.numpy(), enlarge(img), top5, message, attention_panel(ex, img, layer, head),
+            rollout_panel(ex, img), relevance_panel(ex, img, method), grad_cam_panel(ex, img, block))
 
 
 def _failure(message: str):
@@ -151,13 +94,16 @@ def build_app(checkpoint, results=None) -> "gradio.Blocks":  # noqa: F821 - grad
     found = faithfulness(ex, results)
     offered = offered_methods(found)
 
+    def read(path):  # an upload as this model's input: (uint8 (C, S, S), notes)
+        return read_upload(path, img_size=cfg.img_size, in_chans=cfg.in_chans, dataset=ex.dataset)
+
     def on_example(layer, head, method, block, evt: gr.SelectData):
         img, label, index = examples[evt.index]
         return _show(ex, img, f"**Test image #{index}** of {ex.dataset}, labelled **{ex.classes[label]}**.",
                      [], layer, head, method, block)
 
     def on_upload(path, layer, head, method, block):
-        img, notes = read_upload(path, ex)
+        img, notes = read(path)
         name = Path(path).name.replace("`", "'")
         return _show(ex, img, f"**Uploaded `{name}`**.", notes or
                      ["Used as it is: already the model's input size and format."], layer, head, method, block)
@@ -165,7 +111,7 @@ def build_app(checkpoint, results=None) -> "gradio.Blocks":  # noqa: F821 - grad
     def api_predict(path) -> dict[str, float]:
         """Top-5 classes of one image with their probabilities."""
         try:
-            return predict(ex, read_upload(path, ex)[0])
+            return predict(ex, read(path)[0])
         except InputError as e:
             raise gr.Error(str(e), print_exception=False) from None
 
@@ -173,7 +119,7 @@ def build_app(checkpoint, results=None) -> "gradio.Blocks":  # noqa: F821 - grad
         """The top class of one image and its relevance maps, (gh, gw) lists by method, with each method's
         deletion area from the faithfulness test (null where it is not available)."""
         try:
-            img = read_upload(path, ex)[0]
+            img = read(path)[0]
         except InputError as e:
             raise gr.Error(str(e), print_exception=False) from None
         (best, p), = predict(ex, img, k=1).items()
@@ -193,7 +139,7 @@ def build_app(checkpoint, results=None) -> "gradio.Blocks":  # noqa: F821 - grad
         return gr.Number(1, label=f"{label} (the model has only one)", precision=0, interactive=False, elem_id=elem_id)
 
     with gr.Blocks(title="ViT attention explorer", analytics_enabled=False) as demo:
-        gr.Markdown(f"# ViT attention explorer\n{_describe(ex)}")
+        gr.Markdown(f"# ViT attention explorer\n{describe(ex)}")
         state = gr.State(None)  # the current image as the model sees it: uint8 (C, H, W)
         if examples:
             gallery = gr.Gallery([(enlarge(img, 112), ex.classes[y]) for img, y, _ in examples], format="png",
@@ -229,10 +175,10 @@ def build_app(checkpoint, results=None) -> "gradio.Blocks":  # noqa: F821 - grad
         if examples:
             gallery.select(_guarded(on_example), [layer, head, method, block], outputs, api_visibility="private")
         upload.upload(_guarded(on_upload), [upload, layer, head, method, block], outputs, api_visibility="private")
-        gr.on([layer.change, head.change], lambda *v: _quiet(_attention_image)(ex, *v), [state, layer, head], attn,
+        gr.on([layer.change, head.change], lambda *v: _quiet(attention_panel)(ex, *v), [state, layer, head], attn,
               api_visibility="private")
-        method.change(lambda *v: _quiet(_relevance_image)(ex, *v), [state, method], rel, api_visibility="private")
-        block.change(lambda *v: _quiet(_grad_cam_image)(ex, *v), [state, block], cam, api_visibility="private")
+        method.change(lambda *v: _quiet(relevance_panel)(ex, *v), [state, method], rel, api_visibility="private")
+        block.change(lambda *v: _quiet(grad_cam_panel)(ex, *v), [state, block], cam, api_visibility="private")
         # the public endpoints: one image in, top-5 or the maps out (hidden buttons: the page never clicks them)
         gr.Button(visible=False).click(api_predict, upload, top5, api_name="predict")
         gr.Button(visible=False).click(api_explain, upload, gr.JSON(visible=False), api_name="explain")

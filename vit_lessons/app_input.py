@@ -3,7 +3,8 @@
 Uploads are checked before they are decoded (size in bytes and pixels), then converted the way
 the training images look: one grey channel (or three colour ones), light objects on black for the
 course's grey datasets, square, at the model's input size. Every change is written in a note the
-page shows.
+page shows. What the model reads is given as three values (``img_size``, ``in_chans``, and the
+``dataset`` name the notes mention), so this module knows nothing of models or checkpoints.
 
 Used by the attention explorer; its maps are built in notebooks/07_looking_inside.
 """
@@ -12,15 +13,11 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
-
-if TYPE_CHECKING:  # annotations only: app_logic imports this module
-    from .app_logic import Explorer
 
 __all__ = ["InputError", "read_upload", "prepare", "MAX_BYTES", "MAX_PIXELS"]
 
@@ -36,13 +33,34 @@ class InputError(ValueError):
     """
 
 
-def read_upload(path, ex: Explorer, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS):
-    """A file from disk as the model's input: (uint8 (C, H, W), notes on what was converted).
+def _check_target(img_size, in_chans, dataset) -> None:
+    """A caller's mistake (not the upload's): a ValueError saying which value is wrong."""
+    if isinstance(img_size, bool) or not isinstance(img_size, int) or img_size < 1:
+        raise ValueError(f"img_size={img_size!r}: give the model's input side in pixels, a positive int "
+                         "(model.config.img_size)")
+    if in_chans not in (1, 3):
+        raise ValueError(f"in_chans={in_chans!r}: the explorer reads grey (1) or colour (3) images; give "
+                         "model.config.in_chans")
+    if not isinstance(dataset, str) or not dataset:
+        raise ValueError(f"dataset={dataset!r}: give the name of the dataset the model was trained on, "
+                         "e.g. 'fashion-mnist'")
+
+
+def read_upload(path, *, img_size: int, in_chans: int, dataset: str, max_bytes: int = MAX_BYTES,
+                max_pixels: int = MAX_PIXELS):
+    """A file from disk as the model's input: (uint8 (in_chans, img_size, img_size), notes on what was converted).
+
+    Args:
+        path: the uploaded file (None: nothing uploaded yet).
+        img_size, in_chans: the model's input side in pixels and its channels (1 grey, 3 colour).
+        dataset: the name of the dataset the model was trained on, for the notes.
+        max_bytes, max_pixels: larger files are refused before they are decoded.
 
     Anything that is not a usable image raises :class:`InputError` with a message for the page.
 
     Used by the attention explorer; its maps are built in notebooks/07_looking_inside.
     """
+    _check_target(img_size, in_chans, dataset)
     if path is None:
         raise InputError("No image yet: choose an example or upload a picture (PNG, JPEG, GIF, BMP, TIFF, WebP).")
     path = Path(path)
@@ -52,7 +70,7 @@ def read_upload(path, ex: Explorer, max_bytes: int = MAX_BYTES, max_pixels: int 
     size = path.stat().st_size
     if size == 0:
         raise InputError(f"{name} is empty (0 bytes): upload a picture file.")
-    shrink = f"Shrink it first: the model looks at {ex.model.config.img_size}x{ex.model.config.img_size} pixels."
+    shrink = f"Shrink it first: the model looks at {img_size}x{img_size} pixels."
     if size > max_bytes:
         raise InputError(f"{name} is {size / 2**20:.1f} MB; the explorer reads files up to "
                          f"{max_bytes / 2**20:.0f} MB. {shrink}")
@@ -77,7 +95,7 @@ def read_upload(path, ex: Explorer, max_bytes: int = MAX_BYTES, max_pixels: int 
             raise InputError(f"{name} looks like a {im.format or 'picture'} file but cannot be decoded "
                              f"({str(e)[:120] or type(e).__name__}): it may be truncated or corrupt. "
                              "Save it again and retry.") from None
-        return prepare(im, ex, notes)
+        return prepare(im, img_size=img_size, in_chans=in_chans, dataset=dataset, notes=notes)
 
 
 def _to_8bit(im: Image.Image, notes: list[str]) -> Image.Image:
@@ -99,8 +117,9 @@ def _to_8bit(im: Image.Image, notes: list[str]) -> Image.Image:
     return im if im.mode in ("L", "RGB") else im.convert("L" if im.mode == "1" else "RGB")
 
 
-def prepare(im: Image.Image, ex: Explorer, notes: list[str] | None = None):
-    """A decoded Pillow image as the model's input: (uint8 (C, H, W), notes saying what was changed and why).
+def prepare(im: Image.Image, *, img_size: int, in_chans: int, dataset: str, notes: list[str] | None = None):
+    """A decoded Pillow image as the model's input: (uint8 (in_chans, img_size, img_size), notes saying what was
+    changed and why); the arguments are :func:`read_upload`'s.
 
     Colour becomes grey for a one-channel model (and grey becomes three equal channels for a
     colour one), a light background is inverted for the course's grey datasets (light objects on
@@ -109,9 +128,9 @@ def prepare(im: Image.Image, ex: Explorer, notes: list[str] | None = None):
 
     Used by the attention explorer; its maps are built in notebooks/07_looking_inside.
     """
+    _check_target(img_size, in_chans, dataset)
     notes = list(notes or [])
-    cfg = ex.model.config
-    S, C = cfg.img_size, cfg.in_chans
+    S, C = img_size, in_chans
     try:
         im = ImageOps.exif_transpose(im)  # phone photos store their rotation in EXIF
     except Exception:  # noqa: BLE001 - a broken EXIF block only loses the rotation
@@ -133,7 +152,7 @@ def prepare(im: Image.Image, ex: Explorer, notes: list[str] | None = None):
     border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])  # (2H + 2W, C)
     if C == 1 and border.mean() > 127:  # Fashion-MNIST and digits are light objects on a black background
         a, border = 255 - a, 255 - border
-        notes.append(f"Colours inverted: the picture has a light background, while {ex.dataset} images are light "
+        notes.append(f"Colours inverted: the picture has a light background, while {dataset} images are light "
                      "on black.")
     h, w = a.shape[:2]
     if h != w:

@@ -100,7 +100,9 @@ def gallery_examples(ex: Explorer, n: int = 20) -> list[tuple[torch.Tensor, int,
 def _resized(img: torch.Tensor, ex: Explorer) -> torch.Tensor:
     """A dataset image at another size than the model's (a checkpoint trained on resized images): resized."""
     a = img.permute(1, 2, 0).numpy()  # (H, W, C)
-    return prepare(Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a), ex)[0]  # (C, S, S)
+    cfg = ex.model.config
+    return prepare(Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a), img_size=cfg.img_size,
+                   in_chans=cfg.in_chans, dataset=ex.dataset)[0]  # (C, S, S)
 
 
 def _to_input(ex: Explorer, img: torch.Tensor) -> torch.Tensor:
