@@ -16,8 +16,10 @@ import torch
 from . import app, notebook_tools  # app imports gradio only when it serves
 from .bench import ablations, cpu_kernels, fashion_mnist_10min, gpu, small_data, speed
 from .bench import explain as explain_bench
+from .bench import mae as mae_bench
 from .bench import transfer as transfer_bench
-from .cli_train import add_eval_command, add_train_command, setup_from_args
+from .cli_eval import add_eval_command
+from .cli_train import add_train_command, setup_from_args
 from .data import DATASETS, DatasetNotFoundError, load_dataset
 from .train import setup_logging
 
@@ -25,7 +27,8 @@ __all__ = ["main", "build_parser", "setup_from_args", "BENCHMARKS"]
 
 # every `bench <name>` command; a new benchmark module joins with its COMMANDS here
 BENCHMARKS = (*fashion_mnist_10min.COMMANDS, *ablations.COMMANDS, *gpu.COMMANDS, *cpu_kernels.COMMANDS, *speed.COMMANDS,
-              *small_data.COMMANDS, *transfer_bench.COMMANDS, *explain_bench.COMMANDS)
+              *small_data.COMMANDS, *transfer_bench.COMMANDS, *explain_bench.COMMANDS,
+              *mae_bench.COMMANDS)
 
 
 def _data(args: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
-"""``train`` and ``eval`` on the command line: their flags, the model and recipe they ask for, and
-the two commands. Every flag of ``train``'s recipe group comes from a field of
+"""``train`` on the command line: its flags, the model and recipe they ask for, and the command
+(``eval`` is in :mod:`vit_lessons.cli_eval`). Every flag of ``train``'s recipe group comes from a field of
 :class:`~vit_lessons.train.Recipe`, so a new ingredient is one edit in recipes.py.
 :mod:`vit_lessons.cli` puts them beside the other sub-commands.
 
@@ -17,28 +17,23 @@ import torch
 
 from .cnn import CNN_PRESETS
 from .config import PRESETS, ViTConfig
-from .data import DATASETS, DatasetNotFoundError, load_dataset, with_validation
+from .data import DATASETS, DatasetNotFoundError, load_dataset
 from .machine import command
-from .model import count_params
 from .train import (
     RECIPES,
     CheckpointError,
     Recipe,
     RunExistsError,
     Trainer,
-    confusion_matrix,
     default_setup,
     distributed,
-    evaluate,
-    format_confusion,
-    load_model,
     log,
     setup_logging,
 )
 from .train.recipes import cnn_setup, recipe_problem
-from .transfer import Resized, backbone_config, finetune_config
+from .transfer import backbone_config, finetune_config
 
-__all__ = ["add_train_command", "add_eval_command", "setup_from_args"]
+__all__ = ["add_train_command", "setup_from_args"]
 
 _TRAIN_HELP = """\
 Train a Vision Transformer from scratch.
@@ -197,6 +192,9 @@ def setup_from_args(args: argparse.Namespace) -> tuple[ViTConfig, Recipe]:
         info = DATASETS[dataset]
         cfg = finetune_config(backbone_config(recipe.init_from), info.num_classes, recipe.img_size or info.img_size,
                               info.in_chans)
+    if recipe.pretrain != "none" and (args.model == "cnn" or args.spt or args.stem):
+        raise ValueError("--pretrain mae pretrains a plain ViT: leave out --model cnn, --spt and --stem (they let a "
+                         "token see the pixels of the patches it is meant to fill in)")
     if args.model == "cnn":  # lesson 09's CNN: its own recipe, with the same recipe switches applied
         cfg, recipe = cnn_setup(dataset, args.cnn_preset, **changes)
     elif args.spt or args.lsa or args.stem or recipe.distill == "token":  # lesson 09's switches (off by default)
@@ -237,48 +235,14 @@ def _train(args: argparse.Namespace) -> int:
         log.info(f"writing {trainer.out_dir}/")
     hist = trainer.fit()
     if trainer.is_main and hist:
-        best = (f"; best.pt: the best validation epoch, val acc {trainer.best_acc:.4f}" if trainer.val_size
-                else "; no validation split, so no best.pt")
-        log.info(f"done: test acc {hist[-1]['test_acc']:.4f} at the end after {trainer.train_time:.0f} s of training"
-                 f"{best}; checkpoints in {trainer.out_dir}/")
+        mae = recipe.pretrain != "none"  # no accuracy: a reconstruction loss, and best.pt is the lowest on val
+        best = ("; no validation split, so no best.pt" if not trainer.val_size else
+                f"; best.pt: the best validation epoch, val {'loss' if mae else 'acc'} "
+                f"{trainer.best_loss if mae else trainer.best_acc:.4f}")
+        end = f"test loss {hist[-1]['test_loss']:.4f}" if mae else f"test acc {hist[-1]['test_acc']:.4f}"
+        log.info(f"done: {end} at the end after {trainer.train_time:.0f} s of training{best}; checkpoints in "
+                 f"{trainer.out_dir}/" + (f" (fine-tune with --init-from {trainer.out_dir}/best.pt)" if mae else ""))
     distributed.finish()
-    return 0
-
-
-def _epochs_done(ck: dict) -> str:
-    """'after 3 epochs' (2.5 for a checkpoint written inside an epoch), the numbering of metrics.jsonl."""
-    e = ck.get("epoch")
-    return "epochs unknown" if e is None else f"after {float(e):g} epoch{'' if float(e) == 1 else 's'}"
-
-
-def _eval(args: argparse.Namespace) -> int:
-    try:
-        model, ck = load_model(args.checkpoint)
-        data = load_dataset(ck["dataset"], root=args.data_root)
-    except (CheckpointError, DatasetNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if args.split == "val":
-        if not ck.get("val_size"):
-            print(f"error: {args.checkpoint} records no validation split (written before runs held one out, or "
-                  "trained with --val-size 0): evaluate it on the test split (leave out --split val)",
-                  file=sys.stderr)
-            return 2
-        data = with_validation(data, int(ck["val_size"]))  # the very images the run held out
-        x, y = data.val_x, data.val_y
-        what = f"the validation split ({len(y):,} training images the run held out and chose on)"
-    else:
-        x, y = data.test_x, data.test_y
-        what = f"the test split ({len(y):,} images no choice was made on)"
-    model.to(torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu")))
-    resized = Resized(model, ck.get("recipe", {}).get("img_size", 0))  # a fine-tune may read resized images
-    res = evaluate(resized, x, y, data.info.mean, data.info.std, batch_size=args.batch_size)
-    cm = confusion_matrix(res["pred"], y, data.info.num_classes)
-    print(f"{args.checkpoint}: {ck['model_config'].get('name', '')} on {ck['dataset']}, "
-          f"{_epochs_done(ck)}, {count_params(model):,} parameters")
-    print(f"on {what}:")
-    print(f"{args.split} accuracy {res['acc']:.4f} ({res['correct']}/{res['n']}), {args.split} loss {res['loss']:.4f}")
-    print(format_confusion(cm, data.info.classes))
     return 0
 
 
@@ -291,22 +255,3 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
                        epilog=_TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_train_arguments(t)
     t.set_defaults(func=_train)
-
-
-def add_eval_command(sub: argparse._SubParsersAction) -> None:
-    """Add ``eval`` (a checkpoint's test accuracy and confusion matrix) to the sub-commands ``sub``.
-
-    Built in notebooks/06_training.
-    """
-    e = sub.add_parser("eval", help="test accuracy and confusion matrix of a checkpoint",
-                       description="Evaluate a checkpoint on its dataset's test set (or, with --split val, on the "
-                                   "validation images its run held out): accuracy, loss and a confusion matrix "
-                                   "(rows: true class, columns: predicted).")
-    e.add_argument("checkpoint", help="a .pt written by `train` (last.pt, best.pt) or assets/checkpoints/*.pt")
-    e.add_argument("--data-root", default=None, help="folder with the dataset files")
-    e.add_argument("--batch-size", action=_Checked, kind="int", problem=_positive_int, default=1000,
-                   help="evaluation batch size (default 1000)")
-    e.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    e.add_argument("--split", choices=["test", "val"], default="test",
-                   help="test (default): the images no choice was made on; val: the run's held-out validation images")
-    e.set_defaults(func=_eval)

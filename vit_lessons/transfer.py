@@ -11,7 +11,8 @@ Three changes turn a backbone trained on one task into a model for another:
 
 Then either everything trains (full fine-tuning) or only the head (a linear probe on frozen
 features). The trainer does all of this from ``Recipe(init_from=..., freeze=...)``; a backbone is a
-course checkpoint, ``"torchvision:vit_b_16"`` (torchvision's ImageNet weights) or ``"timm:<name>"``.
+course checkpoint (a masked autoencoder's too: its encoder), ``"torchvision:vit_b_16"`` (torchvision's
+ImageNet weights) or ``"timm:<name>"``.
 
 Built in notebooks/08_pretrained_weights.
 """
@@ -25,6 +26,7 @@ from torch import nn
 from .config import ViTConfig
 from .download import DownloadError, download
 from .embeddings import resize_pos_embed
+from .mae import encoder_state_dict, is_mae_state
 from .model import VisionTransformer
 from .pretrained import config_from_timm, config_from_torchvision, from_timm, from_torchvision
 from .train.checkpoint import CheckpointError, load_checkpoint
@@ -83,7 +85,12 @@ def load_backbone(source, map_location="cpu") -> VisionTransformer:
     kind, name = _split(str(source))
     if kind == "file":
         ck = load_checkpoint(name, map_location)
-        model = VisionTransformer(ViTConfig.from_dict(ck["model_config"]))
+        cfg = ViTConfig.from_dict(ck["model_config"])
+        if is_mae_state(ck["model"]):  # masked-autoencoder pretraining (lesson 11): its encoder is the backbone
+            model = VisionTransformer(cfg.replace(num_classes=0))
+            model.load_state_dict(encoder_state_dict(ck["model"]))
+            return model
+        model = VisionTransformer(cfg)
         model.load_state_dict(ck["model"])
         return model
     lib = _library_model(str(source), pretrained=True)

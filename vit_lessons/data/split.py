@@ -16,7 +16,7 @@ import torch
 
 from .datasets import ImageData
 
-__all__ = ["VAL_SEED", "VAL_FRACTION", "default_val_size", "stratified_split", "with_validation"]
+__all__ = ["VAL_SEED", "VAL_FRACTION", "default_val_size", "stratified_split", "with_validation", "balanced_subset"]
 
 VAL_SEED = 1234  # fixed: the validation images do not depend on the run's seed
 VAL_FRACTION = 1 / 12  # 5,000 of Fashion-MNIST's 60,000 training images
@@ -58,3 +58,28 @@ def with_validation(data: ImageData, n_val: int, seed: int = VAL_SEED) -> ImageD
     tr, va = stratified_split(data.train_y, n_val, seed)
     return dataclasses.replace(data, train_x=data.train_x[tr], train_y=data.train_y[tr],
                                val_x=data.train_x[va], val_y=data.train_y[va])
+
+
+def balanced_subset(data: ImageData, n: int, seed: int) -> ImageData:
+    """``data`` with only ``n`` of its training images (0 = all), the same number of each class (the first
+    ``n mod classes`` classes one more), drawn by a generator seeded with ``seed``; validation and test as they are.
+
+    600 of Fashion-MNIST's 55,000 training images (60 a class) is 1% of its labels.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"train_size must be 0 (all images) or a positive number of images, got {n!r}")
+    if n == 0:
+        return data
+    labels, k = data.train_y, data.info.num_classes
+    counts = torch.bincount(labels, minlength=k)
+    want = torch.full((k,), n // k, dtype=torch.long)
+    want[: n % k] += 1
+    if n < k or (want > counts).any():
+        raise ValueError(f"a class-balanced subset of {n} images needs at least {k} images ({k} classes) and at most "
+                         f"{int(counts.min()) * k} (the rarest class has {int(counts.min())}): pick --train-size "
+                         f"between {k} and {int(counts.min()) * k}, or 0 for all")
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(labels), generator=g)
+    idx = torch.cat([order[labels[order] == c][:w] for c, w in enumerate(want.tolist())])
+    idx = idx[torch.randperm(len(idx), generator=g)]  # classes mixed, so batches are too
+    return dataclasses.replace(data, train_x=data.train_x[idx], train_y=data.train_y[idx])

@@ -6,6 +6,7 @@
     checkpoint.py   the run's files: checkpoints (save, load, export, resume checks), the run folder
     distributed.py  several processes under torchrun (DistributedDataParallel)
     trainer.py      the Trainer: the training loop
+    run_parts.py    what a run is built from: its model (a masked autoencoder when pretraining), its loss
     resume.py       what the Trainer's checkpoints hold, and resuming a run from its last.pt
     distill.py      learning from a teacher's logits (lesson 09)
     log.py          timestamped log lines

@@ -22,6 +22,7 @@ import torch
 
 from ..cnn import build_model, config_from_dict
 from ..config import ViTConfig
+from ..mae import MaskedAutoencoder, is_mae_state
 from ..model import VisionTransformer
 from .recipes import Recipe
 
@@ -102,9 +103,15 @@ def _why_unreadable(path: Path, error: Exception) -> tuple[str, bool]:
 
 
 def load_model(path: str | os.PathLike, map_location="cpu") -> tuple[VisionTransformer, dict]:
-    """(model in eval mode, checkpoint dict) from a course checkpoint, e.g. assets/checkpoints/*.pt."""
+    """(model in eval mode, checkpoint dict) from a course checkpoint, e.g. assets/checkpoints/*.pt: a ViT, lesson
+    09's CNN, or lesson 11's :class:`~vit_lessons.mae.MaskedAutoencoder` (from ``train --pretrain mae``)."""
     ck = load_checkpoint(path, map_location)
-    model = build_model(config_from_dict(ck["model_config"]))  # a ViT, or lesson 09's CNN
+    cfg = config_from_dict(ck["model_config"])
+    if is_mae_state(ck["model"]):
+        r = Recipe.from_dict(ck["recipe"])
+        model = MaskedAutoencoder(cfg, r.decoder_dim, r.decoder_depth, r.decoder_heads, r.mask_ratio)
+    else:
+        model = build_model(cfg)  # a ViT, or lesson 09's CNN
     model.load_state_dict(ck["model"])
     return model.eval(), ck
 

@@ -111,7 +111,7 @@ class Distiller:
         recipe: the student's recipe (``distill``, ``distill_alpha``, ``distill_tau``, ``teacher``).
         data: the training data (the teacher is checked against it).
         student: the student model; for 'token' it must have a distillation token and
-            ``distilled_training`` set (:func:`vit_lessons.train.trainer.build_run_model` does both).
+            ``distilled_training`` set (:func:`vit_lessons.train.run_parts.build_run_model` does both).
         images: the uint8 training images as the Trainer stores them (for the one-time teacher pass).
         device: where the teacher runs.
 
@@ -131,7 +131,7 @@ class Distiller:
             if not student.distilled_training:  # the Distiller reads the student; it never changes it
                 raise ValueError("--distill token needs the student's training forward to return both heads' "
                                  "logits: set model.distilled_training = True when building it "
-                                 "(vit_lessons.train.trainer.build_run_model does)")
+                                 "(vit_lessons.train.run_parts.build_run_model does)")
         self.recipe, self.images, self.info = recipe, images, data.info
         self.teacher, self.teacher_record = load_teacher(recipe.teacher, data, device)
         # not augmented: every epoch shows the teacher the same images, so one pass gives all its answers

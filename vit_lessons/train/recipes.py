@@ -23,6 +23,7 @@ SCHEDULES = ("cosine", "constant")
 INITS = ("timm", "mimetic")
 DISTILL = ("none", "soft", "hard", "token")
 FREEZES = ("none", "all-but-head")  # all-but-head: a linear probe on a frozen backbone
+PRETRAIN = ("none", "mae")  # mae: masked-autoencoder pretraining, no labels used (vit_lessons/mae.py)
 
 # what each `check` word accepts, and how a message says it
 _CHECKS = {
@@ -79,6 +80,14 @@ class Recipe:
         freeze: 'all-but-head' trains the head only (a linear probe); 'none' trains everything.
         img_size: resize every batch to this many pixels per side before the model (0 = as stored):
             a backbone's input size, or another patch grid.
+        train_size: train on this many of the training images (class-balanced, drawn with the run's seed,
+            after the validation split is held out; 0 = all): 600 is 1% of Fashion-MNIST's labels.
+        eval_every: evaluate every this many optimisation steps instead of ``evals_per_epoch`` times an
+            epoch (0 = per epoch): for small training sets, whose epochs last a few steps.
+        pretrain: 'none' (classification) or 'mae': masked-autoencoder pretraining of the encoder,
+            labels unused (``vit_lessons.mae``, notebooks/11_self_supervised); best.pt is then the lowest
+            validation reconstruction loss.
+        mask_ratio, decoder_dim, decoder_depth, decoder_heads: the masked autoencoder's masking and decoder.
 
     Built in notebooks/06_training.
     """
@@ -117,6 +126,17 @@ class Recipe:
     freeze: str = _ingredient("none", "all-but-head trains only the head (a linear probe)", choices=FREEZES)
     img_size: int = _ingredient(0, "resize images to this many pixels per side before the model (0 = as "
                                    "stored)", "non-negative", metavar="PIXELS")
+    train_size: int = _ingredient(0, "train on N of the training images, class-balanced (0: all; the validation "
+                                     "split is held out first)", "non-negative", metavar="N")
+    eval_every: int = _ingredient(0, "evaluate every N steps instead of per epoch (0: per epoch)", "non-negative",
+                                  metavar="STEPS")
+    # masked-autoencoder pretraining (He et al. 2021), vit_lessons/mae.py
+    pretrain: str = _ingredient("none", "mae: pretrain the encoder as a masked autoencoder (no labels used)",
+                                choices=PRETRAIN)
+    mask_ratio: float = _ingredient(0.75, "fraction of patches removed from each image (--pretrain mae)", "fraction")
+    decoder_dim: int = _ingredient(64, "the masked autoencoder's decoder width", "positive")
+    decoder_depth: int = _ingredient(1, "the masked autoencoder's decoder blocks", "positive")
+    decoder_heads: int = _ingredient(4, "the masked autoencoder's decoder heads", "positive")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -127,6 +147,9 @@ class Recipe:
             raise ValueError(f"nothing to train: epochs={self.epochs} and time_budget={self.time_budget}; give a "
                              "positive number of epochs (--epochs N) or a time budget in seconds "
                              "(--time-budget SECONDS)")
+        if self.pretrain != "none" and (self.distill != "none" or self.init_from or self.freeze != "none"):
+            raise ValueError("--pretrain mae trains an encoder without labels: it takes no --distill, --init-from "
+                             "or --freeze (fine-tune its checkpoint afterwards with --init-from)")
         if (self.distill == "none") != (not self.teacher):
             raise ValueError("distillation needs both --distill {soft,hard,token} and --teacher CHECKPOINT; "
                              f"got distill={self.distill!r}, teacher={self.teacher!r}")
@@ -197,6 +220,13 @@ RECIPES: dict[str, NamedRecipe] = {r.name: r for r in (
     NamedRecipe("fashion-mnist-hybrid", "fashion-mnist", "fashion_mnist_hybrid", {},
                 Recipe(epochs=10, batch_size=64, lr=2e-3, weight_decay=0.05, warmup=0.05, label_smoothing=0.1,
                        crop_pad=0, flip=False, init="mimetic")),
+    # lesson 11: the course model pretrained as a masked autoencoder (He et al. 2021) on the training images
+    # without labels; AdamW with beta2 0.95 as the paper's pretraining (its Table 8), shifts and flips as its
+    # augmentation; fine-tune the checkpoint with --init-from (bench mae races it against training from scratch)
+    NamedRecipe("fashion-mnist-mae", "fashion-mnist", "fashion_mnist_cpu", {},
+                Recipe(epochs=10, batch_size=256, lr=1.5e-3, weight_decay=0.05, beta2=0.95, warmup=0.05,
+                       label_smoothing=0.0, crop_pad=2, flip=True, init="mimetic", pretrain="mae", mask_ratio=0.75,
+                       decoder_dim=64, decoder_depth=1, decoder_heads=4)),
     # seconds on a CPU; digits are not mirror-symmetric, so no flips
     NamedRecipe("digits", "digits", "digits_cpu", {},
                 Recipe(epochs=15, batch_size=32, lr=3e-3, weight_decay=0.05, warmup=0.1, label_smoothing=0.1,

@@ -45,7 +45,8 @@ def trainer_state(tr) -> dict:
             # epochs done, counted as metrics.jsonl counts them (1.0 after the first, 2.5 halfway through
             # the third): best.pt, written during an evaluation, and last.pt agree
             "epoch": round(tr.step / tr.steps_per_epoch, 4), "partial_sums": [float(v) for v in tr.partial],
-            "step": tr.step, "train_time": tr.train_time, "best_acc": tr.best_acc, "best_on": "val_acc",
+            "step": tr.step, "train_time": tr.train_time, "best_acc": tr.best_acc, "best_loss": tr.best_loss,
+            "best_on": "val_loss" if tr.recipe.pretrain != "none" else "val_acc",
             "metrics": tr.history, "rng": rng, "versions": environment(), "command": tr.extra.get("command", "")}
 
 
@@ -69,6 +70,7 @@ def restore(tr) -> None:
     tr.epoch = tr.step // tr.steps_per_epoch
     tr.partial = tuple(ck.get("partial_sums", (0.0, 0.0, 0.0)))
     tr.best_acc, tr.history = float(ck["best_acc"]), list(ck["metrics"])
+    tr.best_loss = float(ck.get("best_loss", float("inf")))
     torch.set_rng_state(ck["rng"]["torch"].cpu())
     if "cuda" in ck["rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([t.cpu() for t in ck["rng"]["cuda"]])

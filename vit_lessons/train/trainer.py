@@ -6,27 +6,29 @@ pauses for evaluation and a checkpoint at the end of every epoch. One optimisati
 checkpoint holds, and how a run resumes from one, is in :mod:`vit_lessons.train.resume`.
 
 Every run holds out a validation split of its training images (``Recipe.val_size``); ``best.pt`` is
-the best *validation* evaluation. Test accuracy is logged beside it and chooses nothing.
+the best *validation* evaluation. Test accuracy is logged beside it and chooses nothing. With
+``Recipe.pretrain == 'mae'`` the same loop pretrains a masked autoencoder (lesson 11): no labels, the
+reconstruction loss as the metric, best.pt the lowest validation loss.
 
 Built in notebooks/06_training.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .. import transfer
-from ..attention import mimetic_init_
-from ..cnn import build_model
 from ..config import ViTConfig
-from ..data import ImageData, TensorBatches, default_val_size, with_validation
+from ..data import ImageData, TensorBatches, with_validation
+from ..data.split import balanced_subset
 from ..machine import flush_denormal
+from ..mae import evaluate_mae
 from ..metrics_jsonl import append_metrics
 from . import distributed
 from .checkpoint import open_run_folder, refuse_to_overwrite, save_checkpoint
@@ -36,43 +38,10 @@ from .log import EpochProgress, log
 from .metrics import autocast, evaluate
 from .recipes import Recipe
 from .resume import restore, run_config, trainer_state
+from .run_parts import build_run_model, make_loss, resolve_val_size
 from .schedule import lr_at, param_groups
 
-__all__ = ["Trainer", "build_run_model", "make_loss", "resolve_val_size"]
-
-
-def build_run_model(config: ViTConfig, recipe: Recipe, resume: bool = False) -> nn.Module:
-    """The model a run trains: built from ``config`` (a ViT, or lesson 09's CNN), initialised, transferred and
-    frozen as ``recipe`` says; with ``recipe.distill == 'token'`` its training forward returns both heads."""
-    model = build_model(config)
-    if recipe.init == "mimetic":
-        mimetic_init_(model)  # draws from the global generator, seeded by the caller: the same on every process
-    if recipe.init_from and not resume:  # fine-tuning: the backbone's weights, all but the fresh head
-        transfer.start_from(model, recipe.init_from)
-    transfer.freeze(model, recipe.freeze)  # before the optimizer is built, so it holds what trains
-    if recipe.distill == "token":
-        if getattr(model, "dist_token", None) is None:
-            raise ValueError("--distill token needs a student with a distillation token: build it with "
-                             "ViTConfig(distilled=True) (the command line does this for --distill token)")
-        model.distilled_training = True  # a training forward returns (class-token, distillation-token) logits
-    return model
-
-
-def make_loss(recipe: Recipe, distiller: Distiller | None = None):
-    """``loss(outputs, x, y) -> (loss, logits, labels)``: cross-entropy with label smoothing, or the distiller's
-    loss (then ``y`` holds image indices, see :class:`~vit_lessons.train.distill.Distiller`)."""
-    if distiller is not None:
-        return distiller.loss
-
-    def cross_entropy(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
-        return F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing), logits, y
-
-    return cross_entropy
-
-
-def resolve_val_size(recipe: Recipe, n_train: int) -> int:
-    """How many training images a run holds out: ``recipe.val_size``, or the dataset's default for -1."""
-    return default_val_size(n_train) if recipe.val_size < 0 else recipe.val_size
+__all__ = ["Trainer", "build_run_model", "make_loss", "resolve_val_size"]  # the last three: from .run_parts
 
 
 class Trainer:
@@ -114,6 +83,8 @@ class Trainer:
             refuse_to_overwrite(self.out_dir)
         self.val_size = resolve_val_size(recipe, len(data.train_y))
         self.data = with_validation(data, self.val_size)  # the same held-out images for every seed
+        if recipe.train_size:  # a labelled subset (1% of the labels: 600 images), drawn with the run's seed
+            self.data = balanced_subset(self.data, recipe.train_size, seed)
         self._check_data()
         self.rank, self.world_size, self.device = distributed.setup_device(device)
         torch.manual_seed(seed)  # initial weights depend on the seed only
@@ -138,6 +109,7 @@ class Trainer:
         self.total_steps = recipe.epochs * self.steps_per_epoch
         self.epoch, self.step, self.clock = 0, 0, Clock()
         self.best_acc, self.history = -1.0, []  # best validation accuracy so far
+        self.best_loss = math.inf  # lowest validation loss so far: what chooses best.pt when pretraining
         # (summed loss, correct, seen) of the training batches since the last evaluation, as a checkpoint
         # written mid-epoch holds them: the next record then sums exactly what an unbroken run would
         self.partial = (0.0, 0.0, 0.0)
@@ -176,6 +148,8 @@ class Trainer:
                 log.info("no validation split (val_size 0): best.pt is not written; last.pt is the run's result")
         r, spe = self.recipe, self.steps_per_epoch
         eval_at = {round(spe * (k + 1) / r.evals_per_epoch) for k in range(r.evals_per_epoch)}  # steps in an epoch
+        if r.eval_every:  # every eval_every steps instead; the sums then run on across epoch ends
+            eval_at = set()
         self.net.train()
         with flush_denormal(self.device.type == "cpu"):  # for this loop only, restored after
             while not self.done():
@@ -188,7 +162,8 @@ class Trainer:
                     sums += self.train_step(x, y)  # on the device: no sync per step
                     shown.update(i + 1, lambda s=sums: float(s[0] / s[2]), self.optimizer.param_groups[0]["lr"])
                     over = r.time_budget > 0 and self._budget_spent()
-                    if (i + 1) in eval_at or over or i + 1 == spe:
+                    due = (self.step % r.eval_every == 0) if r.eval_every else ((i + 1) in eval_at or i + 1 == spe)
+                    if due or over:
                         with self.clock.paused(self._sync):  # evaluation is not counted
                             self._record(sums.tolist(), i + 1)
                         sums.zero_()
@@ -201,6 +176,7 @@ class Trainer:
                             self.partial = (0.0, 0.0, 0.0)
                 self.clock.stop()
                 shown.close()
+                self.partial = tuple(sums.tolist())  # what the next evaluation still has to count (eval_every)
                 if self.step - self.epoch * spe >= spe:  # a full epoch done
                     self.epoch += 1
                     self.save("last.pt")
@@ -216,17 +192,16 @@ class Trainer:
             g["lr"] = lr
         x = transfer.resize_batch(x, r.img_size)  # (b, C, img_size, img_size) when the recipe resizes
         with autocast(self.device, r.amp):
-            out = self.net(x)  # (b, classes); a (class-token, distillation-token) pair for --distill token
-        loss, logits, y = self.loss_fn(out, x, y)
+            out = self.net(x)  # (b, classes); a pair for --distill token; (loss, pred, mask) for --pretrain mae
+        loss, correct = self.loss_fn(out, x, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if r.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), r.grad_clip)
         self.optimizer.step()
         self.step += 1
-        correct = (logits.detach().argmax(1) == y).sum()
-        return torch.stack([loss.detach().double() * len(y), correct.double(),
-                            torch.tensor(float(len(y)), dtype=torch.float64, device=loss.device)])
+        return torch.stack([loss.detach().double() * len(x), correct.double(),
+                            torch.tensor(float(len(x)), dtype=torch.float64, device=loss.device)])
 
     def evaluate(self, split: str = "test") -> dict:
         """Loss and accuracy on the 'val' or 'test' split (shared out over processes under DDP)."""
@@ -236,10 +211,14 @@ class Trainer:
             return {"loss": float("nan"), "acc": float("nan"), "correct": 0}
         lo, hi = n * self.rank // self.world_size, n * (self.rank + 1) // self.world_size
         info = self.data.info
-        res = evaluate(transfer.Resized(self.model, self.recipe.img_size), x[lo:hi], y[lo:hi], info.mean, info.std,
-                       amp=self.recipe.amp)
+        if self.recipe.pretrain == "mae":  # the reconstruction loss, with the same masks at every evaluation
+            res = evaluate_mae(self.model, x[lo:hi], info.mean, info.std)
+        else:
+            res = evaluate(transfer.Resized(self.model, self.recipe.img_size), x[lo:hi], y[lo:hi], info.mean,
+                           info.std, amp=self.recipe.amp)
         loss_sum, correct = distributed.all_sum([res["loss"] * res["n"], float(res["correct"])], self.device)
-        return {"loss": loss_sum / n, "acc": correct / n, "correct": int(round(correct))}
+        acc = correct / n if self.recipe.pretrain == "none" else math.nan  # a reconstruction has no accuracy
+        return {"loss": loss_sum / n, "acc": acc, "correct": int(round(correct))}
 
     def _record(self, sums: list[float], step_in_epoch: int) -> None:
         """Evaluate on validation and test, append a metrics record (to metrics.jsonl too), keep best.pt."""
@@ -254,15 +233,22 @@ class Trainer:
         self.history.append(rec)
         if not self.is_main:
             return
-        log.info(f"[epoch {rec['epoch']:5.2f}] train loss {rec['train_loss']:.4f} acc {rec['train_acc']:.4f} | "
-                 f"val loss {rec['val_loss']:.4f} acc {rec['val_acc']:.4f} | test loss {rec['test_loss']:.4f} acc "
-                 f"{rec['test_acc']:.4f} | "
+        acc = (lambda k: "") if self.recipe.pretrain != "none" else (lambda k: f" acc {rec[k + '_acc']:.4f}")
+        log.info(f"[epoch {rec['epoch']:5.2f}] train loss {rec['train_loss']:.4f}{acc('train')} | "
+                 f"val loss {rec['val_loss']:.4f}{acc('val')} | test loss {rec['test_loss']:.4f}{acc('test')} | "
                  f"lr {rec['lr']:.2e} | {self.train_time:.0f} s")
         if self.out_dir is not None:
             append_metrics(self.out_dir, rec)
-            if self.val_size and val["acc"] > self.best_acc:  # chosen on validation, never on test
-                self.best_acc = val["acc"]
+            if self.val_size and self._better(val):  # chosen on validation, never on test
                 self.save("best.pt")
+
+    def _better(self, val: dict) -> bool:
+        """Whether this validation result beats the best so far (accuracy; the loss when pretraining); remembers it."""
+        if self.recipe.pretrain != "none":
+            better, self.best_loss = val["loss"] < self.best_loss, min(self.best_loss, val["loss"])
+        else:
+            better, self.best_acc = val["acc"] > self.best_acc, max(self.best_acc, val["acc"])
+        return better
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
