@@ -9,8 +9,9 @@
 Benchmarks are commands, never timed tests: their numbers depend on the machine and on
 what else runs on it, so each output records the command, the machine, the torch
 version and the load average before and after every run. One module per benchmark, each
-named for it and offering its ``COMMANDS``; report.py (what they record and write) and
-runs.py (the training runs) are shared. Import a benchmark from its module:
+named for it and offering its ``COMMANDS``; report.py (what they record and write), runs.py
+(the training runs) and budgeted.py (what the same-budget races share: flags, reusing finished
+runs, medians) are shared. Import a benchmark from its module:
 ``from vit_lessons.bench.ablations import ablations``.
 
 Built in notebooks/06_training.

@@ -17,24 +17,14 @@ from pathlib import Path
 from ..data import load_dataset
 from ..machine import command, loadavg
 from ..train import default_setup, export_checkpoint, tintn_setup
-from .report import (
-    RESULTS,
-    Benchmark,
-    add_options,
-    copy_metrics,
-    finished_runs,
-    fmt_s,
-    machine_record,
-    median,
-    median_time,
-    today,
-    write_results,
-)
+from .budgeted import add_budget_options, contestant_medians, reusable, summary_header
+from .report import RESULTS, Benchmark, copy_metrics, finished_runs, fmt_s, machine_record, write_results
 from .runs import run_one, run_side_by_side
 
 __all__ = ["fashion_mnist_10min", "COMMANDS"]
 
 OUT = RESULTS / "fashion_mnist_10min"
+RUNS_DIR = Path("experiments/bench")
 
 
 def _setups(budget: float, evals_per_epoch: int):
@@ -45,7 +35,7 @@ def _setups(budget: float, evals_per_epoch: int):
 
 
 def fashion_mnist_10min(seeds=(0, 1, 2), budget: float = 600.0, out: Path = OUT,
-                        runs_dir: Path = Path("experiments/bench"), checkpoint: Path | None = None,
+                        runs_dir: Path = RUNS_DIR, checkpoint: Path | None = None,
                         evals_per_epoch: int = 2, device=None, side_by_side: bool = False) -> dict:
     """Our recipe and tintn's seed recipe at the same wall-clock budget, seed by seed.
 
@@ -61,8 +51,7 @@ def fashion_mnist_10min(seeds=(0, 1, 2), budget: float = 600.0, out: Path = OUT,
         for name, cfg, recipe in _setups(budget, evals_per_epoch):
             rd = runs_dir / f"fmnist{int(budget)}s-{name}-seed{seed}"
             prev = done.get((name, seed))
-            if prev and prev["recipe"] == recipe.to_dict() and prev["model"] == cfg.to_dict() and \
-                    prev.get("side_by_side", False) == side_by_side and (Path(prev["run_dir"]) / "last.pt").exists():
+            if reusable(prev, cfg, recipe) and prev.get("side_by_side", False) == side_by_side:
                 runs.append(prev)
                 continue
             todo.append((name, cfg, recipe, seed, rd))
@@ -84,27 +73,18 @@ def fashion_mnist_10min(seeds=(0, 1, 2), budget: float = 600.0, out: Path = OUT,
 
 
 def _summary(runs, seeds, budget, evals_per_epoch, side_by_side, start_load) -> dict:
-    summ = {"benchmark": "fashion-mnist-10min", "command": command(), "budget_s": budget, "seeds": list(seeds),
-            "counted": "training wall-clock time only: data batching and augmentation, forward, backward, optimizer "
-                       "steps; not counted: loading the dataset from disk, building the model, test evaluations "
-                       f"({evals_per_epoch} per epoch, clock paused)",
-            "side_by_side": side_by_side,
-            "how": ("side by side: for each seed both recipes trained at the same time, each in its own process "
-                    "pinned to its own core, one torch thread each" if side_by_side else
-                    "one run after the other, each with the whole machine"),
-            "machine": machine_record() | ({"torch_threads": 1} if side_by_side else {}),
-            "loadavg_start": runs[0]["loadavg_before"] if runs else start_load,  # before the first run, even if reused
-            "loadavg_end": runs[-1]["loadavg_after"] if runs else loadavg(),  # after the last run, even if reused
-            "date": today()}
+    summ = summary_header(
+        "fashion-mnist-10min", budget, seeds, runs, start_load,
+        machine=machine_record() | ({"torch_threads": 1} if side_by_side else {}),
+        counted="training wall-clock time only: data batching and augmentation, forward, backward, optimizer "
+                "steps; not counted: loading the dataset from disk, building the model, test evaluations "
+                f"({evals_per_epoch} per epoch, clock paused)",
+        side_by_side=side_by_side,
+        how=("side by side: for each seed both recipes trained at the same time, each in its own process "
+             "pinned to its own core, one torch thread each" if side_by_side else
+             "one run after the other, each with the whole machine"))
     for name in ("ours", "tintn"):
-        rs = [r for r in runs if r["name"] == name]
-        summ[name] = {"median_acc": median([r["final_acc"] for r in rs]),
-                      "accs": [r["final_acc"] for r in rs],
-                      "median_time_to_85": median_time([r["time_to_85"] for r in rs]),
-                      "times_to_85": [r["time_to_85"] for r in rs],
-                      "median_epochs": median([r["epochs"] for r in rs]),
-                      "median_images_per_s": median([r["images_per_s"] for r in rs]),
-                      "num_params": rs[0]["num_params"], "model": rs[0]["model"], "recipe": rs[0]["recipe"]}
+        summ[name] = contestant_medians([r for r in runs if r["name"] == name])
     a, b = summ["ours"]["median_time_to_85"], summ["tintn"]["median_time_to_85"]
     summ["time_to_85_ratio_tintn_over_ours"] = round(b / a, 2) if a and b else None
     if a and not b:  # tintn's median run never got there: the ratio is at least budget / ours
@@ -162,17 +142,16 @@ def _table(s: dict, runs: list[dict]) -> str:
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    add_options(p, OUT, budget=600.0, seeds=(0, 1, 2))
+    add_budget_options(p, OUT, RUNS_DIR, evals_per_epoch=2, evals="test evaluations")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="export the median seed of our recipe here (e.g. assets/checkpoints/fashion_mnist_vit.pt)")
-    p.add_argument("--evals-per-epoch", type=int, default=2, help="test evaluations per epoch (clock paused)")
     p.add_argument("--side-by-side", action="store_true",
                    help="train both recipes at the same time, each in its own process on its own core with one "
                         "thread (needs 2 cores), so both see the same machine conditions")
 
 
 def _run(args: argparse.Namespace) -> None:
-    s = fashion_mnist_10min(args.seeds, args.budget, args.out, checkpoint=args.checkpoint,
+    s = fashion_mnist_10min(args.seeds, args.budget, args.out, args.runs_dir, checkpoint=args.checkpoint,
                             evals_per_epoch=args.evals_per_epoch, device=args.device,
                             side_by_side=args.side_by_side)
     print(_table(s, []).split("Runs:")[0])

@@ -17,76 +17,32 @@ and run again. Every run holds out the validation split; its result is the test 
 validation evaluation. A call that stopped part-way continues: finished fair runs with the same model
 and recipe are reused, so adding seeds or routes later only trains what is missing.
 
+What each route trains is small_data_routes.py; what the race writes, small_data_report.py (both
+re-exported here: ``from vit_lessons.bench.small_data import ROUTES, route_setup, table``).
+
 Built in notebooks/09_small_data.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import multiprocessing as mp
 import os
 import queue
 from pathlib import Path
 
 from ..machine import command, loadavg
-from ..train import RECIPES, default_setup, log
-from ..train.recipes import cnn_setup
-from .report import (
-    RESULTS,
-    Benchmark,
-    add_options,
-    copy_metrics,
-    finished_runs,
-    fmt_s,
-    machine_record,
-    median,
-    median_time,
-    today,
-    write_results,
-)
+from ..train import log
+from .budgeted import add_budget_options, reusable
+from .report import RESULTS, Benchmark, copy_metrics, finished_runs, write_results
 from .runs import _pinned_run
+from .small_data_report import summary, table
+from .small_data_routes import HYBRID_STEM, ROUTES, route_setup
 
-__all__ = ["ROUTES", "HYBRID_STEM", "small_data", "route_setup", "fair", "COMMANDS"]
+__all__ = ["ROUTES", "HYBRID_STEM", "small_data", "route_setup", "fair", "table", "COMMANDS"]
 
 OUT = RESULTS / "small_data_10min"
-HYBRID_STEM = (16, 32)  # the hybrid's conv stem (preset fashion_mnist_hybrid): 3x3 conv + BN + ReLU, 1 -> 16 -> 32
-# route -> what it is, for tables and the lesson
-ROUTES = {
-    "cnn": "the CNN alone (--teacher-preset), the whole budget",
-    "vit": "the course's ViT recipe (lesson 06)",
-    "vit-spt": "ViT + shifted patch tokenization (Lee et al. 2021)",
-    "vit-lsa": "ViT + locality self-attention (Lee et al. 2021)",
-    "hybrid": "the paper's hybrid (Sec. 3.1): the course ViT cutting its patches from a conv stem's feature map "
-              "(1 -> 16 -> 32 channels)",
-    "distill-soft": "ViT student, soft distillation from the CNN (teacher time counted)",
-    "distill-hard": "ViT student, hard distillation from the CNN (teacher time counted)",
-    "distill-token": "ViT student with DeiT's distillation token (teacher time counted)",
-    "distill-hybrid": "hybrid student, soft distillation from the CNN (teacher time counted)",
-}
-
-
-def route_setup(route: str, budget: float, evals_per_epoch: int = 1, teacher: str = "", alpha: float = 0.5,
-                tau: float = 1.0, teacher_preset: str = "cnn_teacher"):
-    """(config, recipe) of one route with ``budget`` seconds of training (a distilled route: its student)."""
-    common = dict(time_budget=budget, evals_per_epoch=evals_per_epoch)
-    if route == "cnn":
-        return cnn_setup("fashion-mnist", teacher_preset, **common)
-    cfg, recipe = default_setup("fashion-mnist", **common)
-    if route == "vit":
-        return cfg, recipe
-    if route in ("vit-spt", "vit-lsa"):
-        return cfg.replace(**{route[4:]: True}), recipe
-    if route in ("hybrid", "distill-hybrid"):
-        cfg, recipe = RECIPES["fashion-mnist-hybrid"].setup(**common)  # preset fashion_mnist_hybrid
-    if route == "hybrid":
-        return cfg, recipe
-    if route.startswith("distill-") and route in ROUTES:
-        mode = "soft" if route == "distill-hybrid" else route[len("distill-"):]
-        student = cfg if route == "distill-hybrid" else cfg.replace(distilled=mode == "token")
-        return student, dataclasses.replace(recipe, distill=mode, teacher=teacher, distill_alpha=alpha,
-                                            distill_tau=tau)
-    raise ValueError(f"unknown route {route!r}; choose from {list(ROUTES)}")
+RUNS_DIR = Path("experiments/small_data")
 
 
 def fair(res: dict, max_load: float, min_cpu_share: float = 0.9) -> str:
@@ -100,7 +56,7 @@ def fair(res: dict, max_load: float, min_cpu_share: float = 0.9) -> str:
 
 
 def small_data(seeds=(0, 1, 2), budget: float = 600.0, teacher_budget: float = 240.0, routes=tuple(ROUTES),
-               out: Path = OUT, runs_dir: Path = Path("experiments/small_data"), evals_per_epoch: int = 1,
+               out: Path = OUT, runs_dir: Path = RUNS_DIR, evals_per_epoch: int = 1,
                alpha: float = 0.5, tau: float = 1.0, teacher_preset: str = "cnn_small", device=None, workers: int = 2,
                min_cpu_share: float = 0.9, max_load: float | None = None, tries: int = 3, data=None) -> dict:
     """Train every route for every seed, ``workers`` runs at a time, each pinned to its own core; write and
@@ -160,9 +116,7 @@ def small_data(seeds=(0, 1, 2), budget: float = 600.0, teacher_budget: float = 2
             name, seed, needs = ready
             (cfg, recipe), t_time = setup(name, seed, needs)
             prev = done.get((name, seed))
-            if prev and prev["recipe"] == recipe.to_dict() and prev["model"] == cfg.to_dict() and \
-                    "cpu_share" in prev and not fair(prev, max_load, min_cpu_share) and \
-                    (Path(prev["run_dir"]) / "last.pt").exists():
+            if reusable(prev, cfg, recipe) and "cpu_share" in prev and not fair(prev, max_load, min_cpu_share):
                 finish((name, seed), prev, t_time)  # a fair run of this very job is already there
                 continue
             rd = runs_dir / f"{name}-seed{seed}"
@@ -206,92 +160,13 @@ def small_data(seeds=(0, 1, 2), budget: float = 600.0, teacher_budget: float = 2
     runs = list(results.values())
     ran = set(results)
     runs += [r for key, r in done.items() if key not in ran]  # earlier calls' other routes and seeds stay
-    summ = _summary(runs, seeds, budget, teacher_budget, start_load, workers, discarded)
+    summ = summary(runs, seeds, budget, teacher_budget, start_load, workers, discarded)
     write_results(out, summ, runs, table(summ, runs))
     return summ
 
 
-def _summary(runs, seeds, budget, teacher_budget, start_load, workers=1, discarded=()) -> dict:
-    summ = {"benchmark": "small-data", "command": command(), "budget_s": budget, "teacher_budget_s": teacher_budget,
-            "seeds": sorted({r["seed"] for r in runs} | set(seeds)), "routes": {},
-            "counted": "training wall-clock time (batching, forward, backward, optimizer steps; for distilled "
-                       "routes also the teacher's training and its one pass over the training images); not "
-                       "counted: loading data, building models, test evaluations (clock paused)",
-            "how": f"{workers} run(s) at a time, each a process with one torch thread pinned to a core of its own; "
-                   "every run's load average sampled every 5 s and its CPU share measured; a run whose mean load "
-                   "exceeded the cores + 0.5 or whose CPU share fell below the floor was discarded and run again",
-            "machine": machine_record(), "discarded": list(discarded),
-            "loadavg_start": runs[0]["loadavg_before"] if runs else start_load,
-            "loadavg_end": runs[-1]["loadavg_after"] if runs else loadavg(), "date": today()}
-    for name in ("teacher", *ROUTES):
-        rs = sorted((r for r in runs if r["name"] == name), key=lambda r: r["seed"])
-        if not rs:
-            continue
-        summ["routes"][name] = {
-            "about": _about(name, rs[0], teacher_budget), "seeds": [r["seed"] for r in rs],
-            "median_acc": median([r["final_acc"] for r in rs]), "accs": [r["final_acc"] for r in rs],
-            "median_time_to_85": median_time([r["time_to_85"] for r in rs]),
-            "times_to_85": [r["time_to_85"] for r in rs],
-            "median_time_to_90": median_time([r.get("time_to_90") for r in rs]),
-            "times_to_90": [r.get("time_to_90") for r in rs], "median_epochs": median([r["epochs"] for r in rs]),
-            "load_means": [r.get("load_mean") for r in rs], "cpu_shares": [r.get("cpu_share") for r in rs],
-            "median_images_per_s": median([r["images_per_s"] for r in rs]), "num_params": rs[0]["num_params"],
-            "loads": [[_one_min(r["loadavg_before"]), _one_min(r["loadavg_after"])] for r in rs],
-            "model": rs[0]["model"], "recipe": rs[0]["recipe"]}
-    return summ
-
-
-def _about(name: str, run: dict, teacher_budget: float) -> str:
-    """What a route is, naming the CNN design its runs used (the preset is a command-line choice)."""
-    cnn = run["model"].get("name", "cnn")
-    if name == "teacher":
-        return f"the CNN teacher ({cnn}), {teacher_budget:g} s"
-    return ROUTES[name].replace("--teacher-preset", cnn)
-
-
-def _one_min(load: str) -> str:
-    """The 1-minute figure of a '1 5 15' load-average string."""
-    return (load or "?").split()[0]
-
-
-def table(s: dict, runs: list[dict]) -> str:
-    """The README.md of the results: one line per route (medians), then one per run."""
-    m = s["machine"]
-    lines = [f"# Small-data routes on Fashion-MNIST, {s['budget_s']:.0f} s of training each "
-             f"(teacher included) on a {m['cpu_count']}-core CPU", "",
-             f"Command: `{s['command']}`  ", f"Date: {s['date']}  ",
-             f"Machine: {m['cpu']}, {m['cpu_count']} cores, torch {m['torch']}  ",
-             f"Load average (1/5/15 min) at start: {s['loadavg_start']}; at end: {s['loadavg_end']}.  ",
-             f"Counted time: {s['counted']}.  ", f"How: {s['how']}.  ",
-             "Accuracy: test accuracy (10,000 images) of each run's best validation evaluation (5,000 training "
-             "images held out); test accuracy chose nothing.", "",
-             "| route | median test acc | accs (seeds) | median time to 85% | median time to 90% | median epochs | "
-             "img/s | params | mean load, CPU share (per seed) |", "|---|---|---|---|---|---|---|---|---|"]
-    for name, r in s["routes"].items():
-        cond = "; ".join(f"{a}, {b}" for a, b in zip(r.get("load_means", []), r.get("cpu_shares", [])))
-        lines.append(f"| {name} | {r['median_acc']:.2%} | {', '.join(f'{a:.2%}' for a in r['accs'])} "
-                     f"(seeds {', '.join(map(str, r['seeds']))}) | {fmt_s(r['median_time_to_85'])} | "
-                     f"{fmt_s(r.get('median_time_to_90'))} | {r['median_epochs']:.1f} | "
-                     f"{r['median_images_per_s']:.0f} | {r['num_params']:,} | {cond} |")
-    lines += ["", "Routes: " + "; ".join(f"**{k}** {r['about']}" for k, r in s["routes"].items()) + ".", "",
-              "Runs:", "", "| route | seed | test acc (best val epoch) | val acc | last test acc | epochs | train s | "
-              "teacher s | time to 85% | time to 90% | img/s | load mean / max | CPU share | core |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in runs:
-        val = f"{r['val_acc']:.2%}" if r.get("val_acc") is not None else "-"
-        last = r.get("last_acc", r["final_acc"])
-        lines.append(f"| {r['name']} | {r['seed']} | {r['final_acc']:.2%} | {val} | {last:.2%} "
-                     f"| {r['epochs']:.2f} | {r['train_time']:.0f} | {r.get('teacher_time', 0):.0f} | "
-                     f"{fmt_s(r['time_to_85'])} | {fmt_s(r.get('time_to_90'))} | {r['images_per_s']:.0f} | "
-                     f"{r.get('load_mean')} / {r.get('load_max')} | {r.get('cpu_share')} | {r.get('cpu_affinity')} |")
-    if s.get("discarded"):
-        lines += ["", "Discarded (run again): " + "; ".join(f"{d['name']} seed {d['seed']}: {d['discarded']}"
-                                                            for d in s["discarded"]) + "."]
-    return "\n".join(lines) + "\n"
-
-
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    add_options(p, OUT, budget=600.0, seeds=(0, 1, 2))
+    add_budget_options(p, OUT, RUNS_DIR, evals_per_epoch=1, evals="evaluations (validation and test)")
     p.add_argument("--routes", nargs="+", default=list(ROUTES), choices=list(ROUTES),
                    help="routes to run (default all)")
     p.add_argument("--teacher-budget", type=float, default=240.0,
@@ -299,8 +174,6 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher-preset", default="cnn_small", help="the CNN design of the teacher and of route cnn")
     p.add_argument("--distill-alpha", type=float, default=0.5, help="weight of the teacher's loss (default 0.5)")
     p.add_argument("--distill-tau", type=float, default=1.0, help="soft distillation's temperature (default 1)")
-    p.add_argument("--evals-per-epoch", type=int, default=1, help="evaluations per epoch (clock paused)")
-    p.add_argument("--runs-dir", type=Path, default=Path("experiments/small_data"), help="where run folders go")
     p.add_argument("--workers", type=int, default=2,
                    help="runs at a time, each pinned to a core of its own (default 2)")
     p.add_argument("--min-cpu-share", type=float, default=0.9,
