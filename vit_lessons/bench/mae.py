@@ -173,7 +173,7 @@ def mae_race(seeds=(0, 1, 2), budget: float = 300.0, pretrain_budget: float = 20
     runs = list(results.values())
     summ = summary_header("mae", budget, seeds, runs, start_load, pretrain_budget_s=pretrain_budget,
                           labels=list(labels), variants=variants, chose=choose, workers=workers,
-                          discarded=discarded)
+                          discarded=discarded, results_dir=str(out))
     write_results(out, summ, runs, table(summ, runs))
     return summ
 
@@ -195,7 +195,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> None:
     s = mae_race(args.seeds, args.budget, args.pretrain_budget, tuple(args.labels), args.variant, args.choose,
                  args.out, args.runs_dir, args.workers, args.min_cpu_share)
-    print((args.out / "README.md").read_text() if s else "")
+    print((Path(s["results_dir"]) / "README.md").read_text())
 
 
 COMMANDS = (Benchmark("mae", "lesson 11: masked-autoencoder pretraining + fine-tuning vs from scratch at 1/10/100% "

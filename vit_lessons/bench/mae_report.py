@@ -51,11 +51,17 @@ def _conditions(runs: list[dict]) -> str:
 
 def table(s: dict, runs: list[dict]) -> str:
     """README.md of the results folder."""
-    head = [f"# bench mae{' --choose' if s.get('chose') else ''}", "", f"Command: `{s['command']}`", "",
-            f"Date: {s['date']}. Budget per result: {s['budget_s']:g} s of training, of which pretraining "
-            f"{s['pretrain_budget_s']:g} s (counted in every label count's result). Seeds: "
-            f"{', '.join(map(str, s['seeds']))}. Test accuracy at each run's best validation evaluation; chance "
-            f"is 10%.", ""]
+    head = [f"# bench mae{' --choose' if s.get('chose') else ''}", "", f"Command: `{s['command']}`", ""]
+    if s.get("chose"):
+        head += [f"Date: {s['date']}. Each design pretrained for {s['pretrain_budget_s']:g} s on one core (seed 0), "
+                 "then a linear probe (a logistic regression on the frozen encoder's features, its pooling and L2 "
+                 "penalty chosen on validation) fitted on the labelled images; the validation accuracy of the chosen "
+                 "probe is shown; the runs record test figures too (runs.jsonl), but they chose nothing.", ""]
+    else:
+        head += [f"Date: {s['date']}. Budget per result: {s['budget_s']:g} s of training, of which pretraining "
+                 f"{s['pretrain_budget_s']:g} s (counted in every label count's result). Seeds: "
+                 f"{', '.join(map(str, s['seeds']))}. Test accuracy at each run's best validation evaluation; "
+                 "chance is 10%.", ""]
     if s.get("chose"):
         lines = head + ["Pretraining designs (seed 0), compared on the **validation** split only:", "",
                         "| design | probe val acc, " + " | ".join(_label(n) for n in s["labels"]) +
