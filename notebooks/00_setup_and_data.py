@@ -50,7 +50,8 @@ from torchvision.transforms.functional import to_tensor
 from vit_lessons import ViTConfig
 from vit_lessons.data import DATASETS, DatasetNotFoundError, channel_stats, class_counts, load_dataset, normalize_batch
 from vit_lessons.shapes import check_shape
-from vit_lessons.viz import asset_path, dataset_grid, image_grid
+from vit_lessons.assets import asset_path
+from vit_lessons.viz import dataset_grid, image_grid
 
 # %% [markdown]
 # ## 0.1 Where the course runs
@@ -139,17 +140,19 @@ plt.show()
 # everywhere, so a CNN has *locality* and *translation equivariance* built in. A ViT has neither: apart
 # from cutting patches, every token may attend to every other from the first layer on, and it must learn
 # from data that nearby pixels belong together. The paper's central result follows from that
-# (Dosovitskiy et al. 2021, Sec. 1 and 4.4):
+# (Dosovitskiy et al. 2021, Sec. 1 and 4.3):
 #
 # - trained on a mid-sized dataset such as ImageNet-1k (1.3M images) with no strong regularisation, ViTs
-#   end up a few points below ResNets of similar size; with pre-training on fewer than about 30M images
-#   ResNets stay ahead (Fig. 3 and Fig. 4, which pre-train on growing subsets of JFT-300M);
+#   end up a few points below ResNets of similar size (Sec. 1). Pre-trained on ImageNet, the BiT ResNets
+#   beat ViT; pre-trained on ImageNet-21k or JFT-300M, ViT overtakes them (Fig. 3). On random subsets of
+#   JFT-300M, ViT-B/32 does much worse than ResNet50 with 9M images and better with 90M or more (Fig. 4);
 # - pre-trained on 14M–300M images (ImageNet-21k, JFT-300M), ViT matches or beats the best CNNs:
-#   ViT-H/14 reaches 88.55% on ImageNet against 87.54% for the ResNet-based BiT-L (Table 2), with less
-#   pre-training compute.
+#   ViT-H/14 reaches 88.55% on ImageNet against 87.54% for the ResNet-based BiT-L, with a quarter of the
+#   pre-training compute (2.5k against 9.9k TPUv3-core-days, Table 2).
 #
 # Later work closed much of the small-data gap without more data: DeiT (Touvron et al. 2021) trains ViTs
-# on ImageNet-1k alone with strong augmentation and distillation from a CNN teacher. On a dataset as
+# on ImageNet-1k alone with strong data augmentation (Sec. 6) and distillation from a convnet teacher
+# (Sec. 5.2, Table 2). On a dataset as
 # small as Fashion-MNIST the gap is the main thing to beat: lesson 09 measures a ViT against a small CNN
 # on it, and what augmentation and distillation recover.
 
@@ -188,17 +191,22 @@ for name, other in (("ToTensor", to_tensor(photo)), ("v2.ToImage + ToDtype(scale
 # %% [markdown]
 # The permute matters. A `reshape` to `(C, H, W)` would give the right *shape* with the pixels
 # scrambled, because reshape keeps the memory order. Here are the three channels done right, and the
-# red channel done wrong:
+# red channel done wrong.
+#
+# One channel alone is a grey image, and **the course draws grey images as dark ink on white paper**:
+# matplotlib's `cmap="gray_r"`, with 0 white and 1 black (the boot in the figure above, and every grey
+# image from here on). So the photo's bright parts come out dark here, like a photographic negative, while
+# Fashion-MNIST's garments, stored as bright pixels on a background of 0, come out dark on white.
 
 # %%
 wrong = torch.from_numpy(arr).reshape(3, 224, 224).float() / 255  # same shape, scrambled content
 fig, axes = plt.subplots(1, 4, figsize=(12, 3))
 for ax, img, name in zip(axes, [x[0], x[1], x[2], wrong[0]],
                          ["R channel, x[0]", "G channel, x[1]", "B channel, x[2]", "reshape, not permute"]):
-    im = ax.imshow(img, cmap="gray", vmin=0, vmax=1)  # one scale: the same grey means the same value
+    im = ax.imshow(img, cmap="gray_r", vmin=0, vmax=1)  # dark ink on white; one scale for all four panels
     ax.set_title(name, fontsize=10)
     ax.axis("off")
-fig.colorbar(im, ax=axes, fraction=0.015, pad=0.01, label="value (0 = black, 1 = white)")
+fig.colorbar(im, ax=axes, fraction=0.015, pad=0.01, label="value (0 = white, 1 = black)")
 plt.show()
 
 # %% [markdown]
@@ -295,9 +303,9 @@ torch.testing.assert_close(z.mean().item(), 0.0, atol=1e-4, rtol=0)
 torch.testing.assert_close(z.std().item(), 1.0, atol=1e-4, rtol=0)
 
 # %% [markdown]
-# Mean 0 and spread 1 does **not** mean "bell-shaped". Half of all Fashion-MNIST pixels are the black
-# background, so after normalising they all sit at the same value, $-\mu/\sigma$ (the cell prints both
-# numbers under its histograms):
+# Mean 0 and spread 1 does **not** mean "bell-shaped". Half of all Fashion-MNIST pixels are the empty
+# background, stored as exactly 0 (drawn white in this course), so after normalising they all sit at the
+# same value, $-\mu/\sigma$ (the cell prints both numbers under its histograms):
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3))
@@ -388,12 +396,13 @@ plt.show()
 # [solutions/00_setup_and_data.ipynb](solutions/00_setup_and_data.ipynb).
 
 # %%
-from vit_lessons.exercises import check_channel_stats, check_normalize, check_streaming_stats, check_to_tensor, hint
+from vit_lessons.exercises import check_channel_stats, check_predict_normalised_stats, check_streaming_stats, hint
 
 # %% [markdown]
-# **Exercise 00.1 · Per-channel statistics.** Given `uint8` images `(B, C, H, W)`, return
-# `(mean, std)`, each a tensor of shape `(C,)`, in $[0, 1]$ units. (Try it on the Fashion-MNIST training set
-# afterwards: you should get 0.2860 and 0.3530.)
+# **Exercise 00.1 · Warm-up: per-channel statistics.** Section 0.5 computed one mean and one standard
+# deviation for the grey images. Given `uint8` images `(B, C, H, W)` with any number of channels, return
+# `(mean, std)`, each a tensor of shape `(C,)`, in $[0, 1]$ units. (On the Fashion-MNIST training set you
+# should get 0.2860 and 0.3530.)
 
 # %%
 def my_channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -404,32 +413,25 @@ def my_channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 ok = check_channel_stats(my_channel_stats)
 
 # %% [markdown]
-# **Exercise 00.2 · Normalise a batch.** Given `uint8` images `(B, C, H, W)` and per-channel `mean` and
-# `std` (tuples of C floats, in $[0, 1]$ units like those in `DATASETS`), return the float batch
-# $(x/255 - \mu_c)/\sigma_c$. Mind which dim the constants line up with.
+# **Exercise 00.2 · Predict a wrong normalisation.** Two bugs are common in input pipelines: normalising
+# with another dataset's constants (ImageNet's, copied from a tutorial), and forgetting to divide the
+# `uint8` pixels by 255 first. Before you compute anything, predict what each does. Write
+# `my_predict_normalised_stats(data_mean, data_std, mean, std, divide_by_255)`: from the dataset's
+# per-channel mean and std (in $[0, 1]$ units) and the constants the pipeline normalises with, return the
+# per-channel `(mean, std)` that the normalised pixels will have, without touching any image. The check
+# then normalises real pixels those ways and measures. (What do Fashion-MNIST's pixels become with
+# ImageNet's red-channel constants 0.485 and 0.229? And with the right constants but no division by 255?)
 
 # %%
-def my_normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float (B, C, H, W), (x / 255 - mean) / std per channel."""
+def my_predict_normalised_stats(data_mean, data_std, mean, std, divide_by_255: bool = True):
+    """Per-channel (mean, std) of (x / 255 - mean) / std, or of (x - mean) / std without the division."""
     raise NotImplementedError("your code here")
 
 
-ok = check_normalize(my_normalize)
+ok = check_predict_normalised_stats(my_predict_normalised_stats)
 
 # %% [markdown]
-# **Exercise 00.3 · Your own ToTensor.** Given a NumPy `uint8` array `(H, W, C)`, as PIL and image
-# files give it, return a float tensor `(C, H, W)` with values in $[0, 1]$.
-
-# %%
-def my_to_tensor(array: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, C) array -> float (C, H, W) tensor in [0, 1]."""
-    raise NotImplementedError("your code here")
-
-
-ok = check_to_tensor(my_to_tensor)
-
-# %% [markdown]
-# **Exercise 00.4 · Statistics of a dataset too big for memory.** Section 0.5 could hold all 47 million
+# **Exercise 00.3 · Statistics of a dataset too big for memory.** Section 0.5 could hold all 47 million
 # pixels in memory at once; ImageNet's 1.3 million photos cannot be. Given an iterable of `uint8` batches
 # `(B, C, H, W)` of *different* sizes, read once (like a data loader), return the per-channel `(mean, std)`
 # of all pixels together, exactly what `my_channel_stats` would give on the whole dataset.

@@ -50,7 +50,8 @@ from torch import nn
 from vit_lessons.data import load_dataset
 from vit_lessons.patches import PatchEmbed, patchify, unpatchify
 from vit_lessons.shapes import check_shape
-from vit_lessons.viz import asset_path, patch_grid, patch_strip
+from vit_lessons.assets import asset_path
+from vit_lessons.viz import patch_grid, patch_strip
 
 # %% [markdown]
 # ## 1.1 An image as a sequence
@@ -153,8 +154,8 @@ for img, p in [(x, P), (boot[None], 4), (boot[None], 7), (photo[None], 16)]:
 # ## 1.3 Putting the patches back
 #
 # Undoing the cut is the same steps backwards: unflatten, invert the permutation, merge. Nothing is
-# lost, so the round trip is exact (`torch.equal`, not just close). Masked autoencoders (He et al. 2022)
-# use this to turn predicted patches back into an image.
+# lost, so the round trip is exact (`torch.equal`, not just close). Masked autoencoders (He et al. 2022,
+# Sec. 3) use this to turn predicted patches back into an image.
 
 # %%
 def unpatchify_inline(patches, P, C, H, W):
@@ -235,11 +236,15 @@ for img_size, channels, sizes in [(224, 3, (56, 32, 16, 14, 8, 4, 1)), (28, 1, (
         print(f"  {p:3d} {f'{img_size // p}x{img_size // p}':>7} {p * p * channels:13,d} {n - 1:7,d} {n:7,d} "
               f"{n * n:31,d}")
 assert num_tokens(224, 16) == 197 and num_tokens(28, 4) == 50 and num_tokens(224, 1) == 50_177
+per_head = num_tokens(224, 1) ** 2 * 4  # bytes of one float32 (N+1) x (N+1) matrix, P = 1
+print(f"P = 1 in float32: {per_head / 1e9:.1f} GB per head and layer, {144 * per_head / 1e12:.2f} TB for "
+      "ViT-B's 12 heads x 12 layers, for one image")
 
 # %% [markdown]
 # ViT-B/16's $N + 1 = 197$ tokens give 38,809 attention entries per head and layer. Treating every pixel
-# as a token ($P = 1$) would give 50,177 tokens and 2.5 billion entries — 12 heads and 12 layers of those do
-# not fit in any GPU's memory. Patches are what make a Transformer on images affordable. On a log
+# as a token ($P = 1$) would give 50,177 tokens and 2.5 billion entries: 10.1 GB per head and layer in
+# float32, 1.45 TB for ViT-B's 12 heads and 12 layers if they are kept for the backward pass, as a plain
+# implementation does — for a single image. Patches are what make a Transformer on images affordable. On a log
 # scale the growth is close to a straight line of slope −2 for the tokens and −4 for the entries:
 
 # %%
@@ -378,12 +383,13 @@ for img_size, P, C, D, batch in [(28, 7, 1, 64, data.train_x[:8].float() / 255),
 # [solutions/01_patches.ipynb](solutions/01_patches.ipynb).
 
 # %%
-from vit_lessons.exercises import (check_linear_to_conv, check_num_tokens, check_overlapping_patches, check_patchify,
-                                   check_unpatchify, hint)
+from vit_lessons.exercises import (check_inflate, check_num_patches, check_overlapping_patches, check_patchify,
+                                   check_tubelets, hint)
 
 # %% [markdown]
-# **Exercise 01.1 · Patchify by hand.** Without einops or unfold: `(B, C, H, W)` → `(B, N, P·P·C)`,
-# patches row by row, each flattened as `(p1 p2 c)`. The check uses a non-square image.
+# **Exercise 01.1 · Warm-up: patchify by hand.** Way 1 of section 1.2 from memory, without einops or
+# unfold: `(B, C, H, W)` → `(B, N, P·P·C)`, patches row by row, each flattened as `(p1 p2 c)`. The check
+# uses a non-square image.
 
 # %%
 def my_patchify(x: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -394,50 +400,62 @@ def my_patchify(x: torch.Tensor, patch_size: int) -> torch.Tensor:
 ok = check_patchify(my_patchify)
 
 # %% [markdown]
-# **Exercise 01.2 · Count the tokens.** The sequence length of a ViT for a square image of side
-# `img_size`: $N + 1$ tokens with the class token, $N$ (the patches) without it. (How many tokens does ViT-L/16 see when fine-tuned at
-# 384 px, as in the paper's Table 2?)
+# **Exercise 01.2 · Predict N for an image that does not divide.** Every image so far had sides divisible
+# by $P$. A 30×45 photo with $P = 8$ does not, and there are two ways out: **pad** the image with zeros at
+# the bottom and right up to the next multiples of $P$, or **crop** the leftover rows and columns (what a
+# strided `Conv2d`, and so `PatchEmbed`, does without a word). Predict first, on paper: how many patches
+# does the 30×45 image give each way? And the 28×28 Fashion-MNIST image with $P = 8$? Then write the rule
+# as `my_num_patches(height, width, patch_size, mode)` with `mode` `"pad"` or `"crop"`; the check pads and
+# crops images of seven sizes and counts the patches.
 
 # %%
-def my_num_tokens(img_size: int, patch_size: int, class_token: bool = True) -> int:
-    """N patches, plus the class token (if any)."""
+def my_num_patches(height: int, width: int, patch_size: int, mode: str) -> int:
+    """N after padding the image up ("pad") or cropping it down ("crop") to multiples of patch_size."""
     raise NotImplementedError("your code here")
 
 
-ok = check_num_tokens(my_num_tokens)
+ok = check_num_patches(my_num_patches)
 
 # %% [markdown]
-# **Exercise 01.3 · Unpatchify.** The inverse of `my_patchify`: `(B, N, P·P·C)` → `(B, C, H, W)`,
-# given the patch size, the channels and the image size.
+# **Exercise 01.3 · Tubelets: patches of a video clip.** A video clip is a stack of frames, `(B, C, T, H, W)`
+# in PyTorch's `Conv3d` layout. ViViT (Arnab et al. 2021, Sec. 3.2 and Fig. 3) cuts it into *tubelets*:
+# $t \times P \times P$ blocks that span $t$ consecutive frames, $N = \frac{T}{t}\cdot\frac{H}{P}\cdot\frac{W}{P}$ of
+# them. Write `my_tubelets(video, t, patch_size)` → `(B, N, t·P·P·C)`: tubelets numbered time first, then
+# row by row, each flattened as `(pt p1 p2 c)`, the order of 01.1 with the frame index in front. Any of
+# section 1.2's three ways carries over (`Tensor.unfold` works on one dim at a time; `Conv3d` plays the
+# part of `Conv2d`); the worked solution does all three.
 
 # %%
-def my_unpatchify(patches: torch.Tensor, patch_size: int, channels: int, height: int, width: int) -> torch.Tensor:
-    """(B, N, P*P*C) -> (B, C, H, W)."""
+def my_tubelets(video: torch.Tensor, t: int, patch_size: int) -> torch.Tensor:
+    """(B, C, T, H, W) -> (B, N, t*P*P*C), N = (T/t)(H/P)(W/P), tubelets time-major then row by row."""
     raise NotImplementedError("your code here")
 
 
-ok = check_unpatchify(my_unpatchify)
+ok = check_tubelets(my_tubelets)
 
 # %% [markdown]
-# **Exercise 01.4 · A Linear layer as a Conv2d.** Given an `nn.Linear(P·P·C, D)` that acts on
-# flattened `(p1 p2 c)` patches, return an `nn.Conv2d` that computes the same patch embeddings from the
-# image.
+# **Exercise 01.4 · Inflate a patch embedding to tubelets.** A video model can start from an image model
+# (ViViT, Sec. 3.4): its patch embedding `Conv2d(C, D, P, stride=P)` becomes a
+# `Conv3d(C, D, (t, P, P), stride=(t, P, P))` that embeds tubelets. Predict first: if every one of the $t$
+# frames gets the image filter, what does a clip of $t$ copies of one image give, compared with the image's
+# own tokens? Then write `my_inflate(conv, t)` so that a still clip gives exactly the image's tokens (the
+# paper's Eq. 8 is one answer). The check measures it on a still clip.
 
 # %%
-def my_linear_to_conv(linear: nn.Linear, patch_size: int, in_chans: int) -> nn.Conv2d:
-    """A Conv2d (kernel = stride = P) with the Linear's weights."""
+def my_inflate(conv: nn.Conv2d, t: int) -> nn.Conv3d:
+    """A tubelet embedding Conv3d (kernel = stride = (t, P, P)) that gives a still clip the image's tokens."""
     raise NotImplementedError("your code here")
 
 
-ok = check_linear_to_conv(my_linear_to_conv)
+ok = check_inflate(my_inflate)
 
 # %% [markdown]
 # **Exercise 01.5 · Overlapping patches.** ViT's patches neither overlap nor leave gaps. Some small-data
-# variants (T2T-ViT's soft split, for one) cut *overlapping* windows instead, so that neighbouring tokens
-# share pixels. Write `my_overlapping_patches(x, patch_size, stride)`: $P \times P$ windows every `stride`
-# pixels, numbered row by row, each flattened as `(p1 p2 c)` like the patches above; with
-# `stride == patch_size` it must give `patchify`'s result. How many windows does a 28×28 image give with
-# $P = 4$ and stride 2? (`F.unfold` from section 1.2 is the tool.)
+# variants cut *overlapping* windows instead, so that neighbouring tokens share pixels (T2T-ViT's soft
+# split, Yuan et al. 2021, Sec. 3.1). Write `my_overlapping_patches(x, patch_size, stride)`: $P \times P$
+# windows every `stride` pixels, numbered row by row, each flattened as `(p1 p2 c)` like the patches above;
+# with `stride == patch_size` it must give `patchify`'s result. How many windows does a 28×28 image give
+# with $P = 4$ and stride 2? (`F.unfold` from section 1.2 is the tool.)
 
 # %%
 def my_overlapping_patches(x: torch.Tensor, patch_size: int, stride: int) -> torch.Tensor:

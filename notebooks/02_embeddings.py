@@ -42,6 +42,7 @@ from tqdm import TqdmWarning
 warnings.filterwarnings("ignore", category=TqdmWarning)  # tqdm.auto warns without ipywidgets; no bars are drawn here
 from vit_lessons.lesson import setup, pick
 device = setup(seed=0)
+import copy
 import math
 import matplotlib.pyplot as plt
 import torch
@@ -96,7 +97,7 @@ print(f"{B} images -> {tuple(tokens.shape)}: {cfg.num_patches} patch tokens of w
 # patches and collects what the classifier needs. At the end the head reads just this one vector,
 # whatever the number of patches. (Averaging all patch tokens instead also works; the paper's
 # Appendix D.3 finds the two equally good once the learning rate is tuned, and `ViTConfig(pool="mean")`
-# offers it.) BERT (Devlin et al. 2019) introduced the idea for sentences.
+# offers it.) BERT (Devlin et al. 2019, Sec. 3) introduced the idea for sentences.
 
 # %%
 cls_token = nn.Parameter(torch.zeros(1, 1, D))  # one vector, shared by all images
@@ -162,10 +163,11 @@ assert torch.equal(interleaved[:, reorder], pe_1d)
 print("sincos_at == vit_lessons.embeddings.sincos_1d; the interleaved layout is a reordering of the same dims")
 
 # %% [markdown]
-# **2-D sin-cos.** An image position is a (row, column) pair. MoCo v3 (Chen et al. 2021) and MAE
-# (He et al. 2022) give half of the dims to a 1-D sin-cos code of the row and half to the column. The
-# patches are numbered row by row, so token $k$ sits at row $k\,//\,g$, column $k\,\%\,g$ on a
-# $g \times g$ grid.
+# **2-D sin-cos.** An image position is a (row, column) pair. The code of MoCo v3 (Chen et al. 2021;
+# `build_2d_sincos_position_embedding` in its `vits.py`) and of MAE (He et al. 2022; `util/pos_embed.py`)
+# gives half of the dims to a 1-D sin-cos code of one coordinate and half to the other; the course puts
+# the row first. The patches are numbered row by row, so token $k$ sits at row $k\,//\,g$, column
+# $k\,\%\,g$ on a $g \times g$ grid.
 
 # %%
 def sincos_grid(rows: torch.Tensor, cols: torch.Tensor, dim: int) -> torch.Tensor:
@@ -260,10 +262,10 @@ with torch.no_grad():
 # ## 2.5 Which positions look alike?
 #
 # The paper's Fig. 7 (centre) shows, for each patch position, the cosine similarity of its position
-# embedding with those of all other positions: a $g \times g$ grid of $g \times g$ heat maps. For
-# trained ViT-L/32 embeddings each map lights up the patch's own row and column, and nearby patches.
-# Here is the same picture for the 2-D sin-cos table of our 7×7 grid. First the computation, checked
-# against the package:
+# embedding with those of all other positions: a $g \times g$ grid of $g \times g$ heat maps. From the
+# trained ViT-L/32 embeddings drawn there, Sec. 4.5 reads two things: closer patches have more similar
+# embeddings, and "patches in the same row/column have similar embeddings". Here is the same picture for
+# the 2-D sin-cos table of our 7×7 grid. First the computation, checked against the package:
 
 # %%
 def similarity(pos_patches: torch.Tensor) -> torch.Tensor:
@@ -276,26 +278,86 @@ def similarity(pos_patches: torch.Tensor) -> torch.Tensor:
 sim = similarity(pe_2d)
 torch.testing.assert_close(sim, pos_embed_similarity(pe_2d), atol=1e-6, rtol=0)
 torch.testing.assert_close(sim[2, 3, 2, 3], torch.tensor(1.0), atol=1e-6, rtol=0)  # each position with itself
-print(f"similarity of (0, 0) with (0, 1): {sim[0, 0, 0, 1]:.3f}, with (6, 6): {sim[0, 0, 6, 6]:.3f}")
+print(f"similarity of (0, 0) with (0, 1): {sim[0, 0, 0, 1]:.3f}, with (6, 6): {sim[0, 0, 6, 6]:.3f}; "
+      f"all 2,401 pairs between {sim.min():.3f} and {sim.max():.3f}, mean {sim.mean():.3f}")
+
+# %% [markdown]
+# Every pair of positions is more similar than 0.73, so on the full cosine scale from -1 to 1 the whole
+# map would be one colour. The reason is in the frequencies: of the 24 per coordinate, most are so slow
+# that they barely change across 7 patches, and they dominate the dot product. To see the shape, the grid
+# below is drawn minus the mean similarity, on a colour scale symmetric around that mean:
 
 # %%
-similarity_grid(sim, title="2-D sin-cos position embeddings, 7x7 grid, D=96: cosine similarity")
+def on_symmetric_scale(fig, lim: float, label: str):
+    """similarity_grid colours each figure by its own data range; give all tiles the scale [-lim, lim]."""
+    for ax in fig.axes[:-1]:  # the tiles; the last axes is the colour bar, which follows the tiles' scale
+        ax.images[0].set(cmap="RdBu_r", clim=(-lim, lim))
+    fig.axes[-1].set_ylabel(label)
+    return fig
+
+
+centred = sim - sim.mean()
+fig = similarity_grid(centred, title="2-D sin-cos position embeddings, 7x7 grid, D=96: cosine similarity minus its mean")
+on_symmetric_scale(fig, centred.abs().max().item(), f"cosine similarity - {sim.mean():.3f}")
 plt.show()
 
 # %% [markdown]
-# The cross shape comes from the construction: two positions in the same row share the whole row half
-# of their vectors. The learned embeddings at initialisation show no structure (only the diagonal, each
-# position with itself); the trained ones, shown in lesson 07 (§7.7), can be compared with both pictures.
+# Each tile has a round core around its own patch and, beyond two or three patches, a soft cross: the
+# patch's own row and column stay above the mean all the way to the edge of the tile, while the corners off
+# both fall well below it. The construction says why. The row half and the column half each hold $D/4$
+# (sine, cosine) pairs, and $\sin a \sin b + \cos a \cos b = \cos(a - b)$, so the similarity of two
+# positions is the average of a row term and a column term that depend only on the distances:
+#
+# $$\operatorname{sim}\big((i, j), (k, l)\big) = \tfrac{1}{2}\big(S(i - k) + S(j - l)\big), \qquad
+# S(\Delta) = \frac{1}{D/4}\sum_{f} \cos(\Delta\,\omega_f).$$
+#
+# Sharing a row makes the row term $S(0) = 1$, so a patch in the same row keeps at least
+# $(1 + \min S)/2$ however far away it is; how strongly the cross shows depends on how far $S$ falls. The
+# cell checks the formula and prints $S$:
 
 # %%
-similarity_grid(similarity(pos_learned[0, 1:].detach()), title="learned position embeddings at initialisation")
+omega = 10000 ** (-torch.arange(D // 4, dtype=torch.float64) / (D // 4))  # the D/4 frequencies of one half
+S = torch.stack([torch.cos(d * omega).mean() for d in range(g)])  # (g,): S(0), ..., S(6)
+dist = torch.arange(g)
+formula = 0.5 * (S[(dist[:, None] - dist[None, :]).abs()][:, None, :, None]
+                 + S[(dist[:, None] - dist[None, :]).abs()][None, :, None, :])  # (g, g, g, g)
+torch.testing.assert_close(sim, formula.float(), atol=1e-5, rtol=0)
+print("S(distance) for distance 0..6:", " ".join(f"{v:.3f}" for v in S.tolist()))
+print(f"from patch (3, 3): one step along its row {sim[3, 3, 3, 4]:.3f}, one diagonal step {sim[3, 3, 4, 4]:.3f}, "
+      f"two steps along its row {sim[3, 3, 3, 5]:.3f}")
+print(f"from patch (0, 0): six steps along its row {sim[0, 0, 0, 6]:.3f}, five steps diagonally "
+      f"{sim[0, 0, 5, 5]:.3f} (the smallest similarity of all)")
+
+# %% [markdown]
+# Near its own patch the order follows the straight-line distance: one diagonal step (0.963) lies between
+# one step (0.982) and two steps (0.938) along the row. That is the round core. Farther out $S$ stops
+# falling: it drops from 1 to 0.79 over the first three steps and stays near 0.74 from four to six. So a
+# patch's own row and column never drop below about $(1 + 0.74)/2 = 0.87$ (0.869 six steps along the row
+# of patch (0, 0)), while positions off both fall to 0.73 (0.734 five steps diagonally): that is the cross.
+# All of it spans 0.73 to 1, small differences on a similarity that is high everywhere.
+#
+# The learned embeddings at initialisation, on the full cosine scale from -1 to 1: every tile is 1 at its
+# own patch and close to 0 everywhere else (between -0.29 and 0.31 with a spread of 0.10, about
+# $1/\sqrt{D}$, as the cell prints), because independent random vectors in 96 dimensions are nearly
+# orthogonal. There is no notion of distance yet, no core and no cross; in the paper's words, "the
+# position embeddings at initialization time carry no information about the 2D positions of the patches"
+# (Sec. 3.1). Lesson 07 (§7.7) draws them after training, to compare with both pictures.
+
+# %%
+sim_learned = similarity(pos_learned[0, 1:].detach())  # (g, g, g, g)
+off = sim_learned[~torch.eye(g * g, dtype=torch.bool).reshape(g, g, g, g)]  # every pair of two different patches
+print(f"learned, at initialisation: each patch with itself 1.000; with the other patches between {off.min():.2f} "
+      f"and {off.max():.2f} (std {off.std():.3f}; 1/sqrt(D) = {1 / math.sqrt(D):.3f})")
+fig = similarity_grid(sim_learned, title="learned position embeddings at initialisation: cosine similarity")
+on_symmetric_scale(fig, 1.0, "cosine similarity")
 plt.show()
 
 # %% [markdown]
 # ## 2.6 A new image size: resizing the position grid
 #
-# Fine-tuning at a higher resolution than pre-training (the paper fine-tunes at 384 px after
-# pre-training at 224 px) keeps the patch size, so there are more patches: a 14×14 grid becomes
+# Fine-tuning at a higher resolution than pre-training (the paper pre-trains at 224 px, Table 3, and
+# fine-tunes at 384 px unless it says otherwise, Appendix B.1.1) keeps the patch size, so there are more
+# patches (Sec. 3.2): a 14×14 grid becomes
 # 24×24, and the learned table has no rows for the new positions. The fix:
 #
 # > "We therefore perform 2D interpolation of the pre-trained position embeddings, according to their
@@ -429,7 +491,9 @@ print("pos_embed='sincos2d' is a buffer, not a parameter:", "pos_embed" not in d
 # - Without position embeddings a Transformer encoder is blind to the arrangement of patches: shuffling
 #   them leaves the class-token output unchanged, which we asserted.
 # - Position embeddings can be learned (the paper), or fixed sin-cos in 1-D or 2-D; the 2-D version splits
-#   the dims between row and column, which shows as crosses in the similarity map.
+#   the dims between row and column. Its similarity map has a round core around each patch and, farther
+#   out, a soft cross along the patch's own row and column, all between 0.73 and 1 on the 7×7 grid;
+#   learned embeddings start with no similarity structure at all.
 # - For a new image size, position grids are interpolated in 2-D (bicubic), the class token kept; ours,
 #   the package's and timm's agree. For sin-cos, interpolation stays within about 0.004 (mean) of the
 #   formula at the new positions.
@@ -447,24 +511,12 @@ print("pos_embed='sincos2d' is a buffer, not a parameter:", "pos_embed" not in d
 # [solutions/02_embeddings.ipynb](solutions/02_embeddings.ipynb).
 
 # %%
-from vit_lessons.exercises import check_prepend_class_token, check_resize_pos_embed, check_sincos_1d, check_sincos_2d, hint
+from vit_lessons.exercises import check_at_new_size, check_rope_2d, check_sincos_1d, check_sincos_2d, hint
 
 # %% [markdown]
-# **Exercise 02.1 · Prepend the class token.** Given patch tokens `(B, N, D)` and a class token
-# parameter `(1, 1, D)`, return `(B, N + 1, D)` with the class token first. The check also verifies that
-# the gradient reaches the parameter.
-
-# %%
-def my_prepend_class_token(tokens: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
-    """(B, N, D) and (1, 1, D) -> (B, N + 1, D)."""
-    raise NotImplementedError("your code here")
-
-
-ok = check_prepend_class_token(my_prepend_class_token)
-
-# %% [markdown]
-# **Exercise 02.2 · The 1-D sin-cos table.** Return the `(num_positions, dim)` table of 2.3 for positions
-# $0, 1, \dots$: sines of the $D/2$ frequencies $\omega_i = 10000^{-i/(D/2)}$ first, then their cosines.
+# **Exercise 02.1 · Warm-up: the 1-D sin-cos table.** Return the `(num_positions, dim)` table of 2.3 for
+# positions $0, 1, \dots$: sines of the $D/2$ frequencies $\omega_i = 10000^{-i/(D/2)}$ first, then their
+# cosines.
 
 # %%
 def my_sincos_1d(num_positions: int, dim: int) -> torch.Tensor:
@@ -475,23 +527,10 @@ def my_sincos_1d(num_positions: int, dim: int) -> torch.Tensor:
 ok = check_sincos_1d(my_sincos_1d)
 
 # %% [markdown]
-# **Exercise 02.3 · Resize a position grid.** Given `pos_embed` of shape `(1, 1 + g·g, D)` (class token
-# first) and a new grid side, return `(1, 1 + new·new, D)`: the patch part interpolated in 2-D with
-# `mode="bicubic"`, `align_corners=False`; the class token kept as it is.
-
-# %%
-def my_resize_pos_embed(pos_embed: torch.Tensor, new_grid: int) -> torch.Tensor:
-    """(1, 1 + g*g, D) -> (1, 1 + new_grid**2, D)."""
-    raise NotImplementedError("your code here")
-
-
-ok = check_resize_pos_embed(my_resize_pos_embed)
-
-# %% [markdown]
-# **Exercise 02.4 · 2-D sin-cos from the 1-D table.** Section 2.3 built the 2-D table for a square grid
-# with the lesson's own helpers. Build it now for any `grid_h × grid_w` grid (a 224×320 image with
-# 16-pixel patches gives a 14×20 grid) from `my_sincos_1d` of exercise 02.2 alone: the row's 1-D code
-# in the first $D/2$ dims, the column's in the second, cells numbered row by row like the patches.
+# **Exercise 02.2 · 2-D sin-cos for a rectangular grid.** Section 2.3 built the 2-D table for a square grid
+# with the lesson's own helpers. Build it now for any `grid_h × grid_w` grid (a 224×320 image with 16-pixel
+# patches gives a 14×20 grid) from `my_sincos_1d` of exercise 02.1 alone: the row's 1-D code in the first
+# $D/2$ dims, the column's in the second, cells numbered row by row like the patches.
 
 # %%
 def my_sincos_2d(grid_h: int, grid_w: int, dim: int) -> torch.Tensor:
@@ -500,3 +539,63 @@ def my_sincos_2d(grid_h: int, grid_w: int, dim: int) -> torch.Tensor:
 
 
 ok = check_sincos_2d(my_sincos_2d)
+
+# %% [markdown]
+# **Exercise 02.3 · A trained model at a new image size.** The course's model (`fashion_mnist_cpu`,
+# `assets/checkpoints/fashion_mnist_vit.pt`) was trained on 28 px images: 7 px patches on a 4×4 grid, with
+# fixed 2-D sin-cos positions. Shown the same garments at 35 px, it sees a 5×5 grid. Write
+# `my_at_new_size(model, img_size)`: a copy of the model for `img_size` images whose position table is the
+# *trained* table interpolated to the new grid, as in 2.6 (bicubic, the class token's row kept), for learned
+# and sin-cos tables alike, leaving the model passed in unchanged. `model.set_img_size` is half the answer:
+# it makes the model accept the new size, but it rebuilds a sin-cos table in new units.
+#
+# Predict before you measure: will the model be as accurate at 35 px as at 28 px? Which table will do
+# better at 35 px, the interpolated one or the rebuilt one? The cell after the check measures both on
+# test images once your function passes.
+
+# %%
+def my_at_new_size(model: VisionTransformer, img_size: int) -> VisionTransformer:
+    """A copy of model for img_size images, its position table interpolated (bicubic) to the new grid."""
+    raise NotImplementedError("your code here")
+
+
+ok = check_at_new_size(my_at_new_size)
+
+# %%
+if ok:  # measured only once my_at_new_size passes
+    from vit_lessons.assets import asset_path
+    from vit_lessons.transfer import load_backbone, resize_batch
+
+    course = load_backbone(str(asset_path("checkpoints/fashion_mnist_vit.pt"))).eval()
+    n = pick(ci=300, default=2000, full=10_000)
+    images, labels = data.test_x[:n].float() / 255, data.test_y[:n]  # (n, 1, 28, 28) in [0, 1]
+    big = resize_batch(images, 35)  # (n, 1, 35, 35), bilinear
+    norm = lambda im: (im - data.info.mean[0]) / data.info.std[0]  # noqa: E731
+    with torch.no_grad():
+        for name, m, im in [("28 px", course, images), ("35 px, table interpolated", my_at_new_size(course, 35), big),
+                            ("35 px, sin-cos rebuilt", copy.deepcopy(course).set_img_size(35), big)]:
+            print(f"{name:26s} accuracy {(m(norm(im)).argmax(1) == labels).float().mean():.1%} on {n} test images")
+
+# %% [markdown]
+# **Exercise 02.4 · Rotary position embeddings in 2-D.** Section 2.4 showed that a Transformer needs
+# positions; 2.3 *added* them to the tokens. Rotary embeddings (RoPE; Su et al. 2021, Sec. 3.2) instead
+# *turn* the queries and keys of every attention layer: each pair of dims $(a, b)$ is rotated by an angle
+# $\theta$ that grows with the position, $a' = a\cos\theta - b\sin\theta$, $b' = a\sin\theta + b\cos\theta$.
+# A rotation keeps lengths, and the score of a query turned by $\theta_1$ with a key turned by $\theta_2$
+# depends only on $\theta_1 - \theta_2$: attention sees how far apart two tokens are, not where they are.
+#
+# Write the 2-D version `my_rope_2d(x, rows, cols)` for queries or keys `x` of shape `(..., N, d)` and
+# the grid position of each token, `rows` and `cols` of shape `(N,)`: the first half of the dims turns with
+# the row, the second half with the column, the split of 2.3's 2-D table. Within a half (width $d/2$), dim
+# $i$ pairs with dim $i + d/4$, and pair $i$ turns by $\text{position}\cdot\omega_i$ with
+# $\omega_i = 10000^{-i/(d/4)}$: exactly the angles of `my_sincos_1d(..., d // 2)`, sines first. The check
+# also measures the point of it all, that moving a query and a key by the same shift leaves their score
+# unchanged.
+
+# %%
+def my_rope_2d(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """(..., N, d) queries or keys -> the same, first half turned by row angles, second half by column angles."""
+    raise NotImplementedError("your code here")
+
+
+ok = check_rope_2d(my_rope_2d)

@@ -30,12 +30,12 @@ if "google.colab" in sys.modules:
 # NBVAL_IGNORE_OUTPUT
 from vit_lessons.lesson import setup, pick
 device = setup(seed=0)
-import numpy as np
 import torch
-from vit_lessons.exercises import check_channel_stats, check_normalize, check_streaming_stats, check_to_tensor
+from vit_lessons.data import load_dataset
+from vit_lessons.exercises import check_channel_stats, check_predict_normalised_stats, check_streaming_stats
 
 # %% [markdown]
-# ## Exercise 00.1 · Per-channel statistics
+# ## Exercise 00.1 · Warm-up: per-channel statistics
 #
 # Scale to $[0, 1]$ first, then reduce over every dim except the channels: batch, height and width.
 # `Tensor.std` is the sample standard deviation (divides by $n-1$); with millions of pixels the
@@ -51,38 +51,52 @@ def my_channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 ok = check_channel_stats(my_channel_stats)
 
 # %% [markdown]
-# ## Exercise 00.2 · Normalise a batch
+# ## Exercise 00.2 · Predict a wrong normalisation
 #
-# `mean` and `std` have one value per channel; shaped `(C, 1, 1)` they broadcast over height and width.
-# Left as `(C,)` they would line up with the *last* dim, the width, which only goes unnoticed when
-# $W = C$ (the check uses such a batch on purpose).
+# Normalising is a linear map per channel, $z = (a x - m)/s$, with $a = 1/255$ when the pipeline scales
+# the `uint8` pixels first and $a = 1$ when it forgets to. A mean passes through a linear map as it is, and
+# a shift moves every pixel by the same amount, so it leaves the spread alone. In $[0, 1]$ units the
+# pixels have mean $\mu$ and std $\sigma$; without the division they are 255 times larger:
+#
+# $$\operatorname{mean}(z) = \frac{k\mu - m}{s}, \qquad \operatorname{std}(z) = \frac{k\sigma}{s},
+# \qquad k = 1 \text{ (divided by 255) or } 255 \text{ (not)}.$$
 
 # %%
-def my_normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float (B, C, H, W), (x / 255 - mean) / std per channel."""
-    m = torch.tensor(mean).view(-1, 1, 1)  # (C, 1, 1)
-    s = torch.tensor(std).view(-1, 1, 1)  # (C, 1, 1)
-    return (images.float() / 255 - m) / s  # (B, C, H, W)
+def my_predict_normalised_stats(data_mean, data_std, mean, std, divide_by_255: bool = True):
+    """Per-channel (mean, std) of (x / 255 - mean) / std, or of (x - mean) / std without the division."""
+    mu, sd, m, s = (torch.as_tensor(v, dtype=torch.float64) for v in (data_mean, data_std, mean, std))
+    k = 1.0 if divide_by_255 else 255.0  # the pixels, in units of the [0, 1] statistics
+    return (k * mu - m) / s, k * sd / s  # (C,), (C,)
 
 
-ok = check_normalize(my_normalize)
+ok = check_predict_normalised_stats(my_predict_normalised_stats)
 
 # %% [markdown]
-# ## Exercise 00.3 · Your own ToTensor
-#
-# `permute` moves axes; `reshape` would keep the memory order and scramble the colours across pixels.
+# Now the measurement on the real thing, all 60,000 Fashion-MNIST training images, for the two bugs the
+# lesson's exercise asks about and the right pipeline:
 
 # %%
-def my_to_tensor(array: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, C) array -> float (C, H, W) tensor in [0, 1], like torchvision's ToTensor."""
-    t = torch.from_numpy(array)  # (H, W, C)
-    return t.permute(2, 0, 1).float() / 255  # (C, H, W)
-
-
-ok = check_to_tensor(my_to_tensor)
+data = load_dataset("fashion-mnist")
+x = data.train_x.double()  # (60000, 1, 28, 28), 0..255
+mu, sd = (x / 255).mean((0, 2, 3)), (x / 255).std((0, 2, 3))  # the dataset's statistics, (C,) each
+stored_m, stored_s = data.info.mean, data.info.std  # the constants a pipeline uses: 0.2860, 0.3530
+for name, m, s, divide in [("right constants", stored_m, stored_s, True),
+                           ("ImageNet's red-channel constants", (0.485,), (0.229,), True),
+                           ("right constants, no / 255", stored_m, stored_s, False)]:
+    pred_mean, pred_std = my_predict_normalised_stats(mu, sd, m, s, divide)
+    z = ((x / 255 if divide else x) - m[0]) / s[0]  # what that pipeline computes
+    print(f"{name:33s} predicted mean {pred_mean.item():8.3f}, std {pred_std.item():7.3f} | "
+          f"measured mean {z.mean().item():8.3f}, std {z.std().item():7.3f}")
+    torch.testing.assert_close(torch.stack([pred_mean[0], pred_std[0]]), torch.stack([z.mean(), z.std()]),
+                               atol=2e-3, rtol=1e-4)
 
 # %% [markdown]
-# ## Exercise 00.4 · Statistics of a dataset too big for memory
+# The predictions hold to the printed digits. ImageNet's constants leave the pixels off-centre (mean
+# -0.869) and spread 1.54 times as wide as intended, a mild bug; forgetting the division is a serious one:
+# inputs around 206 with a spread of 255, hundreds of times the scale the layers' initialisation assumes.
+
+# %% [markdown]
+# ## Exercise 00.3 · Statistics of a dataset too big for memory
 #
 # Keep three running totals per channel while the batches stream past: the count $n$, the sum
 # $\sum x$ and the sum of squares $\sum x^2$. Then $\mu = \sum x / n$ and

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
-from torchvision.transforms.functional import to_tensor
 
 from vit_lessons.exercises import (
     ExerciseError,
     check_channel_stats,
-    check_normalize,
+    check_predict_normalised_stats,
     check_streaming_stats,
-    check_to_tensor,
 )
 
 from .conftest import assert_solutions_pass, mistakes
@@ -29,25 +26,8 @@ def test_channel_stats_accepts_population_std(capsys):
     assert "population" in capsys.readouterr().out
 
 
-def test_to_tensor_reference_is_torchvision():
-    a = np.random.default_rng(0).integers(0, 256, (4, 5, 3), dtype=np.uint8)
-    torch.testing.assert_close(to_tensor(a), torch.from_numpy(a).permute(2, 0, 1).float() / 255, atol=1e-7, rtol=0)
-
-
 def _x01(im):
     return im.float() / 255
-
-
-def _norm(scale=True, view=True, divide=True, op="div"):
-    def f(im, mean, std):
-        x = im.float() / 255 if scale else im.float()
-        m, s = torch.tensor(mean), torch.tensor(std)
-        if view:
-            m, s = m.view(-1, 1, 1), s.view(-1, 1, 1)
-        if not divide:
-            return x - m
-        return (x - m) / s if op == "div" else (x - m) * s
-    return f
 
 
 MISTAKES = {
@@ -60,23 +40,6 @@ MISTAKES = {
         (lambda im: (_x01(im).mean(), _x01(im).std()), "single number"),
         (lambda im: _x01(im).mean((0, 2, 3)), "return two things"),
     ],
-    check_normalize: [
-        (_norm(scale=False), "forgot to scale"),
-        (_norm(view=False), "broadcast over the last dim"),
-        (_norm(divide=False), "did not divide by the std"),
-        (_norm(op="mul"), "multiplied by the std"),
-        (lambda im, mean, std: im.float() / 255, "only scaled"),
-        (lambda im, mean, std: im, "should be a float tensor"),
-        (lambda im, mean, std: _norm()(im, mean, std)[0], "shape"),
-    ],
-    check_to_tensor: [
-        (lambda a: torch.from_numpy(a).float() / 255, r"still \(H, W, C\)"),
-        (lambda a: torch.from_numpy(a).permute(2, 1, 0).float() / 255, "height and width swapped"),
-        (lambda a: torch.from_numpy(a).permute(2, 0, 1).float(), "divide by 255"),
-        (lambda a: torch.from_numpy(a).reshape(3, 4, 5).float() / 255, "permute"),
-        (lambda a: torch.from_numpy(a).permute(2, 0, 1), "float tensor"),
-        (lambda a: np.transpose(a, (2, 0, 1)) / 255, "torch.Tensor"),
-    ],
 }
 
 
@@ -86,7 +49,7 @@ def test_mistake_is_named(check, fn, match):
         check(fn)
 
 
-# ---- 00.4: statistics from batches of different sizes ----
+# ---- 00.3: statistics from batches of different sizes ----
 def _stream(how="ok"):
     def f(batches):
         batches = [b.double() / (1 if how == "raw" else 255) for b in batches]
@@ -117,3 +80,43 @@ def test_streaming_stats_reads_the_batches_once(capsys):
 def test_streaming_stats_mistakes(how, match):
     with pytest.raises(ExerciseError, match=match):
         check_streaming_stats(_stream(how))
+
+
+# ---- 00.2: predicting the statistics of a (wrongly) normalised batch ----
+def _predict(how="ok"):
+    def f(data_mean, data_std, mean, std, divide_by_255=True):
+        mu, sd, m, s = (torch.as_tensor(v, dtype=torch.float64) for v in (data_mean, data_std, mean, std))
+        k = 1.0 if divide_by_255 or how == "no_255" else 255.0
+        if how == "no_255_after":
+            return (1.0 if divide_by_255 else 255.0) * (mu - m) / s, (1.0 if divide_by_255 else 255.0) * sd / s
+        mean_z = {"sign": (m - k * mu) / s, "no_div": k * mu - m}.get(how, (k * mu - m) / s)
+        std_z = {"shift": (k * sd - m) / s, "no_div_std": k * sd, "var": (k * sd / s) ** 2}.get(how, k * sd / s)
+        if how == "scalar":
+            return mean_z.mean(), std_z.mean()
+        if how == "one":
+            return mean_z
+        return tuple(mean_z.tolist()) if how == "tuple" else mean_z, std_z
+    return f
+
+
+def test_predict_normalised_stats_passes(capsys):
+    assert check_predict_normalised_stats(_predict()) is True
+    assert check_predict_normalised_stats(_predict("tuple")) is True  # a tuple of floats is a fine answer
+    assert "all four pipelines" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("how, match", [
+    ("sign", "sign is flipped"), ("no_div", "divide by the std as well"), ("no_255", "255 times the"),
+    ("no_255_after", "only the pixels are 255 times larger"), ("shift", "leaves the spread alone"),
+    ("no_div_std", "divides the spread too"), ("var", "variance"), ("scalar", "one number for all channels"),
+    ("one", r"return a pair \(mean, std\)")])
+def test_predict_normalised_stats_mistakes(how, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_predict_normalised_stats(_predict(how))
+
+
+def test_predict_normalised_stats_not_attempted(capsys):
+    def stub(*args):
+        raise NotImplementedError("your code here")
+    assert check_predict_normalised_stats(stub) is None
+    assert "Not attempted yet: Exercise 00.2" in capsys.readouterr().out

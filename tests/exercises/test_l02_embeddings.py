@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
-import torch.nn.functional as F
+from torch import nn
 
 from vit_lessons.embeddings import resize_pos_embed, sincos_1d, sincos_2d
 from vit_lessons.exercises import (
     ExerciseError,
-    check_prepend_class_token,
-    check_resize_pos_embed,
+    check_at_new_size,
+    check_rope_2d,
     check_sincos_1d,
     check_sincos_2d,
 )
@@ -24,10 +26,8 @@ def test_solutions_pass(sol, capsys):
     assert_solutions_pass(sol, capsys)
 
 
-def test_package_embeddings_pass(capsys):
+def test_package_embeddings_pass():
     assert check_sincos_1d(sincos_1d) is True
-    assert check_resize_pos_embed(lambda pe, g: resize_pos_embed(pe, g)) is True  # bicubic, antialias=True
-    assert "antialias" in capsys.readouterr().out
 
 
 def _angles(n, d, div=None, grow=False, start=0):
@@ -37,33 +37,7 @@ def _angles(n, d, div=None, grow=False, start=0):
     return pos * freq if grow else pos / freq
 
 
-def _resize(mode="bicubic", keep_cls=True, layout="ok", align_corners=False):
-    def f(pe, new):
-        cls, grid = pe[:, :1], pe[:, 1:]
-        d = grid.shape[-1]
-        g = int(grid.shape[1] ** 0.5)
-        if layout == "reshape":
-            grid = grid.reshape(1, d, g, g)
-        else:
-            grid = grid.reshape(1, g, g, d).permute(0, 3, 1, 2)
-            if layout == "transpose":
-                grid = grid.transpose(2, 3)
-        kw = {} if mode == "nearest" else {"align_corners": align_corners}
-        grid = F.interpolate(grid, size=(new, new), mode=mode, **kw)
-        grid = grid.permute(0, 2, 3, 1).reshape(1, new * new, d)
-        return torch.cat([cls, grid], 1) if keep_cls else grid
-    return f
-
-
 MISTAKES = {
-    check_prepend_class_token: [
-        (lambda x, c: torch.cat([x, c.expand(x.shape[0], -1, -1)], 1), "appended at the end"),
-        (lambda x, c: x + c, "added the class token to every patch"),
-        (lambda x, c: torch.cat([c, x[:1]], 1), "expand the class token"),
-        (lambda x, c: torch.cat([c.expand(x.shape[0], x.shape[1], -1), x], 2), "feature dim"),
-        (lambda x, c: torch.cat([c.expand(-1, x.shape[1], -1), x], 0), "batch dim"),
-        (lambda x, c: torch.cat([c.data.expand(x.shape[0], -1, -1), x], 1), "no gradient"),
-    ],
     check_sincos_1d: [
         (lambda n, d: torch.stack([_angles(n, d).sin(), _angles(n, d).cos()], -1).reshape(n, d).float(),
          "interleaved"),
@@ -76,15 +50,6 @@ MISTAKES = {
         (lambda n, d: _angles(n, d).sin().float(), "only half"),
         (lambda n, d: torch.cat([_angles(n, d).sin(), _angles(n, d).cos()], 1).float().T, "transposed"),
     ],
-    check_resize_pos_embed: [
-        (_resize(keep_cls=False), "class token's embedding is missing"),
-        (_resize(layout="reshape"), r"straight to \(1, D, g, g\)"),
-        (_resize(layout="transpose"), "rows and columns are swapped"),
-        (_resize(mode="bilinear"), "bilinear"),
-        (_resize(mode="nearest"), "nearest"),
-        (_resize(align_corners=True), "align_corners"),
-        (lambda pe, new: torch.zeros(1, pe.shape[-1], new, new), "image layout"),
-    ],
 }
 
 
@@ -94,7 +59,7 @@ def test_mistake_is_named(check, fn, match):
         check(fn)
 
 
-# ---- 02.4: 2-D sin-cos from the 1-D table ----
+# ---- 02.2: 2-D sin-cos for a rectangular grid ----
 def _sc2d(how="ok"):
     def f(gh, gw, d):
         half = d if how == "full_width" else d // 2
@@ -122,3 +87,90 @@ def test_sincos_2d_solution_and_package():
 def test_sincos_2d_mistakes(how, match):
     with pytest.raises(ExerciseError, match=match):
         check_sincos_2d(_sc2d(how))
+
+
+# ---- 02.3: a trained model at a new image size ----
+def _at_new_size(how="ok"):
+    def f(model, img_size):
+        new = model if how == "in_place" else copy.deepcopy(model)
+        old = model.pos_embed.detach().clone()
+        new.set_img_size(img_size)
+        if how == "rebuild":
+            return new  # learned tables interpolated, sin-cos ones rebuilt in new units
+        grid = img_size // model.config.patch_size
+        kw = {"mode": "bilinear"} if how == "bilinear" else {}
+        table = resize_pos_embed(old, grid, **kw)
+        if how == "no_cls":
+            table = torch.cat([torch.zeros_like(table[:, :1]), table[:, 1:]], dim=1)
+        if how == "no_antialias":
+            table = resize_pos_embed(old, grid, antialias=False)
+        new.pos_embed = nn.Parameter(table) if isinstance(new.pos_embed, nn.Parameter) else table
+        if how == "old_size":
+            new.set_img_size(model.config.img_size if how != "old_size" else 32)
+            new.pos_embed = nn.Parameter(table) if isinstance(new.pos_embed, nn.Parameter) else table
+        return new
+    return f
+
+
+@pytest.mark.parametrize("how", ["ok", "no_antialias"])  # upsampling: antialias changes nothing
+def test_at_new_size_passes(how):
+    assert check_at_new_size(_at_new_size(how)) is True
+
+
+@pytest.mark.parametrize("how, match", [
+    ("rebuild", "rebuilt for the new grid"), ("bilinear", "bilinear"), ("no_cls", "class token's row changed"),
+    ("in_place", "was changed"), ("old_size", "cannot read 40 px images")])
+def test_at_new_size_mistakes(how, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_at_new_size(_at_new_size(how))
+
+
+def test_at_new_size_returns_a_model():
+    with pytest.raises(ExerciseError, match="return the model"):
+        check_at_new_size(lambda model, img_size: None)
+
+
+# ---- 02.4: rotary position embeddings in 2-D ----
+def _rope(how="ok"):
+    def f(x, rows, cols):
+        d = x.shape[-1]
+        q = d // 4
+
+        def turn(h, pos):
+            t = sincos_1d(int(pos.max()) + 1, 2 * q)[pos]  # (N, D/2): sines, then cosines
+            sin, cos = t[:, :q], t[:, q:]
+            if how == "minus":
+                sin = -sin
+            a, b = h[..., :q], h[..., q:]
+            if how == "scale":
+                return torch.cat([a * cos, b * cos], -1)
+            return torch.cat([a * cos - b * sin, a * sin + b * cos], -1)
+
+        if how == "add":
+            return x + sincos_2d((int(rows.max()) + 1, int(cols.max()) + 1), d)
+        second = {"rows_twice": rows, "swap": rows}.get(how, cols)
+        first = cols if how == "swap" else rows
+        return torch.cat([turn(x[..., : d // 2], first), turn(x[..., d // 2:], second)], -1)
+    return f
+
+
+def test_rope_2d_passes_and_reports_the_offset(capsys):
+    assert check_rope_2d(_rope()) is True
+    assert "offset (-1, 3)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("how, match", [
+    ("add", "was added"), ("rows_twice", "turned with the row"), ("swap", "swapped"), ("minus", "other way"),
+    ("scale", "changed length")])
+def test_rope_2d_mistakes(how, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_rope_2d(_rope(how))
+
+
+def test_rope_2d_absolute_mistake_fails_the_invariance():
+    # right on the check's grid, but adds a position-dependent bias: the shifted scores give it away
+    def shifted(x, rows, cols):
+        out = _rope()(x, rows, cols)
+        return out if len(rows) > 1 else out + 0.1 * rows.float()[:, None]
+    with pytest.raises(ExerciseError, match="changed their score"):
+        check_rope_2d(shifted)

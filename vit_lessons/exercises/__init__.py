@@ -10,15 +10,9 @@ Used in the exercises of notebooks/00_setup_and_data to notebooks/06_training.
 """
 
 from ._common import EXERCISES, Exercise, ExerciseError, hint
-from .l00_setup_and_data import check_channel_stats, check_normalize, check_streaming_stats, check_to_tensor
-from .l01_patches import (
-                          check_linear_to_conv,
-                          check_num_tokens,
-                          check_overlapping_patches,
-                          check_patchify,
-                          check_unpatchify,
-)
-from .l02_embeddings import check_prepend_class_token, check_resize_pos_embed, check_sincos_1d, check_sincos_2d
+from .l00_setup_and_data import check_channel_stats, check_predict_normalised_stats, check_streaming_stats
+from .l01_patches import check_inflate, check_num_patches, check_overlapping_patches, check_patchify, check_tubelets
+from .l02_embeddings import check_at_new_size, check_rope_2d, check_sincos_1d, check_sincos_2d
 from .l03_attention import (
                           check_masked_attention,
                           check_merge_heads,
@@ -42,9 +36,9 @@ from .l10_making_it_fast import check_attention_memory, check_paired_ratio, chec
 
 __all__ = [
     "EXERCISES", "Exercise", "ExerciseError", "hint",
-    "check_channel_stats", "check_normalize", "check_to_tensor", "check_streaming_stats",
-    "check_patchify", "check_num_tokens", "check_unpatchify", "check_linear_to_conv", "check_overlapping_patches",
-    "check_prepend_class_token", "check_sincos_1d", "check_resize_pos_embed", "check_sincos_2d",
+    "check_channel_stats", "check_predict_normalised_stats", "check_streaming_stats",
+    "check_patchify", "check_num_patches", "check_tubelets", "check_inflate", "check_overlapping_patches",
+    "check_sincos_1d", "check_sincos_2d", "check_at_new_size", "check_rope_2d",
     "check_scaled_dot_product", "check_split_heads", "check_merge_heads", "check_multi_head_attention",
     "check_masked_attention",
     "check_layer_norm", "check_gelu", "check_pre_norm_block", "check_block_params", "check_drop_path",

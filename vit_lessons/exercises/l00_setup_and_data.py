@@ -1,16 +1,16 @@
-"""Self-checks for lesson 00's exercises: per-channel statistics, normalising, ToTensor.
+"""Self-checks for lesson 00's exercises: per-channel statistics, predicting what a wrong normalisation
+does, statistics of a dataset read in batches.
 
 Used in notebooks/00_setup_and_data.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ._common import ExerciseError, exercise, expect_close, expect_float, expect_shape
 
-__all__ = ["check_channel_stats", "check_normalize", "check_to_tensor"]
+__all__ = ["check_channel_stats", "check_predict_normalised_stats"]
 
 
 def _stats_images() -> torch.Tensor:
@@ -21,12 +21,13 @@ def _stats_images() -> torch.Tensor:
     return (lo + torch.rand(32, 3, 6, 6, generator=g) * span).round().to(torch.uint8)  # (B, C, H, W)
 
 
-@exercise("00.1", "Per-channel statistics", answer="my_channel_stats", hints=(
+@exercise("00.1", "Warm-up: per-channel statistics", answer="my_channel_stats", hints=(
     "Work in [0, 1] units first (the images are uint8, 0..255). Then ask which dims must disappear: "
     "the batch, the height and the width; only the channel dim C survives.",
     "x = images.float() / 255, then return x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3))"))
 def check_channel_stats(channel_stats) -> bool | None:
-    """Exercise 00.1 · Per-channel statistics: ``channel_stats(images)`` -> (mean, std), each (C,), in [0, 1] units.
+    """Exercise 00.1 · Warm-up: per-channel statistics: ``channel_stats(images)`` -> (mean, std), each (C,),
+    in [0, 1] units.
 
     Used in notebooks/00_setup_and_data.
     """
@@ -64,69 +65,83 @@ def check_channel_stats(channel_stats) -> bool | None:
     return "per-channel mean and std"
 
 
-@exercise("00.2", "Normalise a batch", answer="my_normalize", hints=(
-    "mean and std hold one number per channel. As tensors of shape (C,) they broadcast against the LAST dim "
-    "of (B, C, H, W), the width. Give them a shape that lines up with the channel dim instead.",
-    "m = torch.tensor(mean).view(-1, 1, 1) and s = torch.tensor(std).view(-1, 1, 1), both (C, 1, 1); "
-    "then return (images.float() / 255 - m) / s"))
-def check_normalize(normalize) -> bool | None:
-    """Exercise 00.2 · Normalise a batch: ``normalize(images_uint8, mean, std)`` -> float (B, C, H, W).
+def _as_channels(got, c: int, what: str) -> torch.Tensor:
+    """A predicted per-channel statistic as a float64 (C,) tensor; ExerciseError names a wrong shape."""
+    t = torch.as_tensor(got.detach() if isinstance(got, torch.Tensor) else got, dtype=torch.float64)
+    expect_shape(t, (c,), what, {(): "one number for all channels: predict each channel from its own statistics"})
+    return t
 
-    The result is (x / 255 - mean) / std per channel. Used in notebooks/00_setup_and_data.
+
+@exercise("00.2", "Predict a wrong normalisation", answer="my_predict_normalised_stats", hints=(
+    "Normalising is linear: z = (a·x - m) / s with a = 1/255 or 1. A mean goes through a linear map unchanged in "
+    "form, E[z] = (a·E[x] - m) / s, and a spread only feels the scale, std(z) = a·std(x) / s: subtracting m "
+    "moves every pixel by the same amount. Without the division by 255 the pixels are 255 times the [0, 1] "
+    "values the dataset statistics describe.",
+    "k = 1.0 if divide_by_255 else 255.0; mu, sd, m, s = (torch.as_tensor(v, dtype=torch.float64) for v in "
+    "(data_mean, data_std, mean, std)); return (k * mu - m) / s, k * sd / s"))
+def check_predict_normalised_stats(predict) -> bool | None:
+    """Exercise 00.2 · Predict a wrong normalisation: ``predict(data_mean, data_std, mean, std, divide_by_255)``
+    -> (mean, std) per channel of the normalised pixels, from the statistics alone.
+
+    The check normalises real pixels that way and compares the prediction with what it measures.
+    Used in notebooks/00_setup_and_data.
     """
-    g = torch.Generator().manual_seed(1)
-    imgs = torch.randint(0, 256, (4, 3, 5, 3), generator=g, dtype=torch.uint8)  # W == C on purpose
-    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
-    got = normalize(imgs.clone(), mean, std)
-    x = imgs.float() / 255
-    m, s = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
-    want = (x - m) / s  # (B, C, H, W)
-    expect_shape(got, tuple(imgs.shape), "normalised batch")
-    expect_float(got, "normalised batch")
-    expect_close(got, want, "normalised batch", atol=1e-5, hints=[
-        ((imgs.float() - m) / s, "forgot to scale to [0, 1]: divide the uint8 values by 255 before "
-                                 "subtracting the mean"),
-        ((x - torch.tensor(mean)) / torch.tensor(std), "mean and std were broadcast over the last dim (width), "
-                                                       "not the channels: reshape them to (C, 1, 1)"),
-        (x - m, "subtracted the mean but did not divide by the std"),
-        ((x - m) * s, "multiplied by the std; divide by it instead"),
-        (x / s - m, "divided before subtracting: it is (x - mean) / std"),
-        (x, "only scaled to [0, 1]; now subtract the mean and divide by the std")])
-    return "(x / 255 - mean) / std per channel"
+    imgs = _stats_images()  # (32, 3, 6, 6) uint8
+    x = imgs.double() / 255  # (B, C, H, W) in [0, 1]
+    mu, sd = x.mean((0, 2, 3)), x.std((0, 2, 3))  # the dataset's statistics, (C,) each
+    imagenet = (torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64),
+                torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64))
+    cases = [(mu, sd, True, "with the data's own statistics"), (*imagenet, True, "with ImageNet's statistics"),
+             (*imagenet, False, "with ImageNet's statistics and without dividing by 255"),
+             (mu, sd, False, "with the data's own statistics and without dividing by 255")]
+    for m, s, divide, how in cases:
+        k = 1.0 if divide else 255.0
+        z = (k * x - m.view(1, 3, 1, 1)) / s.view(1, 3, 1, 1)  # what the pipeline computes
+        measured_mean, measured_std = z.mean((0, 2, 3)), z.std((0, 2, 3))
+        got = predict(tuple(mu.tolist()), tuple(sd.tolist()), tuple(m.tolist()), tuple(s.tolist()), divide)
+        if not (isinstance(got, (tuple, list)) and len(got) == 2):
+            raise ExerciseError("return a pair (mean, std) of the normalised pixels, each with one value per channel")
+        p_mean, p_std = (_as_channels(v, 3, w) for v, w in zip(got, ("predicted mean", "predicted std")))
+        where = f"normalising {how}"
+        close = lambda a, b: torch.allclose(a, b, rtol=1e-6, atol=1e-6)  # noqa: E731
+        if not close(p_mean, measured_mean):
+            for alt, msg in (
+                    ((m - k * mu) / s, "the sign is flipped: the normalised mean is (pixel mean - mean) / std"),
+                    (k * mu - m, "subtract the mean, then divide by the std as well"),
+                    ((mu - m) / s, "the pixels were not divided by 255 here, so their mean is 255 times the "
+                                   "[0, 1] mean: (255 * data_mean - mean) / std"),
+                    (k * (mu - m) / s, "only the pixels are 255 times larger, not the subtracted mean: "
+                                       "(255 * data_mean - mean) / std")):
+                if close(p_mean, alt):
+                    raise ExerciseError(f"{where}: predicted mean {_fmt(p_mean)}, measured {_fmt(measured_mean)}: "
+                                        f"{msg}")
+            raise ExerciseError(f"{where}: predicted mean {_fmt(p_mean)}, but the normalised pixels have mean "
+                                f"{_fmt(measured_mean)}")
+        if not close(p_std, measured_std):
+            for alt, msg in (
+                    ((k * sd - m) / s, "subtracting the mean moves every pixel by the same amount, which leaves "
+                                       "the spread alone: std(z) = data_std / std"),
+                    (k * sd, "dividing by std divides the spread too: data_std / std"),
+                    (sd / s, "the pixels were not divided by 255 here, so their spread is 255 times larger: "
+                             "255 * data_std / std"),
+                    ((k * sd / s) ** 2, "this is the variance; the std is its square root")):
+                if close(p_std, alt):
+                    raise ExerciseError(f"{where}: predicted std {_fmt(p_std)}, measured {_fmt(measured_std)}: "
+                                        f"{msg}")
+            raise ExerciseError(f"{where}: predicted std {_fmt(p_std)}, but the normalised pixels have std "
+                                f"{_fmt(measured_std)}")
+    return ("your predictions equal the measured mean and std in all four pipelines (right and ImageNet "
+            "constants, with and without / 255)")
 
 
-@exercise("00.3", "Your own ToTensor", answer="my_to_tensor", hints=(
-    "Two jobs: move the channel axis from last to first without scrambling the pixels, and turn the integers "
-    "0..255 into floats in [0, 1]. reshape keeps the memory order; which tensor method moves axes instead?",
-    "return torch.from_numpy(array).permute(2, 0, 1).float() / 255"))
-def check_to_tensor(to_tensor) -> bool | None:
-    """Exercise 00.3 · Your own ToTensor: ``to_tensor(array_hwc_uint8)`` -> float (C, H, W) in [0, 1].
-
-    The same as torchvision's ToTensor. Used in notebooks/00_setup_and_data.
-    """
-    rng = np.random.default_rng(2)
-    arr = rng.integers(0, 256, (4, 5, 3), dtype=np.uint8)  # (H, W, C) as PIL / NumPy store images
-    got = to_tensor(arr.copy())
-    t = torch.from_numpy(arr)
-    want = t.permute(2, 0, 1).float() / 255  # (C, H, W)
-    expect_shape(got, (3, 4, 5), "image tensor", {
-        (4, 5, 3): "still (H, W, C): move the channels first with permute(2, 0, 1)",
-        (3, 5, 4): "this is (C, W, H), height and width swapped: use permute(2, 0, 1), not permute(2, 1, 0)",
-        (1, 4, 5, 3): "keep a single image (C, H, W), no batch dimension"})
-    expect_float(got, "image tensor")
-    expect_close(got, want, "image tensor", atol=1e-6, hints=[
-        (t.permute(2, 0, 1).float(), "values are in 0..255: divide by 255 to get [0, 1]"),
-        (t.reshape(3, 4, 5).float() / 255, "reshape/view keeps the memory order, so the colours are scrambled "
-                                           "across pixels: move axes with permute(2, 0, 1)"),
-        (t.reshape(3, 4, 5).float(), "used reshape (colours scrambled, use permute(2, 0, 1)) and forgot to "
-                                     "divide by 255")])
-    return "(H, W, C) uint8 -> (C, H, W) float in [0, 1], what ToTensor does"
+def _fmt(t: torch.Tensor) -> str:
+    return "(" + ", ".join(f"{v:.4g}" for v in t.tolist()) + ")"
 
 
 __all__ += ["check_streaming_stats"]
 
 
-@exercise("00.4", "Statistics of a dataset too big for memory", answer="my_streaming_stats", hints=(
+@exercise("00.3", "Statistics of a dataset too big for memory", answer="my_streaming_stats", hints=(
     "A dataset that does not fit in memory arrives batch by batch, and batches can differ in size. The mean "
     "and the standard deviation of all pixels can be rebuilt from three running totals per channel: the "
     "number of values, their sum and the sum of their squares. Averaging each batch's std does not give the "
@@ -134,7 +149,7 @@ __all__ += ["check_streaming_stats"]
     "for x in batches: x = x.double() / 255; n += x.numel() / x.shape[1]; s += x.sum((0, 2, 3)); "
     "s2 += (x ** 2).sum((0, 2, 3))  — then mean = s / n, std = ((s2 - n * mean**2) / (n - 1)).sqrt()"))
 def check_streaming_stats(streaming_stats) -> bool | None:
-    """Exercise 00.4 · Statistics of a dataset too big for memory: ``streaming_stats(batches)`` -> (mean, std).
+    """Exercise 00.3 · Statistics of a dataset too big for memory: ``streaming_stats(batches)`` -> (mean, std).
 
     ``batches`` is an iterable of uint8 (B, C, H, W) tensors of different B, read once; the answer must equal
     the per-channel mean and (unbiased) std of all pixels together, in [0, 1] units.
