@@ -205,10 +205,11 @@ class MaskedAutoencoder(nn.Module):
     def reconstruct(self, images: torch.Tensor, generator: torch.Generator | None = None):
         """(masked input, reconstruction, pasted) images, each (B, C, H, W), for looking at.
 
-        The masked input has removed patches set to the image's minimum. With ``norm_pix`` the model predicts
-        each patch's shape, not its brightness, so the reconstruction is put back on each patch's true mean
-        and spread (as the paper's figures are drawn); pasted shows the visible patches as they were and
-        the predicted ones in the gaps.
+        The masked input has its removed patches painted mid-grey (halfway between the image's darkest and
+        lightest pixel), so they stand out from the background. With ``norm_pix`` the model predicts each patch's
+        shape, not its brightness, so the reconstruction is put back on each patch's true mean and spread: the
+        picture borrows two numbers per hidden patch from the original. Pasted shows the visible patches as they
+        were and the predicted ones in the gaps.
         """
         _, pred, mask = self(images, generator)
         P, C, H = self.config.patch_size, self.config.in_chans, images.shape[-2]
@@ -216,8 +217,8 @@ class MaskedAutoencoder(nn.Module):
         if self.norm_pix:
             pred = pred * (t.var(dim=-1, keepdim=True) + 1e-6).sqrt() + t.mean(dim=-1, keepdim=True)
         m = mask[..., None]  # (B, N, 1)
-        low = images.amin(dim=(1, 2, 3)).view(-1, 1, 1)  # (B, 1, 1)
-        masked = unpatchify(t * (1 - m) + low * m, P, C, H)
+        grey = ((images.amin(dim=(1, 2, 3)) + images.amax(dim=(1, 2, 3))) / 2).view(-1, 1, 1)  # (B, 1, 1)
+        masked = unpatchify(t * (1 - m) + grey * m, P, C, H)
         return masked, unpatchify(pred, P, C, H), unpatchify(t * (1 - m) + pred * m, P, C, H)
 
 

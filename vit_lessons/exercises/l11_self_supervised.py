@@ -31,8 +31,11 @@ def _three(got, what: str):
     "k = round(n * (1 - mask_ratio)); mask = torch.ones(batch, n); mask[:, :k] = 0; "
     "return shuffle[:, :k], mask.gather(1, restore), restore"))
 def check_random_masking(random_masking_fn) -> str:
-    """Exercise 11.1 · ``random_masking_fn(batch, num_patches, mask_ratio, generator)`` -> (ids_keep (B, K),
-    mask (B, N), ids_restore (B, N)), drawn as §11.2 draws it. Used in notebooks/11_self_supervised."""
+    """Exercise 11.1 · Random masking (warm-up): ``random_masking_fn(batch, num_patches, mask_ratio, generator)`` ->
+    (ids_keep (B, K), mask (B, N), ids_restore (B, N)), drawn as §11.2 draws it.
+
+    Used in notebooks/11_self_supervised.
+    """
     for B, N, r in ((3, 16, 0.75), (2, 49, 0.75), (4, 16, 0.5), (2, 49, 0.9)):  # 49 x 0.1 = 4.9 -> 5 kept
         keep, mask, restore = _three(random_masking_fn(B, N, r, torch.Generator().manual_seed(7)), "my_random_masking")
         k_ref, m_ref, r_ref = random_masking(B, N, r, torch.Generator().manual_seed(7))
@@ -79,9 +82,12 @@ def _grid_ref(batch: int, grid: int):
     "i not in keep]; shuffle = torch.tensor(order).repeat(batch, 1); restore = shuffle.argsort(1); mask = "
     "torch.ones(batch, g * g); mask[:, keep] = 0; return shuffle[:, :len(keep)], mask, restore"))
 def check_grid_masking(grid_masking_fn) -> str:
-    """Exercise 11.2 · ``grid_masking_fn(batch, grid_size)`` -> (ids_keep, mask, ids_restore) in
+    """Exercise 11.2 · Grid masking: ``grid_masking_fn(batch, grid_size)`` -> (ids_keep, mask, ids_restore) in
     :func:`vit_lessons.mae.random_masking`'s conventions, keeping one patch of every 2x2 block (the paper's grid-wise
-    sampling, He et al. 2021 Table 1f and Fig. 6). Used in notebooks/11_self_supervised."""
+    sampling, He et al. 2021 Table 1f and Fig. 6).
+
+    Used in notebooks/11_self_supervised.
+    """
     from ..mae import MaskedAutoencoder
 
     for B, g in ((2, 4), (3, 6)):
@@ -128,9 +134,12 @@ def _block_flops(n: int, D: int, mlp_ratio: float, depth: int, cls: bool = True,
     "n = round(N * (1 - mask_ratio)) + 1 (N = (img_size // patch_size)**2; mask_ratio 0: all N); "
     "h = int(D * mlp_ratio); return depth * (n * (4 * D * D + 2 * D * h) + 2 * n * n * D)"))
 def check_encoder_flops(encoder_flops) -> str:
-    """Exercise 11.3 · ``encoder_flops(cfg, mask_ratio)`` -> multiply-adds of the encoder's blocks for one image
-    whose patches are masked at ``mask_ratio`` (0: none). The learner first writes ``my_flops_prediction``: by what
-    factor 75% masking cuts the course model's encoder compute. Used in notebooks/11_self_supervised."""
+    """Exercise 11.3 · The encoder's share of the compute: ``encoder_flops(cfg, mask_ratio)`` -> multiply-adds of
+    the encoder's blocks for one image whose patches are masked at ``mask_ratio`` (0: none). The learner first writes
+    ``my_flops_prediction``: by what factor 75% masking cuts the course model's encoder compute.
+
+    Used in notebooks/11_self_supervised.
+    """
     from ..mae import num_kept
 
     cases = [(ViTConfig.preset("fashion_mnist_cpu"), 0.75), (ViTConfig.preset("fashion_mnist_cpu"), 0.0),
@@ -181,9 +190,12 @@ def _knn_ref(train, labels, test, k, num_classes, cosine=True, weighted=True, ex
     "a, b = F.normalize(train, dim=1), F.normalize(test, dim=1); sim, idx = (b @ a.T).topk(k, dim=1); "
     "votes = torch.zeros(len(test), num_classes); votes.scatter_add_(1, labels[idx], sim); return votes.argmax(1)"))
 def check_knn_predict(knn_predict) -> str:
-    """Exercise 11.4 · ``knn_predict(train_feats, train_labels, test_feats, k, num_classes)`` -> (T,) labels: each
-    test vector's k most cosine-similar training vectors vote with their similarity. Used in
-    notebooks/11_self_supervised."""
+    """Exercise 11.4 · A k-nearest-neighbour probe: ``knn_predict(train_feats, train_labels, test_feats, k,
+    num_classes)`` -> (T,) labels: each test vector's k most cosine-similar training vectors vote with their
+    similarity.
+
+    Used in notebooks/11_self_supervised.
+    """
     g = torch.Generator().manual_seed(11)
     centres = torch.randn(5, 16, generator=g, dtype=torch.float64) * 3
     labels = torch.randint(0, 5, (200,), generator=g)
