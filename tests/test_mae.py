@@ -1,9 +1,13 @@
 """The masked autoencoder: masking, the asymmetric encoder, the loss on removed patches, weights into a ViT."""
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
 from vit_lessons.config import ViTConfig
+from vit_lessons.data.split import with_validation
 from vit_lessons.mae import (
     MaskedAutoencoder,
     encoder_state_dict,
@@ -16,6 +20,7 @@ from vit_lessons.mae import (
 )
 from vit_lessons.model import VisionTransformer
 from vit_lessons.patches import patchify
+from vit_lessons.train import evaluate, load_model
 
 
 def tiny(**changes) -> ViTConfig:
@@ -153,3 +158,26 @@ def test_reconstruction_pastes_visible_patches_unchanged():
     assert torch.equal(patchify(pasted, 7)[keep], patchify(x, 7)[keep])
     assert torch.equal(patchify(masked, 7)[keep], patchify(x, 7)[keep])
     assert recon.shape == x.shape
+
+
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
+
+
+def test_committed_pretraining_checkpoint_reproduces_its_validation_loss(fashion_mnist):
+    """Lesson 11's masked autoencoder: its recorded validation loss is what it scores on the held-out images."""
+    model, ck = load_model(CHECKPOINTS / "fashion_mnist_mae.pt")
+    assert isinstance(model, MaskedAutoencoder) and ck["best_on"] == "val_loss"
+    data = with_validation(fashion_mnist, int(ck["val_size"]))
+    res = evaluate_mae(model, data.val_x, data.info.mean, data.info.std)
+    record = json.loads((CHECKPOINTS / "fashion_mnist_mae.json").read_text())
+    assert res["loss"] == pytest.approx(record["best_val_loss"], abs=1e-4)
+    assert res["loss"] == pytest.approx(ck["best_loss"], abs=1e-4)
+
+
+@pytest.mark.parametrize("name", ["fashion_mnist_mae_ft600", "fashion_mnist_scratch600"])
+def test_committed_600_label_checkpoints_reproduce_their_test_count(fashion_mnist, name):
+    model, ck = load_model(CHECKPOINTS / f"{name}.pt")
+    record = json.loads((CHECKPOINTS / f"{name}.json").read_text())
+    res = evaluate(model, fashion_mnist.test_x, fashion_mnist.test_y, fashion_mnist.info.mean,
+                   fashion_mnist.info.std)
+    assert res["correct"] == record["test_correct"] and record["train_size"] == 600

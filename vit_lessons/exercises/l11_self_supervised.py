@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ..config import ViTConfig
 from ..mae import random_masking
-from ._common import ExerciseError, exercise, expect_close, expect_int, expect_shape, judge_prediction
+from ._common import ExerciseError, exercise, expect_int, expect_shape, judge_prediction
 
 __all__ = ["check_random_masking", "check_grid_masking", "check_encoder_flops", "check_knn_predict"]
 
@@ -57,8 +57,7 @@ def check_random_masking(random_masking_fn) -> str:
                                 "ids_restore = ids_shuffle.argsort(1)")
         if torch.equal(keep, shuffle[:, -K:]):
             raise ExerciseError("you kept the last K of the shuffled order; keep the first K (ids_shuffle[:, :K])")
-        expect_close(mask.float(), m_ref, "the mask", atol=0)
-        if not (torch.equal(keep, k_ref) and torch.equal(restore, r_ref)):
+        if not (torch.equal(mask.float(), m_ref) and torch.equal(keep, k_ref) and torch.equal(restore, r_ref)):
             raise ExerciseError("the indices differ from the lesson's draw with the same generator: one "
                                 "torch.rand(batch, n, generator=generator) per call, then argsort along the patches")
     return "the same masks as vit_lessons.mae.random_masking, every image its own, exactly K patches kept"
@@ -203,20 +202,31 @@ def check_knn_predict(knn_predict) -> str:
     train = (centres[labels] + torch.randn(200, 16, generator=g, dtype=torch.float64) * 2.5) * scale
     test = centres[torch.randint(0, 5, (80,), generator=g)]
     test = test + torch.randn(80, 16, generator=g, dtype=torch.float64) * 2.5
-    for k in (1, 7, 20):
-        got = knn_predict(train.clone(), labels.clone(), test.clone(), k, 5)
-        want = _knn_ref(train, labels, test, k, 5)
-        expect_shape(got, (80,), f"the predictions with k = {k}")
+    cases = [(train, labels, test, k, 5) for k in (1, 7, 20)]
+    # two hand-made neighbourhoods around the test vector (1, 0), the training vectors at chosen cosines:
+    # two close votes of class 0 against three far ones of class 1 (k = 5: weighting decides), and one
+    # class-0 neighbour just ahead of two of class 1 (k = 2: the third neighbour must not vote)
+    def ring(cosines, classes):
+        c = torch.tensor(cosines, dtype=torch.float64)
+        return torch.stack([c, (1 - c**2).sqrt()], 1), torch.tensor(classes)
+    for cosines, classes, k in (([0.99, 0.98, 0.5, 0.45, 0.4, -0.9, -0.95], [0, 0, 1, 1, 1, 2, 2], 5),
+                                ([0.9, 0.85, 0.84, -0.5, -0.6], [0, 1, 1, 2, 2], 2)):
+        tr, lab = ring(cosines, classes)
+        cases.append((tr, lab, torch.tensor([[1.0, 0.0]], dtype=torch.float64), k, 3))
+    for tr, lab, te, k, c in cases:
+        got = knn_predict(tr.clone(), lab.clone(), te.clone(), k, c)
+        want = _knn_ref(tr, lab, te, k, c)
+        expect_shape(got, (len(te),), f"the predictions with k = {k}")
         if torch.equal(got.long(), want):
             continue
-        for alt, msg in ((_knn_ref(train, labels, test, k, 5, cosine=False), "that is Euclidean distance; the probe "
+        for alt, msg in ((_knn_ref(tr, lab, te, k, c, cosine=False), "that is Euclidean distance; the probe "
                           "compares directions: normalise the vectors and use cosine similarity"),
-                         (_knn_ref(train, labels, test, k, 5, weighted=False), "every neighbour has one vote; weight "
+                         (_knn_ref(tr, lab, te, k, c, weighted=False), "every neighbour has one vote; weight "
                           "each vote by its similarity"),
-                         (_knn_ref(train, labels, test, k, 5, extra=1), f"that takes k + 1 = {k + 1} neighbours")):
+                         (_knn_ref(tr, lab, te, k, c, extra=1), f"that takes k + 1 = {k + 1} neighbours")):
             if torch.equal(got.long(), alt) and not torch.equal(alt, want):
                 raise ExerciseError(f"k = {k}: {msg}")
         wrong = int((got.long() != want).sum())
-        raise ExerciseError(f"k = {k}: {wrong} of 80 predictions differ from the similarity-weighted vote of the k "
-                            "most cosine-similar training vectors")
+        raise ExerciseError(f"k = {k}: {wrong} of {len(te)} predictions differ from the similarity-weighted vote of "
+                            "the k most cosine-similar training vectors")
     return "similarity-weighted votes of the k most cosine-similar training vectors (k = 1, 7, 20)"
