@@ -18,6 +18,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from .assets import repo_url
+
 __all__ = ["export_space", "requirements", "package_requirement"]
 
 DIST = "vit-lessons"
@@ -94,8 +96,6 @@ def _git_commit() -> str | None:
 
 def package_requirement(commit: str | None = None) -> str:
     """The course package as a requirement line: the repository at the commit exported from (else main)."""
-    from .assets import repo_url
-
     return f"{DIST} @ git+{repo_url()}@{commit or _git_commit() or 'main'}"
 
 
@@ -131,7 +131,6 @@ def export_space(out, checkpoint) -> Path:
     import gradio
 
     from .app_logic import load_explorer
-    from .assets import repo_url
 
     out, checkpoint = Path(out), Path(checkpoint)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
