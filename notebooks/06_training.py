@@ -58,7 +58,8 @@ from vit_lessons.model import VisionTransformer
 from vit_lessons.shapes import check_shape
 from vit_lessons.train import (Recipe, Trainer, confusion_matrix, default_setup, evaluate, format_confusion,
                                load_model, lr_at, param_groups, setup_logging)
-from vit_lessons.viz import asset_path, image_grid, plot_confusion
+from vit_lessons.assets import asset_path
+from vit_lessons.viz import image_grid, plot_confusion
 
 
 def plot_run(runs, x, title, refs=None, floor=None):
@@ -101,7 +102,7 @@ def plot_run(runs, x, title, refs=None, floor=None):
 # **loss**, **backward** (autograd fills `p.grad` for every parameter), **step** (the optimizer moves
 # the parameters against the gradient). The ViT paper trains with Adam and, for fine-tuning, SGD
 # (Dosovitskiy et al. 2021, §4.1); small ViTs trained from scratch today almost always use AdamW
-# (Loshchilov & Hutter 2019), as DeiT does (Touvron et al. 2021).
+# (Loshchilov & Hutter 2019), as DeiT does (Touvron et al. 2021, Table 9).
 #
 # We start on a small slice of Fashion-MNIST so the loop runs in seconds.
 
@@ -178,7 +179,8 @@ print(f"the written-out loop and Trainer.train_step agree on all {len(model.stat
 #
 # A ViT has fewer built-in assumptions about images than a CNN — no locality, no translation
 # equivariance beyond the patch grid — so on small datasets it leans on the training recipe
-# (Dosovitskiy et al. 2021 §4; Touvron et al. 2021 showed how much recipe alone recovers). Ours has
+# (Dosovitskiy et al. 2021, §3.1 "Inductive bias"; Touvron et al. 2021 measured what each ingredient of theirs is
+# worth, Table 8). Ours has
 # six ingredients; each has a switch in `Recipe` (or `ViTConfig`) and on the command line, and §6.5
 # measures what each is worth.
 #
@@ -205,13 +207,13 @@ fig.tight_layout()
 assert etas[0] == 0.0 and abs(max(etas) - 2e-3) < 1e-9 and abs(etas[-1]) < 1e-12
 
 # %% [markdown]
-# **2. Label smoothing** (Szegedy et al. 2016). Instead of asking for probability 1 on the true class,
+# **2. Label smoothing** (Szegedy et al. 2016, §7). Instead of asking for probability 1 on the true class,
 # the target puts $1 - \varepsilon + \varepsilon/K$ there and $\varepsilon/K$ on every class:
 #
 # $$\mathcal{L}_\varepsilon = -\sum_{k=1}^{K} \Big((1-\varepsilon)\,[k = y] + \tfrac{\varepsilon}{K}\Big)\log p_k .$$
 #
 # The model can no longer lower the loss by pushing logits to infinity, which keeps it from becoming
-# over-confident on the training set (Müller et al. 2019 show it also makes the predicted probabilities
+# over-confident on the training set (Müller et al. 2019, §3, show it also makes the predicted probabilities
 # better calibrated). It has a visible side effect on the training curves, explained in §6.3. PyTorch
 # has it built in; we check the formula against it.
 
@@ -267,7 +269,7 @@ print(f"decayed: {sum(p.numel() for p in groups[0]['params']):,} values in {len(
 # a freshly initialised ViT does not. With small random weights every query scores every key about the
 # same, so each token takes a near-uniform average of all the others, and the first epochs go into
 # discovering that nearby patches matter. Trockman & Kolter (2023, *Mimetic initialization of
-# self-attention layers*, arXiv 2305.09828) looked at the weights of trained ViTs and found each head's
+# self-attention layers*, arXiv 2305.09828, Fig. 1) looked at the weights of a trained ViT and found each head's
 # query–key product close to a positive multiple of the identity plus noise, and the value–output product
 # close to a negative multiple; they proposed *starting* there:
 #
@@ -556,7 +558,7 @@ for r in abl:
 # What the table does and does not say:
 #
 # - **The learning-rate schedule** is worth the most of the recipe's ingredients: a constant rate ends
-#   several points lower. The cosine's final low-rate stretch is where the weights settle; at a high rate
+#   almost three points lower. The cosine's final low-rate stretch is where the weights settle; at a high rate
 #   they keep jumping around a minimum.
 # - **Augmentation costs accuracy this early**: a model that has seen 120,000 images is still learning the
 #   training set, and random shifts and flips make that harder. It pays off only once a run is long enough
@@ -614,43 +616,20 @@ for r in abl:
 # Write the body of each function, then run its cell. The check prints one line: **Correct** when your
 # answer is right, or **Not attempted yet** while the function still raises `NotImplementedError`; a
 # wrong answer stops with an `ExerciseError` that says what is wrong. (`ok = ` keeps the check's result,
-# True or None, so that the cell shows only that line.) Stuck? `hint("06.1")` prints a nudge for
-# exercise 06.1, `hint("06.1", 2)` the key line. Worked solutions are in
+# True or None, so that the cell shows only that line.) Exercise 06.3 asks you to **predict a number first**:
+# write it where the cell says, before you write the function; the check then tells you how your prediction
+# compares with the computation (a wrong guess is not an error: it is what the exercise is for). Stuck?
+# `hint("06.1")` prints a nudge for exercise 06.1, `hint("06.1", 2)` the key line. Worked solutions are in
 # [solutions/06_training.ipynb](solutions/06_training.ipynb).
 
 # %%
-from vit_lessons.exercises import (check_confusion, check_lr_schedule, check_lr_sweep, check_smoothed_loss,
+from vit_lessons.exercises import (check_accumulated_step, check_lr_schedule, check_lr_sweep, check_smoothing_gap,
                                    check_train_step, hint)
 
 # %% [markdown]
-# **Exercise 06.1 · The learning-rate schedule.** `my_lr_schedule(step, total_steps, peak_lr,
-# warmup_steps)`: linear warm-up from 0 to `peak_lr` over `warmup_steps`, then a half cosine to 0 at
-# `total_steps`.
-
-# %%
-def my_lr_schedule(step, total_steps, peak_lr, warmup_steps):
-    raise NotImplementedError("your code here")
-
-
-ok = check_lr_schedule(my_lr_schedule)
-
-# %% [markdown]
-# **Exercise 06.2 · Label smoothing.** `my_smoothed_loss(logits, targets, eps)`: cross-entropy with label
-# smoothing from `log_softmax`, without `label_smoothing=`: soft targets
-# $(1-\varepsilon)\,\text{one\_hot} + \varepsilon/K$, averaged over the batch.
-
-
-# %%
-def my_smoothed_loss(logits, targets, eps):
-    raise NotImplementedError("your code here")
-
-
-ok = check_smoothed_loss(my_smoothed_loss)
-
-# %% [markdown]
-# **Exercise 06.3 · One training step.** `my_train_step(model, optimizer, x, y)`: forward,
-# cross-entropy, clear the old gradients, backward, step. Return the loss as a Python float.
-
+# **Exercise 06.1 · Warm-up: one training step.** `my_train_step(model, optimizer, x, y)`: forward,
+# cross-entropy, clear the old gradients, backward, step — the four lines of §6.1. Return the loss as a Python
+# float.
 
 # %%
 def my_train_step(model, optimizer, x, y):
@@ -660,16 +639,52 @@ def my_train_step(model, optimizer, x, y):
 ok = check_train_step(my_train_step)
 
 # %% [markdown]
-# **Exercise 06.4 · The confusion matrix.** `my_confusion(pred, target, num_classes)`: a (K, K) tensor of
-# counts whose row $i$, column $j$ counts test images of true class $i$ predicted as class $j$.
-
+# **Exercise 06.2 · The learning-rate schedule.** `my_lr_schedule(step, total_steps, peak_lr, warmup_steps)`:
+# the schedule of §6.2 counted in steps — linear warm-up from 0 to `peak_lr` over `warmup_steps`, then a half
+# cosine to 0 at `total_steps`.
 
 # %%
-def my_confusion(pred, target, num_classes):
+def my_lr_schedule(step, total_steps, peak_lr, warmup_steps):
     raise NotImplementedError("your code here")
 
 
-ok = check_confusion(my_confusion)
+ok = check_lr_schedule(my_lr_schedule)
+
+# %% [markdown]
+# **Exercise 06.3 · Where label smoothing leaves the logits.** Plain cross-entropy keeps falling as the true
+# class's logit pulls away from the others, so its minimum lies at an infinite gap; §6.2 says label smoothing stops
+# that. Where, then, does it stop? **First predict**, without computing anything: with the recipe's
+# $arepsilon = 0.1$ and $K = 10$ classes, by how much does the true class's logit exceed each other class's logit
+# when the smoothed loss is as low as it can be? Write your number in `my_gap_prediction`. Then write
+# `my_smoothing_gap(eps, num_classes)`, which computes that gap for any $arepsilon$ and $K$. The check
+# compares your prediction with the computation, then tests the function on other $arepsilon$ and $K$.
+
+# %%
+my_gap_prediction = None  # your prediction for eps = 0.1, K = 10: a number, written before the function
+
+
+def my_smoothing_gap(eps, num_classes):
+    raise NotImplementedError("your code here")
+
+
+ok = check_smoothing_gap(my_smoothing_gap)
+
+# %% [markdown]
+# **Exercise 06.4 · Gradient accumulation.** The CIFAR-10 recipe of §6.6 takes 256 images a step, which may not
+# fit in a small GPU's memory.
+# Because gradients add up in `.grad` until they are cleared (the reason for `zero_grad` in §6.1), a large batch
+# can be processed in pieces. Write `my_accumulated_step(model, optimizer, x, y, micro_batches)`: split the
+# batch `(x, y)` into `micro_batches` equal chunks (`x.chunk(micro_batches)`), run forward and backward on each
+# chunk separately, and take ONE optimizer step whose update is exactly the one a single step on the whole batch
+# would take. Return the whole batch's cross-entropy before the step, as a float. The check compares the weights
+# with ordinary full-batch steps, using plain SGD, where a gradient of the wrong size shows at once.
+
+# %%
+def my_accumulated_step(model, optimizer, x, y, micro_batches):
+    raise NotImplementedError("your code here")
+
+
+ok = check_accumulated_step(my_accumulated_step)
 
 # %% [markdown]
 # **Exercise 06.5 · A learning-rate sweep.** The recipe's peak learning rate, 2e-3, was chosen by trying

@@ -22,7 +22,13 @@ from .l03_attention import (
 )
 from .l04_encoder_block import check_block_params, check_drop_path, check_gelu, check_layer_norm, check_pre_norm_block
 from .l05_vision_transformer import check_mean_pool, check_vit_forward, check_vit_forward_any, check_vit_param_count
-from .l06_training import check_confusion, check_lr_schedule, check_lr_sweep, check_smoothed_loss, check_train_step
+from .l06_training import (
+                          check_accumulated_step,
+                          check_lr_schedule,
+                          check_lr_sweep,
+                          check_smoothing_gap,
+                          check_train_step,
+)
 from .l07_looking_inside import (
                           check_cls_attention_map,
                           check_deletion_curve,
@@ -44,7 +50,7 @@ __all__ = [
     "check_masked_attention",
     "check_layer_norm", "check_gelu", "check_pre_norm_block", "check_block_params", "check_drop_path",
     "check_vit_param_count", "check_mean_pool", "check_vit_forward", "check_vit_forward_any",
-    "check_lr_schedule", "check_smoothed_loss", "check_train_step", "check_confusion", "check_lr_sweep",
+    "check_train_step", "check_lr_schedule", "check_smoothing_gap", "check_accumulated_step", "check_lr_sweep",
     "check_cls_attention_map", "check_rollout", "check_mean_distance", "check_window_attention", "check_deletion_curve",
     "check_new_head", "check_freeze_backbone", "check_grey_to_rgb", "check_probe_features",
     "check_soft_target_loss", "check_hard_distill_loss", "check_shift_stack",

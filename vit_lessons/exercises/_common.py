@@ -15,6 +15,7 @@ Used by every lesson's exercises, notebooks/00_setup_and_data to notebooks/10_ma
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 __all__ = ["randomize_", "ExerciseError", "Exercise", "EXERCISES", "exercise", "hint", "expect_shape", "expect_close",
-           "expect_float", "expect_int"]
+           "expect_float", "expect_int", "judge_prediction"]
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 
@@ -207,3 +208,28 @@ def randomize_(model: torch.nn.Module, seed: int = 0, scale: float = 0.2, add: b
             noise = torch.randn(t.shape, generator=g) * scale
             t.add_(noise) if add else t.copy_(noise)
     return model
+
+
+def judge_prediction(fn: Callable, name: str, actual: float, tol: float, why: str) -> str:
+    """The learner's prediction, written as ``name = <number>`` beside ``fn`` (in the notebook cell that defines
+    ``fn``), compared with the computed ``actual``: returns a phrase for the "Correct:" line, "your prediction was
+    right" within ``tol``, else "you predicted X, the computation gives Y: " and ``why``. Raises ExerciseError when no
+    number was written, so the prediction comes before the code.
+
+    The prediction is read from the namespace ``fn`` was defined in (``fn.__globals__``), so the check keeps the one
+    call ``ok = check_x(my_fn)``. Used by the predict-then-compute exercises of notebooks/06_training and
+    notebooks/09_small_data.
+    """
+    missing = object()
+    guess = getattr(fn, "__globals__", {}).get(name, missing)
+    how = (f"write your prediction first: `{name} = <a number>` above the function, in the same cell, before you "
+           "compute anything (it is not marked; a wrong guess is part of the exercise)")
+    if guess is missing or guess is None:
+        raise ExerciseError(how)
+    if isinstance(guess, torch.Tensor) and guess.numel() == 1:
+        guess = guess.item()
+    if isinstance(guess, bool) or not isinstance(guess, (int, float)):
+        raise ExerciseError(f"{name} is {guess!r}, not a number: {how}")
+    if math.isfinite(guess) and abs(guess - actual) <= tol:
+        return f"your prediction {guess:g} was right (computed: {actual:.4g})"
+    return f"you predicted {guess:g}, the computation gives {actual:.4g}: {why}"
