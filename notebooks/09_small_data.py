@@ -18,7 +18,7 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/vit-from-scratch/vit-from-scratch/blob/main/notebooks/09_small_data.ipynb)
 #
 # Lesson 06 trained the course ViT on Fashion-MNIST for 10 minutes on two CPU cores and it stopped near 89%,
-# while training twice as long only made it memorise. The paper saw the same thing at a much larger scale:
+# its training accuracy already pulling away from its test accuracy: it had begun to memorise. The paper saw the same thing at a much larger scale:
 # a ViT has less built into it than a CNN, so it needs more data. In this lesson you will
 #
 # - see the **inductive bias** a convolution has and a ViT lacks (translation equivariance, locality);
@@ -61,7 +61,7 @@ from vit_lessons.model import VisionTransformer
 from vit_lessons.train import Recipe, Trainer, default_setup, read_metrics
 from vit_lessons.train.distill import distillation_loss, soft_target_loss
 from vit_lessons.train.recipes import cnn_setup
-from vit_lessons.viz import asset_path
+from vit_lessons.assets import asset_path
 
 # %% [markdown]
 # ## 9.1 What a convolution knows before it has seen any data
@@ -100,7 +100,7 @@ assert gap > 0.1
 # %% [markdown]
 # The ViT's token for the moved object is a different vector: the position embedding was added to it, and
 # every later layer mixes all positions. A ViT can *learn* to treat positions alike, but that takes data.
-# The paper measured how much (its Fig. 3 and Fig. 4): pre-trained on ImageNet (1.3M images) the large ViTs
+# The paper measured how much (its §4.3, Fig. 3 and Fig. 4): pre-trained on ImageNet (1.3M images) the large ViTs
 # did worse than the BiT ResNets and even than the smaller ViT-B; on ImageNet-21k (14M) they were similar;
 # only with JFT-300M did the ViTs pull ahead. On random subsets of JFT, ResNets won on 9M images and ViTs
 # on 90M and more — "the convolutional inductive bias is useful for smaller datasets, but for larger ones,
@@ -155,29 +155,41 @@ print(f"CNN after 1 epoch on {n_train:,} images: test accuracy {teacher_hist[-1]
 assert teacher_hist[-1]["test_acc"] > 0.6  # far above chance after one short epoch
 
 # %% [markdown]
-# On the full training set, `python -m vit_lessons train --model cnn --cnn-preset cnn_small --epochs 6
-# --threads 1` (one thread, while other work shared the 2-core machine) gave these test accuracies after
-# epochs 1–4: 88.84%, 89.80%, 91.18%, 92.13% — after four epochs the CNN is where the ViT never got in
-# lesson 06's 10 minutes. Does a teacher have to be better than its student? DeiT's Table 2 says no:
+# On the full training set the CNN is much faster. The race of §9.6 (its files are committed in
+# `assets/results/small_data_10min/`) trained this `cnn_small` as a teacher with a 240-second schedule; its test
+# accuracy after each epoch:
+
+# %%
+teacher_curve = read_metrics(asset_path("results/small_data_10min/teacher_seed0.metrics.jsonl"))
+for m in teacher_curve[:4]:
+    print(f"CNN teacher, epoch {m['epoch']:.0f}: test accuracy {m['test_acc']:.2%} after {m['train_time']:.0f} s")
+fm10 = json.loads(asset_path("results/fashion_mnist_10min/summary.json").read_text())
+print(f"lesson 06's ViT after 600 s: median {fm10['ours']['median_acc']:.2%}")
+
+# %% [markdown]
+# After four epochs, under two and a half minutes on one core, the CNN is past where lesson 06's ViT got in 10
+# minutes. Does a teacher have to be better than its student? DeiT's Table 2 says no:
 # with DeiT-B (81.8% top-1 on ImageNet when trained alone) as the student, a RegNetY-4GF teacher at 80.0% —
 # *below* the student's own figure — lifts it to 82.7%, while a DeiT-B teacher at 81.8% lifts it only to
-# 81.9% (Touvron et al. 2021, Table 2 and §5.1: "the convnet is a better teacher", probably through the
-# inductive bias it passes on). What transfers is how the CNN sees, not just how often it is right. The race
+# 81.9% (Touvron et al. 2021, Table 2 and the "Convnets teachers" paragraph beside it: "the convnet is a
+# better teacher", probably through the inductive bias it passes on). What transfers is how the CNN sees, not just how often it is right. The race
 # in §9.6 still gives the teacher 240 s, enough to pass 92%, so that weakness of the teacher is not what
 # limits its students.
 #
 # ## 9.3 Distillation: the ViT learns from the CNN's answers
 #
-# Hinton et al. (2015) train a student on a teacher's *soft* predictions: its probabilities at a
+# Hinton et al. (2015, §2) train a student on a teacher's *soft* predictions: its probabilities at a
 # temperature $\tau$ carry more than the label — that a shirt looks a bit like a T-shirt and nothing like a
 # bag. With student logits $s$, teacher logits $t$, labels $y$ and weight $\alpha$:
 #
 # $$\mathcal{L}_\text{soft} = (1-\alpha)\,\text{CE}(s, y) + \alpha\,\tau^2\,
 #   \text{KL}\big(\text{softmax}(t/\tau)\,\|\,\text{softmax}(s/\tau)\big)$$
 #
-# DeiT (Touvron et al. 2021) found the *hard* version works better for ViTs: take the teacher's top class as
-# a second label, $\mathcal{L}_\text{hard} = (1-\alpha)\,\text{CE}(s, y) + \alpha\,\text{CE}(s, \arg\max t)$
-# (they use $\alpha = 1/2$). The $\tau^2$ keeps the soft term's gradient the same size for any $\tau$.
+# DeiT (Touvron et al. 2021, §4 and Table 3) found the *hard* version works better for ViTs: take the teacher's
+# top class as a second label,
+# $\mathcal{L}_\text{hard} = (1-\alpha)\,\text{CE}(s, y) + \alpha\,\text{CE}(s, \arg\max t)$ (they use
+# $\alpha = 1/2$). The $\tau^2$ keeps the soft term's gradient the same size for any $\tau$ (Hinton et al. 2015,
+# §2: the soft targets' gradients scale as $1/\tau^2$).
 
 # %%
 def soft_loss(s, t, tau):
@@ -248,11 +260,11 @@ print(f"ViT alone {plain[-1]['test_acc']:.1%}, ViT + hard distillation {dhist[-1
 #
 # Lee et al. (2021, "Vision Transformer for Small-Size Datasets") keep the ViT a ViT and change two things:
 #
-# - **Shifted patch tokenization (SPT).** Before cutting patches, stack the image with four copies shifted
+# - **Shifted patch tokenization (SPT**, their Sec. 3.2). Before cutting patches, stack the image with four copies shifted
 #   half a patch diagonally (each pixel then also holds its neighbour half a patch up-left, up-right,
 #   down-left and down-right); each token then also holds the pixels around its patch — a wider receptive
 #   field from the first layer. Then LayerNorm and the linear projection, as usual.
-# - **Locality self-attention (LSA).** Each head learns its own temperature (the $1/\sqrt{d}$ scale becomes a
+# - **Locality self-attention (LSA**, Sec. 3.3). Each head learns its own temperature (the $1/\sqrt{d}$ scale becomes a
 #   parameter), and a token may not attend to itself (the diagonal is masked with $-\infty$), so attention
 #   can become sharper and must gather from the other tokens.
 #
@@ -281,6 +293,18 @@ _, attn = lsa(torch.randn(2, 17, 64), return_attn=True)  # (B, h, N + 1, N + 1)
 assert attn.diagonal(dim1=-2, dim2=-1).abs().max() == 0  # no token attends to itself
 print(f"SPT patch vector: 5 x 7 x 7 = {spt.proj.in_features} values; LSA temperatures start at "
       f"1/sqrt(d) = {lsa.scale[0].item():.3f}")
+background = (0.0 - data.info.mean[0]) / data.info.std[0]  # a black pixel (0) after normalisation
+band = stack[0, 1, :3, :]  # (3, 28): the top rows of the up-left view, filled by the padding
+print(f"normalised values: black background {background:.2f}, the padded band {band.min():.2f} to {band.max():.2f}, "
+      f"the image from {img.min():.2f} to {img.max():.2f}")
+
+# %% [markdown]
+# **The grey frames.** Along two edges of each shifted view runs a band 3 pixels wide of one flat grey. That is
+# the zero padding of the shift, and it is grey, not the background's colour, because `shift_stack` pads the
+# *normalised* image: there 0 is the dataset's mean pixel value, while the black background of the data sits
+# at the value printed above (drawn white here, as the course draws every grey image dark on white). The model
+# sees the same thing: the shifted copies of a border token bring in a band of the average pixel, which says
+# nothing about the image and which the projection has to learn to ignore.
 
 # %% [markdown]
 # ## 9.5 The paper's hybrid: patches of a CNN's feature map
@@ -363,7 +387,7 @@ plt.show()
 # So the hybrid's tokens come pre-processed by local, shared filters — the inductive bias of §9.1, for the
 # first two layers only — and attention starts from features instead of raw pixels. The price is compute:
 # the stem runs at full resolution (28×28×32 values per image), so each training step costs more than the
-# plain ViT's (the race below measures the images per second). Lesson 07's maps apply to it unchanged,
+# plain ViT's (the race below shows it in the epochs each route gets through in the same 600 s). Lesson 07's maps apply to it unchanged,
 # since its tokens, attention and head are the ViT's.
 #
 # ## 9.6 The race: every route at the same 10-minute budget
@@ -430,8 +454,10 @@ plt.show()
 # - **The CNN wins.** Its median is 93.00% over three seeds; it passes 85% within its first minute and 90%
 #   within two. Locality and translation equivariance, built in, are worth more on 55,000 small images
 #   than anything the ViT routes add: the paper's small-data result, on a 2-core CPU.
-# - **The paper's hybrid is the best ViT-family route**: median 91.56% (91.26 / 91.93 / 91.56%), the only route past 90% — with
-#   fewer than 7 epochs, because each step costs about twice the plain ViT's (the images-per-second column).
+# - **The paper's hybrid is the best ViT-family route**: median 91.56% (91.26 / 91.93 / 91.56%), and with its
+#   distilled twin (90.21%) the only ViT-family route past 90% — in fewer than 7 epochs, because each step costs
+#   more than twice the plain ViT's (the epochs column: 6.6–7.0 for the hybrid, 14.9–15.5 for the plain ViT in
+#   the same 600 s).
 #   Two convolutions in front of the patches give every token local, shared filters (§9.5), the ingredient
 #   the plain ViT lacks on small data; it is still below the CNN.
 # - **The plain ViT** ends at a median of 88.89% (88.49 / 88.93 / 88.89%), 2.7 points below the hybrid. Locality without convolutions helps a little on seed 0
@@ -464,37 +490,37 @@ plt.show()
 #
 # Write the body of each function, then run its cell. The check prints one line: **Correct** when your
 # answer is right, or **Not attempted yet** while the function still raises `NotImplementedError`; a
-# wrong answer stops with an `ExerciseError` that says what is wrong. Stuck? `hint("09.1")` prints a nudge,
-# `hint("09.1", 2)` the key line. Worked solutions are in
+# wrong answer stops with an `ExerciseError` that says what is wrong. Two exercises ask you to **predict a number
+# first**: write it where the cell says, before you write the function; the check then tells you how your
+# prediction compares with the computation (a wrong guess is not an error: it is what the exercise is for).
+# Stuck? `hint("09.1")` prints a nudge, `hint("09.1", 2)` the key line. Worked solutions are in
 # [solutions/09_small_data.ipynb](solutions/09_small_data.ipynb).
 
 # %%
-from vit_lessons.exercises import check_hard_distill_loss, check_shift_stack, check_soft_target_loss, hint
+from vit_lessons.exercises import check_distill_gradient, check_shift_stack, check_spt_view, hint
 
 # %% [markdown]
-# **Exercise 09.1 · The soft-target loss.** `my_soft_target_loss(student_logits, teacher_logits, tau)`:
-# $\tau^2\,\text{KL}(\text{softmax}(t/\tau)\,\|\,\text{softmax}(s/\tau))$, averaged over the batch.
+# **Exercise 09.1 · Distillation at a high temperature.** §9.3 multiplies the soft term by $\tau^2$ "so that its
+# gradient keeps its size". Test that claim where it matters most, at a temperature far above the ones the
+# lesson used. **First predict**: one image, $K = 2$ classes, student logits $(0, 0)$, teacher logits $(2, 0)$,
+# $\tau = 100$. The teacher's softened probabilities are then almost $(0.5, 0.5)$, as are the student's. What is
+# the gradient of the soft term $\tau^2\,\text{KL}(\text{softmax}(t/\tau)\,\|\,\text{softmax}(s/\tau))$ with
+# respect to the student's logit 0? Write it in `my_gradient_prediction`. Then write
+# `my_distill_gradient(student_logits, teacher_logits, tau)`: the (B, K) gradient of the batch-mean soft term
+# with respect to the student's logits (autograd is allowed).
 
 # %%
-def my_soft_target_loss(student_logits, teacher_logits, tau):
+my_gradient_prediction = None  # your prediction: a number, written before the function
+
+
+def my_distill_gradient(student_logits, teacher_logits, tau):
     raise NotImplementedError("your code here")
 
 
-ok = check_soft_target_loss(my_soft_target_loss)
+ok = check_distill_gradient(my_distill_gradient)
 
 # %% [markdown]
-# **Exercise 09.2 · Hard distillation.** `my_hard_distill_loss(student_logits, labels, teacher_logits,
-# alpha)`: $(1-\alpha)\,\text{CE}(s, y) + \alpha\,\text{CE}(s, \arg\max t)$.
-
-# %%
-def my_hard_distill_loss(student_logits, labels, teacher_logits, alpha):
-    raise NotImplementedError("your code here")
-
-
-ok = check_hard_distill_loss(my_hard_distill_loss)
-
-# %% [markdown]
-# **Exercise 09.3 · The shifted patch stack.** `my_shift_stack(x, shift)`: (B, C, H, W) → (B, 5C, H, W),
+# **Exercise 09.2 · The shifted patch stack.** `my_shift_stack(x, shift)`: (B, C, H, W) → (B, 5C, H, W),
 # the image followed by four copies in which pixel $(i, j)$ holds the pixel `shift` rows and columns away
 # up-left ($x_{i-s,\,j-s}$), up-right, down-left and down-right of it — zero where that lies outside the image.
 
@@ -504,3 +530,23 @@ def my_shift_stack(x, shift):
 
 
 ok = check_shift_stack(my_shift_stack)
+
+# %% [markdown]
+# **Exercise 09.3 · What a shifted-patch token sees.** §9.5 measured which input pixels reach a patch token:
+# 49 for the plain ViT (its own 7×7 patch), 121 for the hybrid (two pixels beyond it on every side). Do the same
+# for shifted patch tokenization (§9.4), which stacks four copies shifted by `shift` = 3 pixels before cutting
+# 7×7 patches. **First predict**: how many of the 28×28 input pixels reach patch token 5? (Its vector holds
+# 5 × 49 = 245 values; is that the answer?) Write it in `my_view_prediction`. Then write
+# `my_spt_view(img_size, patch_size, shift, token)`: an (img_size, img_size) bool tensor, True at every pixel
+# that reaches patch token `token` (numbered row by row) through the shifted stack. The check tries other sizes,
+# shifts and tokens too, at the border and with a shift larger than half a patch.
+
+# %%
+my_view_prediction = None  # your prediction: a number of pixels, written before the function
+
+
+def my_spt_view(img_size, patch_size, shift, token):
+    raise NotImplementedError("your code here")
+
+
+ok = check_spt_view(my_spt_view)
