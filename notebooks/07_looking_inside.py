@@ -62,7 +62,8 @@ from vit_lessons.relevance import relevance_map
 from vit_lessons.overlay import cls_heatmap, overlay
 from vit_lessons.shapes import check_shape
 from vit_lessons.train import Trainer, default_setup, evaluate, load_model, read_metrics
-from vit_lessons.viz import asset_path, similarity_grid
+from vit_lessons.assets import asset_path
+from vit_lessons.viz import similarity_grid
 
 # %% [markdown]
 # ## 7.1 The trained model and the images we look at
@@ -140,10 +141,10 @@ fig = layer_head_grid(0)
 fig = layer_head_grid(2)
 
 # %% [markdown]
-# **How to read these grids.** Each panel is one head of one block; the brighter a patch, the larger the
-# share of the class token's attention it gets, on one scale for all 24 panels (the colour bar). A panel
-# whose patches are all dark is a head in which the class token mostly attends to *itself* (the weights
-# printed above). Three things stand out:
+# **How to read these grids.** Each panel is one head of one block; the brighter a patch's colour (from grey
+# through purple to yellow), the larger the share of the class token's attention it gets, on one scale for all
+# 24 panels (the colour bar); the garment shows through, drawn dark on white. A panel with no coloured patch,
+# all grey, is a head in which the class token mostly attends to *itself* (the weights printed above). Three things stand out:
 #
 # - heads differ: in the same block one head puts most of its weight on one patch, another spreads it;
 # - in block 1 the class token gives (almost) nothing to itself and all to the patches, often to
@@ -165,7 +166,7 @@ fig = cls_heatmap(raw[:, None].expand(-1, cfg.depth, -1, -1, -1), per_block,
 #
 # A token in block $l$ is already a mixture of the tokens below it, and the residual connection adds the
 # token to what attention gives it: $x_{l} = x_{l-1} + \mathrm{Attn}(x_{l-1}) + \dots$. Abnar & Zuidema
-# (2020) follow the mixing through the blocks with a simple model of both: average the heads of block
+# (2020, §3) follow the mixing through the blocks with a simple model of both: average the heads of block
 # $l$ into $\bar A_l$, add the identity for the residual path, renormalise the rows, and multiply,
 #
 # $$\tilde A_l = \mathrm{rownorm}(\bar A_l + I), \qquad R = \tilde A_L\,\tilde A_{L-1}\cdots\tilde A_1 .$$
@@ -191,12 +192,12 @@ print(f"rollout: share of the class token's final state from the 16 patches {rol
 # - **attention**: the last block's class-token attention, heads averaged (7.2);
 # - **rollout** (7.3), and **grad-rollout**: each block's attention multiplied by the gradient of the
 #   class's logit with respect to it, the positive part kept and the heads averaged, then rolled out with
-#   renormalised rows (Chefer et al. 2021's weighting);
-# - **Grad-CAM** (Selvaraju et al. 2017): the patch tokens entering the last block's attention, weighted
+#   renormalised rows (the head weighting of Chefer, Gur & Wolf 2021, Sec. 3);
+# - **Grad-CAM** (Selvaraju et al. 2017, Sec. 3): the patch tokens entering the last block's attention, weighted
 #   channel by channel by the gradient of the class's logit averaged over the patches; the positive part;
 # - **gradient × input**: how much each pixel's value times its gradient moves the logit, summed per patch;
 # - two methods from [Captum](https://captum.ai), the attribution library most PyTorch users reach for:
-#   **integrated gradients** (Sundararajan et al. 2017, from the mean image) and **occlusion** (cover one
+#   **integrated gradients** (Sundararajan et al. 2017, Sec. 3; here from the mean image) and **occlusion** (cover one
 #   patch at a time with the dataset mean and record the logit's drop: 16 forward passes per image);
 # - a **random** map: the baseline every method must beat.
 #
@@ -284,7 +285,8 @@ for ck_name in dict.fromkeys(k[0] for k in rows):
 #   neutral referees — occlusion paints one patch at a time with the very mean the test paints with, and
 #   integrated gradients starts from the mean image — but they cost 16 or 32 passes per image where
 #   rollout costs one.
-# - **Chefer's rule equals grad-rollout here** to three decimals on both checkpoints. The two differ only
+# - **Chefer's rule equals grad-rollout here**, with the mean fill, to three decimals on both checkpoints
+#   (with black they differ by at most 0.001). The two differ only
 #   in renormalising each block's rows, and the test suite shows a two-block model where their orders
 #   differ; on this model it changes nothing measurable.
 # - **Naming the class helps less than one might think.** Rollout ignores the class and does as well as
@@ -294,7 +296,8 @@ for ck_name in dict.fromkeys(k[0] for k in rows):
 # So a learner who wants one cheap picture of this model should draw rollout or grad-rollout, not the last
 # block's attention or Grad-CAM — and should check any map with a test like this one before trusting it.
 #
-# **Why not fill with black?** Fashion-MNIST's background is black (pixel 0). A patch of background painted
+# **Why not fill with black?** Fashion-MNIST's background is black: pixel value 0 (the course draws grey images
+# dark on white, so 0 shows as white in its pictures). A patch of background painted
 # black does not change at all, so "removing" it cannot move the prediction, and any map that ranks
 # background patches first looks as if it found nothing. How many patches are already (almost) black?
 
@@ -312,7 +315,7 @@ for m, c in black.items():
 
 # %% [markdown]
 # With black instead of the mean, the table's ranking changes: on the sin-cos model rollout improves
-# (0.300) while grad-rollout and Chefer's rule fall to 0.397, next to Grad-CAM, and the random order moves
+# (0.300) while grad-rollout and Chefer's rule fall to 0.397 and 0.398, next to Grad-CAM, and the random order moves
 # too (0.437). The numbers printed above show the same on this lesson's images. Part of that is the
 # background: a black patch painted black does not change, so "removing" it tells nothing, and many patches
 # are such blanks (the share printed above); painted with the mean, a blank patch becomes a grey square
@@ -348,7 +351,7 @@ def method_grid(rows, title):
     fig, axes = plt.subplots(len(rows), len(shown_maps) + 1, figsize=(2.0 * (len(shown_maps) + 1),
                              1.95 * len(rows) + 0.8), squeeze=False, layout="constrained")
     for i, b in enumerate(rows):
-        axes[i, 0].imshow(data.test_x[b, 0], cmap="gray")
+        axes[i, 0].imshow(data.test_x[b, 0], cmap="gray_r")  # dark ink on white, like every image in the course
         axes[i, 0].set_title(f"#{int(b)} {classes[int(y[b])]}\nrandom map: {per_image['random'][b]:.2f}", fontsize=8)
         axes[i, 0].axis("off")
         for j, m in enumerate(shown_maps):
@@ -366,17 +369,18 @@ fig = method_grid(worst.tolist(), "where rollout and Grad-CAM disagree most (cor
 
 # %% [markdown]
 # On single images the average's ranking does not hold, and single areas are noisy. For the T-shirt,
-# Grad-CAM's map is zero everywhere (a dark panel), so its order is just a random one — and that random order
+# Grad-CAM's map is zero everywhere (a flat grey panel), so its order is just a random one — and that random order
 # scored 0.34 where the random map's scored 0.44, and rollout's, worse than both, 0.52. For the first
 # pullover rollout and grad-rollout beat Grad-CAM; for the second grad-rollout beats both. Occlusion has the
-# lowest area on all three. Maps disagree, and one image cannot say which is right; the average over 2,000
+# lowest area on both pullovers, and on the T-shirt only Grad-CAM's accidental random order is lower. Maps disagree, and one image cannot say which is right; the average over 2,000
 # images (7.4) can.
 #
 # **Where these methods mislead.** Attention weights are tempting to read as importance, and they are not:
 #
-# - Jain & Wallace (2019) showed for text classifiers that attention weights often correlate poorly with
-#   gradient-based importance, and that quite different attention distributions can give the same
-#   prediction. "Attention is not explanation" is the name of their paper.
+# - Jain & Wallace (2019) showed for NLP models with attention (text classification, question answering,
+#   inference) that attention weights often correlate poorly with gradient-based importance (their §4.1), and
+#   that quite different attention distributions can give the same prediction (§4.2). "Attention is not
+#   explanation" is the name of their paper.
 # - An attention weight says how much of a token's *value* is mixed in, not how large or how useful that
 #   value is; a head can attend strongly to a patch whose value vector is nearly zero.
 # - Rollout ignores the MLPs, assumes heads contribute equally and is the same for every class; Chefer et
@@ -394,7 +398,7 @@ fig = method_grid(worst.tolist(), "where rollout and Grad-CAM disagree most (cor
 # %% [markdown]
 # ## 7.6 The paper's Fig. 7: filters, positions, attention distance
 #
-# Dosovitskiy et al. (2021) look inside a trained ViT in their Fig. 7: the first principal components of the
+# Dosovitskiy et al. (2021) look inside a trained ViT in their §4.5 and Fig. 7: the first principal components of the
 # patch-embedding filters resemble plausible basis functions for the fine structure in each patch; the
 # position embeddings learn to encode distance and the row-column structure of the grid; and some heads
 # attend globally already in the lowest layers while others stay local, with the attention distance growing
@@ -424,9 +428,9 @@ bar = fig.colorbar(im, cax=fig.add_axes((0.91, 0.1, 0.02, 0.78)), label="filter 
 # %% [markdown]
 # Ours do not look like the paper's clean, smooth basis functions. A few of the first components have
 # coarse structure (bands, one half of the patch against the other), most look like noise, and the
-# variance is spread thinly: the first component holds 12% and twelve are needed for 84% (printed above).
-# The paper's filters come from a ViT-L/32 pre-trained on a far larger dataset; ours from 64 filters trained for
-# ten minutes on 60,000 small grey images, with a model that learns well (89%) without tidy filters.
+# variance is spread thinly: the first component holds 12% and twelve are needed for 80% (printed above).
+# The paper's filters come from a ViT-L/32 (its Fig. 7 and §4.5), a model over a thousand times larger, pre-trained
+# on millions of images; ours from 64 filters trained for 12 epochs on 55,000 small grey images, with a model that learns well (89%) without tidy filters.
 # A figure that looked like the paper's would have been a finding; this one is a reminder that such
 # pictures depend on scale and data.
 #
@@ -632,9 +636,9 @@ from vit_lessons.exercises import (check_cls_attention_map, check_deletion_curve
                                    check_window_attention, hint)
 
 # %% [markdown]
-# **Exercise 07.1 · The class token's attention map.** `my_cls_attention_map(attn, grid_size)`: from one
-# block's (B, h, N + 1, N + 1) attention (class token first), the heads' average of the class token's
-# attention over the N patches, as a (B, grid_size, grid_size) map — what 7.2 drew.
+# **Exercise 07.1 · Warm-up: the class token's attention map.** `my_cls_attention_map(attn, grid_size)`: from
+# one block's (B, h, N + 1, N + 1) attention (class token first), the heads' average of the class token's
+# attention over the N patches, as a (B, grid_size, grid_size) map — what 7.2 drew, written out yourself.
 
 # %%
 def my_cls_attention_map(attn, grid_size):
@@ -697,7 +701,8 @@ if ok:
 # removed; column N: every patch removed). Not every argument is needed: deciding which ones is part of the
 # exercise. The check compares your curves with `perturbation_curve` on a map without ties. Once it passes, the
 # cell tests a map of your own on 300 test images: the brightness of each patch (the sum of its raw pixel
-# values) against a random map. Blank background patches tie in brightness; adding a random number in [0, 1)
+# values; in the data the garment is bright and the background black, 0, although the course draws both the
+# other way round) against a random map. Blank background patches tie in brightness; adding a random number in [0, 1)
 # breaks those ties at random rather than by position, without changing the order of unequal sums. Which map
 # makes the probability fall faster? Then try `-brightness`, the darkest patches first, and ask what
 # "removing" a background patch does to the image.

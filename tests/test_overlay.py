@@ -101,3 +101,14 @@ def test_shared_limits():
     assert shared_limits([torch.tensor([0.2, 0.5]), torch.tensor([[-1.0, 0.3]])]) == (-1.0, 0.5)
     with pytest.raises(ValueError, match="at least one non-empty map"):
         shared_limits([])
+
+
+def test_grey_images_are_drawn_dark_on_white():
+    """The course's convention (vit_lessons.viz): a grey image under a map uses gray_r, ink dark on white paper."""
+    fig = overlay(_img(), torch.rand(4, 4))
+    picture = [im for im in fig.axes[0].images if im.get_alpha() is None]
+    assert [im.get_cmap().name for im in picture] == ["gray_r"]
+    fig = cls_heatmap(_img(), torch.rand(2, 4, 4))
+    assert {ax.images[0].get_cmap().name for ax in fig.axes if _heat_images(ax)} == {"gray_r"}
+    fig = overlay(_img(), torch.rand(4, 4), image_cmap="gray")  # still a choice
+    assert fig.axes[0].images[0].get_cmap().name == "gray"

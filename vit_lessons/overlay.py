@@ -3,7 +3,8 @@
 A map is (gh, gw) on the patch grid or (H, W) per pixel; either is stretched over the whole
 image, so patch-grid maps show as blocks that sit exactly on the patches. Every map gets a
 colour bar that says which scale it uses, and several maps can share one scale, so colours
-mean the same number everywhere in a figure. Every function returns the matplotlib Figure.
+mean the same number everywhere in a figure. Grey images are drawn dark on white (``image_cmap="gray_r"``), as
+everywhere in the course (vit_lessons.viz). Every function returns the matplotlib Figure.
 
 Built in notebooks/07_looking_inside.
 """
@@ -65,7 +66,7 @@ def _draw(ax, image: torch.Tensor, heat: torch.Tensor, alpha: float, cmap: str, 
 
 def overlay(image: torch.Tensor, heat, ax=None, *, vmin: float | None = None, vmax: float | None = None,
             alpha: float = 0.6, cmap: str = "inferno", label: str = "weight", title: str | None = None,
-            colorbar: bool = True, image_cmap: str = "gray", mean=None, std=None):
+            colorbar: bool = True, image_cmap: str = "gray_r", mean=None, std=None):
     """Draw one (gh, gw) or (H, W) map over one (C, H, W) image, with a colour bar.
 
     ``vmin``/``vmax`` fix the colour scale (use :func:`shared_limits` to share one between
@@ -95,7 +96,7 @@ def overlay(image: torch.Tensor, heat, ax=None, *, vmin: float | None = None, vm
 def cls_heatmap(images: torch.Tensor, maps, *, titles=None, row_labels=None, ncols: int | None = None,
                 shared: bool = True, vmin: float | None = None, vmax: float | None = None,
                 label: str = "attention weight", cmap: str = "inferno", alpha: float = 0.6, size: float = 2.0,
-                suptitle: str | None = None, image_cmap: str = "gray", mean=None, std=None):
+                suptitle: str | None = None, image_cmap: str = "gray_r", mean=None, std=None):
     """Several maps over their images in a grid, on one shared colour scale (or one scale per panel).
 
     ``maps``: (K, gh, gw) or (K, H, W) maps laid out ``ncols`` per row (a list may mix sizes),

@@ -41,10 +41,10 @@ from vit_lessons.exercises import (check_cls_attention_map, check_deletion_curve
 from vit_lessons.faithfulness import bootstrap_ci, curve_auc, perturbation_curve
 from vit_lessons.fig7 import mean_attention_distance, patch_distances
 from vit_lessons.train import load_model
-from vit_lessons.viz import asset_path
+from vit_lessons.assets import asset_path
 
 # %% [markdown]
-# ## Exercise 07.1 · The class token's attention map
+# ## Exercise 07.1 · Warm-up: the class token's attention map
 #
 # Average the heads, take the class token's row, drop its own column, lay the rest out on the grid.
 
@@ -177,10 +177,11 @@ torch.testing.assert_close(curves["brightness"][:50], perturbation_curve(model, 
 # %% [markdown]
 # Brightness does no better than a random order: the two areas are a few hundredths apart, and the 95%
 # interval of the paired difference includes 0. (A single random order per image is itself noisy: another
-# random map moves its area by about as much.) The bright patches are the garment, so this says that the
+# random map moves its area by about as much.) The bright patches (high pixel values, drawn dark in the course's
+# pictures) are the garment, so this says that the
 # garment's brightest squares, painted grey, are not what the prediction hangs on most.
 #
-# And the opposite idea, the darkest patches first:
+# And the opposite idea, the darkest patches first (the lowest pixel sums: background):
 
 # %%
 auc["darkness"] = curve_auc(my_deletion_curve(model, xe, -brightness, ye, data.info.mean, data.info.std))
@@ -190,7 +191,7 @@ print(f"  darkness: deletion area {auc['darkness'].mean():.3f}; darkness - rando
 
 # %% [markdown]
 # The darkest patches first beat the random order clearly. With the mean fill a "removed" background patch
-# is not neutral: black becomes grey, and a grey square where the background was changes the garment's
+# is not neutral: black (pixel 0) becomes grey, and a grey square where the background was changes the garment's
 # outline — a sign that this model reads the outline against the black background. It is the mirror image of
 # the black fill's problem in lesson 07: whatever the fill, the test scores a map *together with* its fill, so
 # compare maps under the same fill and against the random baseline, as the lesson's table does.

@@ -94,9 +94,9 @@ DELETION_MISTAKES = [dict(order="least-first"), dict(transpose_map=True), dict(f
 
 @pytest.mark.usefixtures("one_thread")
 def test_deletion_mistakes_are_all_different():
-    from vit_lessons.exercises.l07_looking_inside import _deletion_setup
+    from vit_lessons.exercises.l07_looking_inside_more import deletion_setup
 
-    model, x, r, labels, mean, std = _deletion_setup()
+    model, x, r, labels, mean, std = deletion_setup()
     args = (model, x, r, labels, mean, std)
     right = _deletion()(*args)
     torch.testing.assert_close(right, perturbation_curve(model, x, r), atol=1e-6, rtol=1e-5)
