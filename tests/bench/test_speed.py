@@ -32,6 +32,7 @@ def test_quick_end_to_end(tmp_path, capsys):
     assert all(r["images_per_s"] > 0 and r["min_images_per_s"] <= r["images_per_s"] <= r["max_images_per_s"]
                for r in rows)
     assert all(r["vs_timm"] > 0 and r["peak_mem_mb"] > 0 and r["loadavg"] and r["command"] for r in models)
+    assert all(0 < r["cpu_share"] <= 1.5 and "load_mean" in r for r in rows), "each timed line records its load"
     assert all(r["vs_timm"] == 1.0 for r in models if r["impl"] == "timm")
     assert all(r["mfu"] is None for r in models), "no MFU on a CPU"
     cfg = ViTConfig.tiny()
@@ -52,6 +53,31 @@ def test_rows_measured_again_replace_old_ones(tmp_path):
     keys = [tuple(r[k] for k in speed.KEY) for r in s["rows"]]
     assert len(keys) == len(set(keys)) == 2 * 2 + 4  # train and infer rows once each, plus attention
     assert len(s["runs"]) == 2 and json.loads((tmp_path / "summary.json").read_text()) == s
+
+
+def test_memory_section_against_tokens(tmp_path):
+    cfg = ViTConfig.tiny()
+    rows = speed.memory_rows("tiny", cfg, 4, "cpu", grids=(2, 4))
+    assert [(r["impl"], r["tokens"]) for r in rows] == [("ours-explicit", 5), ("ours-sdpa", 5),
+                                                         ("ours-explicit", 17), ("ours-sdpa", 17)]
+    assert [r["config"] for r in rows[::2]] == ["tiny@16px", "tiny@32px"]  # one row key per grid
+    for e in rows[::2]:
+        assert e["attn_probs_mb"] == pytest.approx(cfg.depth * 4 * cfg.num_heads * e["tokens"] ** 2 * 4 / 2**20)
+    e, f = rows[2:]  # at 17 tokens the difference is the probabilities the explicit path keeps
+    assert 0.8 * e["attn_probs_mb"] < e["peak_mem_mb"] - f["peak_mem_mb"] < 1.5 * e["attn_probs_mb"]
+    s = speed.run_speed(configs=("tiny",), sections=("memory",), out=tmp_path, log=lambda s: None)
+    assert {r["section"] for r in s["rows"]} == {"memory"} and len(s["rows"]) == 2 * len(speed.MEMORY_GRIDS)
+    readme = (tmp_path / "README.md").read_text()
+    assert "| tiny@32px | 17 | 4 |" in readme and "attention probabilities MB" in readme
+
+
+def test_more_than_one_thread_goes_to_the_appendix(tmp_path):
+    kw = dict(configs=("tiny",), impls=("ours-sdpa", "timm"), modes=("infer",), dtypes=("fp32",),
+              compile_modes=(False,), rounds=1, min_time=0.0, sections=("models",), out=tmp_path, log=lambda s: None)
+    speed.run_speed(threads=(1, 2), **kw)
+    main, appendix = (tmp_path / "README.md").read_text().split("## Appendix: more than one thread")
+    assert "| tiny | 17 | 4 | infer | fp32 | no | 1 |" in main and "| 2 |" not in main
+    assert "| tiny | 17 | 4 | infer | fp32 | no | 2 |" in appendix and "| 1 |" not in appendix
 
 
 def test_compiled_cpu_path(tmp_path):
@@ -130,8 +156,10 @@ def test_bad_input_is_a_clear_error():
         speed.run(_args("--quick", "--rounds", "0", "--no-save"))
     with pytest.raises(ValueError, match="--device 'gpu': use cpu or cuda"):
         speed.run(_args("--quick", "--device", "gpu", "--no-save"))
-    with pytest.raises(ValueError, match="unknown config or implementation"):
+    with pytest.raises(ValueError, match="unknown config, implementation or section"):
         speed.run_speed(configs=("vit_q_16",), out=None)
+    with pytest.raises(ValueError, match="sections \\['attention', 'models', 'memory'\\]"):
+        speed.run_speed(configs=("tiny",), sections=("flops",), out=None)
     with pytest.raises(ValueError, match="class-token ViTs"):
         contestants.build_models(ViTConfig.tiny(pool="mean"), speed.IMPLS, "cpu")
 

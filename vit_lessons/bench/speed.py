@@ -3,13 +3,16 @@
     python -m vit_lessons bench speed --quick                 # seconds: a tiny model, what CI runs
     python -m vit_lessons bench speed                         # the full measurement on this machine
     python -m vit_lessons bench speed --configs vit_s_16 --modes train --rounds 15 --threads 1
+    python -m vit_lessons bench speed --configs fashion_mnist --sections memory   # memory against tokens
 
 One process builds the same config four ways (our model on its explicit and its SDPA
 attention path, timm's and torchvision's ``VisionTransformer``) holding the same weights,
 checks their logits agree, then times them in turns: every round runs each contestant once,
 in a rotating order, so a change in machine load hits them all alike. It reports medians,
 the spread over rounds, and each contestant's median per-round ratio to timm. Our attention
-alone is timed the four ways lesson 03 writes it. Each measurement records the load average,
+alone is timed the four ways lesson 03 writes it. The memory section measures (it does not time)
+the peak memory of our training step, explicit and SDPA attention, on patch grids of 3x3 to 14x14
+(10 to 197 tokens). Each measurement records the load average,
 and results merge into ``assets/results/speed/<machine>/`` (summary.json, README.md) so a
 part can be measured again without losing the rest.
 
@@ -30,17 +33,21 @@ import torch.nn.functional as F
 
 from ..config import ViTConfig
 from ..machine import command, loadavg, machine, versions
+from ..model import VisionTransformer
 from . import contestants as parts
 from .flops import mfu, step_flops
 from .report import Benchmark, today
+from .runs import LoadSampler
 from .speed_report import KEY, format_rows, line, merge_and_write
 
-__all__ = ["CONFIGS", "IMPLS", "WAYS", "KEY", "COMMANDS", "run_speed", "machine_name", "format_rows", "add_arguments",
-           "run"]
+__all__ = ["CONFIGS", "IMPLS", "WAYS", "KEY", "COMMANDS", "MEMORY_GRIDS", "run_speed", "memory_rows", "machine_name",
+           "format_rows", "add_arguments", "run"]
 
 RESULTS = Path("assets/results/speed")
 IMPLS = ("ours-explicit", "ours-sdpa", "timm", "torchvision")
 WAYS = parts.WAYS
+SECTIONS = ("attention", "models", "memory")
+MEMORY_GRIDS = (3, 4, 5, 6, 7, 9, 11, 14)  # patch grids of the memory section: 10 to 197 tokens
 
 
 def _fmnist() -> ViTConfig:
@@ -143,19 +150,43 @@ def _cell(kind, cfg_name, cfg, batch, mode, dtype, compiled, threads, device, ro
                 steps[name]()  # the optimizer state exists before memory is measured
                 mem[name] = parts.peak_memory(steps[name], m, opt, (x, y), device)
         ref, flops = "timm", step_flops(cfg, 1, train)
-    secs = _time_in_turns(steps, rounds, min_time, device)
+    with LoadSampler(every=2.0) as sampler:  # the load while the line is timed, and this process's CPU share
+        secs = _time_in_turns(steps, rounds, min_time, device)
     load = f"{load_before} -> {loadavg()}"
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     rows = []
     for name, r in _summarise(secs, batch, ref).items():
         row = {"section": kind, "config": cfg_name, "impl": name, "mode": mode, "dtype": dtype,
                "compile": compiled, "threads": threads, "device": device.type, "batch": batch,
-               "tokens": cfg.num_tokens, **r, "peak_mem_mb": mem.get(name), "loadavg": load}
+               "tokens": cfg.num_tokens, **r, "peak_mem_mb": mem.get(name), "loadavg": load, **sampler.record()}
         if flops:
             row["gflop_per_image"] = flops / 1e9
             row["achieved_tflops"] = flops * r["images_per_s"] / 1e12
             row["mfu"] = mfu(flops * r["images_per_s"], gpu, dtype)
         rows.append(row)
+    return rows
+
+
+def memory_rows(cfg_name: str, cfg: ViTConfig, batch: int, device, grids=MEMORY_GRIDS) -> list[dict]:
+    """Peak memory of one training step of our model, explicit and SDPA attention, on images of ``grid`` x ``grid``
+    patches of ``cfg``'s size; with each row, the attention probabilities the explicit path keeps
+    (L·B·h·n² float32 numbers, n = N + 1 tokens). Measured by following allocations: nothing is timed."""
+    rows = []
+    for g in grids:
+        c = cfg.replace(img_size=g * cfg.patch_size)
+        x, y = parts.batch_for(c, batch, device)
+        for impl, fused in (("ours-explicit", False), ("ours-sdpa", True)):
+            torch.manual_seed(0)
+            m = VisionTransformer(c, fused_attn=fused).to(device)
+            opt = torch.optim.AdamW(m.parameters(), lr=1e-4, **parts.adamw_kind(device))
+            step = _model_step(m, opt, x, y, True, False)
+            step()  # AdamW's state exists from here on, as in any later step
+            rows.append({"section": "memory", "config": f"{cfg_name}@{c.img_size}px", "impl": impl, "mode": "train",
+                         "dtype": "fp32", "compile": False, "threads": None,  # memory does not depend on threads
+                         "device": torch.device(device).type, "batch": batch, "tokens": c.num_tokens,
+                         "img_size": c.img_size, "peak_mem_mb": parts.peak_memory(step, m, opt, (x, y), device),
+                         "attn_probs_mb": c.depth * batch * c.num_heads * c.num_tokens**2 * 4 / 2**20,
+                         "loadavg": loadavg()})
     return rows
 
 
@@ -168,10 +199,11 @@ def run_speed(configs=("fashion_mnist", "vit_ti_16_96", "vit_s_16", "vit_b_16"),
     On a GPU the thread count does not apply (one entry, None); bf16 means ``torch.autocast``.
     """
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    bad = [c for c in configs if c not in CONFIGS] + [i for i in impls if i not in IMPLS]
+    bad = [c for c in configs if c not in CONFIGS] + [i for i in impls if i not in IMPLS] + [
+        s for s in sections if s not in SECTIONS]
     if bad:
-        raise ValueError(f"unknown config or implementation {bad}: configs are {sorted(CONFIGS)}, "
-                         f"implementations {list(IMPLS)}")
+        raise ValueError(f"unknown config, implementation or section {bad}: configs are {sorted(CONFIGS)}, "
+                         f"implementations {list(IMPLS)}, sections {list(SECTIONS)}")
     threads = threads if dev.type == "cpu" else (None,)
     cmd = command()
     before, rows = torch.get_num_threads(), []
@@ -184,6 +216,16 @@ def run_speed(configs=("fashion_mnist", "vit_ti_16_96", "vit_s_16", "vit_b_16"),
             build, cpu_b, gpu_b = CONFIGS[cfg_name]
             cfg, b = build(), batch or (gpu_b if dev.type == "cuda" else cpu_b)
             for kind in sections:
+                if kind == "memory":  # one sweep per config: a training step, fp32, eager
+                    new = memory_rows(cfg_name, cfg, b, dev)
+                    for r in new:
+                        r.update(command=cmd, date=today())
+                    rows += new
+                    log(f"memory    {cfg_name}: " + ", ".join(
+                        f"{r['tokens']} tokens {r['impl']} {r['peak_mem_mb']:.1f} MB" for r in new))
+                    if out is not None:
+                        summary = merge_and_write(Path(out), summary | {"rows": new}, new_run=len(rows) == len(new))
+                    continue
                 for mode in modes:
                     for dtype in dtypes:
                         for compiled in (compile_modes if kind == "models" else (False,)):
@@ -216,7 +258,8 @@ def add_arguments(p) -> None:
     p.add_argument("--dtypes", nargs="+", choices=("fp32", "bf16"), default=None, help="bf16 = autocast")
     p.add_argument("--compile", choices=("off", "on", "both"), default=None, help="torch.compile (default both)")
     p.add_argument("--threads", type=int, nargs="+", default=None, help="CPU thread counts (default 1 2)")
-    p.add_argument("--sections", nargs="+", choices=("attention", "models"), default=["attention", "models"])
+    p.add_argument("--sections", nargs="+", choices=SECTIONS, default=["attention", "models"],
+                   help="attention alone, whole models (both timed), memory against tokens (not timed)")
     p.add_argument("--rounds", type=int, default=None, help="timings per contestant, taken in turns (default 7)")
     p.add_argument("--min-time", type=float, default=None, help="seconds per timing at least (default 1)")
     p.add_argument("--batch-size", type=int, default=None, help="images per step (default: per config)")

@@ -75,6 +75,16 @@ def format_rows(rows: list[dict]) -> str:
                          else "-"]
             out.append(f"| {' | '.join(str(v) for v in line)} |")
         out.append("")
+    mem = _cells([r for r in rows if r["section"] == "memory"])
+    if mem:
+        out += ["| config | tokens | batch | peak MB explicit | peak MB SDPA | difference MB | attention probabilities "
+                "MB (L·B·h·n²·4 bytes) |", "|---|---|---|---|---|---|---|"]
+        for c in mem.values():
+            e, f = c["ours-explicit"], c["ours-sdpa"]
+            gap = e["peak_mem_mb"] - f["peak_mem_mb"]
+            out.append(f"| {e['config']} | {e['tokens']} | {e['batch']} | {e['peak_mem_mb']:.1f} | "
+                       f"{f['peak_mem_mb']:.1f} | {gap:.1f} | {e['attn_probs_mb']:.1f} |")
+        out.append("")
     return "\n".join(out)
 
 
@@ -93,7 +103,16 @@ def _readme(s: dict) -> str:
     lines += [f"- `{r['command']}` ({r['date']})  " for r in s["runs"]]
     lines += ["", f"The 1-minute load average, before and after each line, ranged from {min(loads):.2f} to "
               f"{max(loads):.2f} (summary.json has each line's); above {m['cpu_count']} means other work shared the "
-              "cores.", "", format_rows(s["rows"])]
+              "cores.", "", format_rows([r for r in s["rows"] if (r["threads"] or 1) == 1])]
+    more = [r for r in s["rows"] if (r["threads"] or 1) > 1]
+    if more:  # a second thread measures the machine's other work as much as the code: kept apart, with its load
+        lines += ["## Appendix: more than one thread", "",
+                  "Lines timed with more than one thread. A step split over threads waits for the slowest, so when "
+                  f"other programs hold cores (a load average above {m['cpu_count']}) these lines measure that "
+                  "sharing as much as the code; read each with its load average, before -> after the line:", ""]
+        lines += [f"- {r['config']} {r['mode']} {r['dtype']}, {r['threads']} threads: {r['loadavg']}  "
+                  for r in (next(iter(c.values())) for c in _cells(more).values())]
+        lines += ["", format_rows(more)]
     return "\n".join(lines) + "\n"
 
 
