@@ -192,7 +192,7 @@ def test_every_benchmark_is_a_command_with_its_own_flags(capsys):
     parse = build_parser().parse_args
     assert [b.name for b in BENCHMARKS] == ["fashion-mnist-10min", "ablations", "gpu-fashion-mnist",
                                             "cifar-epoch-time", "cpu-kernels", "speed", "small-data",
-                                            "transfer-digits", "explain"]
+                                            "transfer-digits", "explain", "mae"]
     a = parse(["bench", "fashion-mnist-10min", "--seeds", "0", "1", "--threads", "2", "--evals-per-epoch", "1",
                "--checkpoint", "x.pt", "--side-by-side"])
     assert (a.benchmark.name, a.seeds, a.torch_threads, a.evals_per_epoch, a.budget) == ("fashion-mnist-10min",

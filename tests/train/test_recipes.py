@@ -22,8 +22,11 @@ def test_presets_for_each_dataset_fit_the_data():
 
 
 def test_the_table_names_its_recipes_and_their_datasets():
-    # one course recipe per dataset, the seed recipe, fine-tuning recipes named "<dataset>-finetune", the hybrid
-    assert set(RECIPES) == set(DATASETS) | {"tintn", "cifar10-finetune", "fashion-mnist-hybrid"}
+    # one course recipe per dataset, the seed recipe, fine-tuning recipes named "<dataset>-finetune", the hybrid,
+    # and lesson 11's masked-autoencoder pretraining
+    assert set(RECIPES) == set(DATASETS) | {"tintn", "cifar10-finetune", "fashion-mnist-hybrid", "fashion-mnist-mae"}
+    mae_cfg, mae = RECIPES["fashion-mnist-mae"].setup()
+    assert mae_cfg == ViTConfig.preset("fashion_mnist_cpu") and mae.pretrain == "mae" and mae.beta2 == 0.95
     hybrid, _ = RECIPES["fashion-mnist-hybrid"].setup()
     assert hybrid == ViTConfig.preset("fashion_mnist_hybrid") and hybrid.stem == (16, 32)
     assert all(r.dataset in DATASETS for r in RECIPES.values())

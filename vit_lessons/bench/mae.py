@@ -198,5 +198,5 @@ def _run(args: argparse.Namespace) -> None:
     print((Path(s["results_dir"]) / "README.md").read_text())
 
 
-COMMANDS = (Benchmark("mae", "lesson 11: masked-autoencoder pretraining + fine-tuning vs from scratch at 1/10/100% "
-                      "of the labels, one total budget", _add_arguments, _run),)
+COMMANDS = (Benchmark("mae", "lesson 11: masked-autoencoder pretraining + fine-tuning vs from scratch with 1, 10 "
+                      "and 100 percent of the labels, one total budget", _add_arguments, _run),)
