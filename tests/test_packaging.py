@@ -89,9 +89,9 @@ def test_every_subpackage_is_listed_for_the_wheel():
 
 
 def test_asset_path_finds_assets_in_a_clone_and_in_the_package(tmp_path, monkeypatch):
-    from vit_lessons import assets, viz
+    from vit_lessons import assets, lesson, viz
 
-    assert viz.asset_path is assets.asset_path  # the older name keeps working while lessons move
+    assert not hasattr(viz, "asset_path") and not hasattr(lesson, "asset_path")  # one home: vit_lessons.assets
     assert assets.asset_path("chelsea_224.jpg") == ROOT / "assets" / "chelsea_224.jpg"
     assert assets.asset_path("results/fashion_mnist_10min").is_dir()  # folders too, to list or glob
     # installed from a wheel: no clone around, the files shipped in vit_lessons/_assets

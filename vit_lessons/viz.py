@@ -12,7 +12,6 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib import patheffects
 
-from .assets import asset_path  # re-exported for lessons not yet importing it from vit_lessons.assets
 from .metrics_jsonl import read_metrics
 
 __all__ = ["to_display", "image_grid", "dataset_grid", "patch_grid"]
@@ -91,7 +90,7 @@ def patch_grid(img: torch.Tensor, patch_size: int, ax=None, color: str = "tab:re
     return ax.figure
 
 
-__all__ += ["asset_path", "similarity_grid"]
+__all__ += ["similarity_grid"]
 
 
 def similarity_grid(sim: torch.Tensor, title: str | None = None, size: float = 0.75, cmap: str = "viridis"):
