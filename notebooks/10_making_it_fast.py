@@ -29,8 +29,10 @@
 # - see what **bf16**, **`torch.compile`** and a **second thread** change, how **memory grows with the
 #   number of tokens**, and how images per second turn into **time to accuracy**.
 #
-# The measurements below were made on the 2-core CPU the course is developed on; no GPU was measured for
-# this lesson. The same command measures a GPU where there is one (§10.7).
+# The measurements below were made on a 2-core Intel Xeon with the machine to itself: one thread per
+# process, every other heavy job waiting. The appendix shows what the same benchmark measured on a machine
+# other programs were using. No GPU was measured for this lesson; the same command measures one where there
+# is one (§10.7).
 
 # %%
 # Colab: install the course package and what the lessons import (no Jupyter or test tools);
@@ -57,11 +59,11 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # timm's progr
 from vit_lessons import ViTConfig, VisionTransformer
 from vit_lessons.bench import contestants, flops, speed
 from vit_lessons.bench.speed_report import best_ours
+from vit_lessons.assets import asset_path
 from vit_lessons.machine import quiet_native_stderr
-from vit_lessons.viz import asset_path
 
-# The committed measurement of this lesson: `python -m vit_lessons bench speed` on 2 cores of an AMD EPYC
-MEASURED = json.loads(asset_path("results/speed/amd-epyc-2-cores/summary.json").read_text())
+# The committed measurement of this lesson: `python -m vit_lessons bench speed` on 2 cores of an Intel Xeon
+MEASURED = json.loads(asset_path("results/speed/intel-r-xeon-r-processor-2-cores/summary.json").read_text())
 ROWS = MEASURED["rows"]
 print(f"{len(ROWS)} measured lines; machine: {MEASURED['machine']['cpu']}, {MEASURED['machine']['cpu_count']} cores; "
       f"torch {MEASURED['versions']['torch']}, timm {MEASURED['versions']['timm']}")
@@ -100,9 +102,12 @@ for name, cfg in CONFIGS.items():
           f"   {(terms['attn_scores'] + terms['attn_values']) / fwd:.1%}")
 
 # %% [markdown]
-# ViT-B/16's 35.1 GFLOPs per image are the 17.6 G multiply-adds usually quoted for it, doubled. Only at
-# 197 tokens and beyond does the $n^2$ attention become a noticeable share; for the Fashion-MNIST model
-# (17 tokens) it is a few percent.
+# ViT-B/16's 35.1 GFLOPs per image are the 17.6 G multiply-adds usually quoted for it, doubled. The
+# $n^2$ attention is a small share for all four: in a block it costs $4n^2D$ against $8nD^2 + 4nDM$ for the
+# projections and the MLP, a share of $n / (n + 2D + M)$. So what counts is the tokens *against the width*:
+# the 17-token Fashion-MNIST model ($2D + M$ = 256) spends a larger share on attention than ViT-B/16 with
+# its 197 tokens ($2D + M$ = 4,608), and attention becomes the larger part of a block only once $n$ passes
+# $2D + M$.
 #
 # The formula is exact, and PyTorch can check it: `torch.utils.flop_counter.FlopCounterMode` records
 # every matrix product as it runs. On the `meta` device tensors have shapes but no data, so even ViT-B/16's
@@ -147,8 +152,10 @@ print(f"ViT-Ti/16 at 96 px, fused attention on the CPU: the counter misses {miss
 # 4. records the **CPU time** the process used beside the wall-clock time. With one thread, CPU time counts
 #    the work done and not the time spent waiting for a core, so it is much steadier when others share the
 #    machine (it is a poorer guide with two threads, whose waiting for each other also burns CPU time);
-# 5. writes the **load average** before and after every line. On a 2-core machine a load above 2 means
-#    other programs wanted the cores too.
+# 5. writes the **load average** before and after every line, and samples it every two seconds while the
+#    line runs, beside the process's **CPU share** (CPU seconds over wall seconds: 1.0 for a one-thread
+#    process that never waited for a core). On a 2-core machine a load above 2 means other programs wanted
+#    the cores too.
 #
 # Here is the whole benchmark on the course's tiny test model, run live (a few seconds; the numbers change
 # from run to run, which is the point of the rounds):
@@ -175,17 +182,27 @@ for name, out in logits.items():
     print(f"{name:<14} {type(models[name]).__module__:<40} logits equal to ours")
 
 # %% [markdown]
-# The committed full measurement below took its lines while other programs shared the two cores; the load
-# averages it recorded were:
+# The committed measurement below ran one thread with the machine to itself: every other heavy job waited
+# for it. What it recorded about the machine, and how far apart the slowest and the fastest round of a
+# contestant still were:
 
 # %%
-loads = [float(part.split()[0]) for r in ROWS for part in r["loadavg"].split("->")]
-print(f"1-minute load average during the measurement: {min(loads):.2f} to {max(loads):.2f} "
+timed = [r for r in ROWS if r["section"] != "memory"]
+loads = [float(part.split()[0]) for r in timed for part in r["loadavg"].split("->")]
+shares = sorted({r["cpu_share"] for r in timed})
+spread = [r["max_images_per_s"] / r["min_images_per_s"] for r in timed]
+print(f"1-minute load average before and after each line: {min(loads):.2f} to {max(loads):.2f} "
       f"(median {statistics.median(loads):.2f}) on {MEASURED['machine']['cpu_count']} cores")
+print(f"CPU share of the timed process, per line: {shares[0]:.2f} to {shares[-1]:.2f} "
+      f"(median {statistics.median(shares):.2f})")
+print(f"fastest round / slowest round of a contestant: median {statistics.median(spread):.2f}x, "
+      f"largest {max(spread):.2f}x over {len(timed)} contestant-lines")
 
 # %% [markdown]
-# So wall-clock speeds in what follows are those of a busy machine; the ratios between contestants, measured
-# in turns, and the CPU-time ratios are what to read.
+# The load stayed below the two cores and the process had its core most of the time. Yet the rounds of one
+# contestant still differ by tens of percent: a virtual machine's core is shared with neighbours that the
+# load average cannot see. That is why the ratios between contestants, measured in turns, are what to
+# read, not single speeds.
 #
 # ## 10.3 Attention four ways
 #
@@ -224,25 +241,26 @@ for ax, mode in zip(axes, ("train", "infer")):
         rel = [att[c][way]["images_per_cpu_s"] / att[c]["fused qkv"]["images_per_cpu_s"] for c in names]
         ax.bar([j + 0.2 * (i - 1.5) for j in range(len(names))], rel, width=0.2, label=way)
     ax.axhline(1, color="k", lw=0.8)
-    ax.set_xticks(range(len(names)), [f"{c}\nN + 1 = {att[c]['SDPA']['tokens']} tokens" for c in names])
+    ax.set_xticks(range(len(names)), [f"{c}\n{att[c]['SDPA']['tokens']} tokens" for c in names], fontsize=8)
+    ax.set_ylim(0, 1.45)
     ax.set_title(f"attention alone, {mode} (fp32, 1 thread)")
 axes[0].set_ylabel("images per CPU-second\nrelative to fused qkv")
-axes[0].legend(fontsize=8, loc="lower left")
+axes[0].legend(fontsize=8, loc="upper left", ncol=4)
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
 # What the bars say:
 #
-# - **The loop over heads** is the slowest wherever heads are many and small: $h$ separate projections and
-#   $h$ little attention products, each a separate call with its own overhead, where the other ways make
-#   one call for all heads.
+# - **The loop over heads** is the slowest in every training line: $h$ separate projections and $h$ little
+#   attention products, each a separate call with its own overhead, where the other ways make one call for
+#   all heads. Forward only, the overhead matters less.
 # - **Batched heads vs fused qkv**: one $(D \to 3D)$ product instead of three $(D \to D)$ ones does the same
-#   arithmetic in one pass over the input.
+#   arithmetic in one pass over the input; the two are level or the fused one is ahead.
 # - **SDPA** on a CPU dispatches to a fused "flash attention" kernel that never stores the $n \times n$
-#   probabilities (the profiler below shows its name). Its bookkeeping pays off when the attention
-#   matrices are large (ViT-S/16's 197 tokens) and not at all for tiny ones; the measurements show where
-#   the crossover falls on this machine.
+#   probabilities (the profiler below shows its name). Forward only, it is the fastest way at every size
+#   here. Its backward pass recomputes what it did not store, which pays at 197 tokens, breaks even at 37,
+#   and at the course model's 17 tokens makes training slower than the written-out softmax.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -257,19 +275,23 @@ print("F.scaled_dot_product_attention on this CPU runs:",
 # Lesson 06's recipe chose its kernels with `python -m vit_lessons bench cpu-kernels`, which times the
 # Fashion-MNIST recipe model's whole training step with each attention kernel and each AdamW
 # implementation, taking turns. AdamW updates the parameters one tensor at a time on a CPU unless asked for
-# its multi-tensor (`foreach`) form, which updates all of them in a few large operations:
+# its multi-tensor (`foreach`) form, which updates all of them in a few large operations. That measurement
+# was made on the machine the recipe was tuned on, an AMD EPYC with 2 cores, not on this lesson's Xeon:
 
 # %%
 kern = json.loads(asset_path("results/cpu_kernels/summary.json").read_text())
-print(f"{kern['command']}  ({kern['date']}, load average after {kern['loadavg']})")
+print(f"{kern['command']}  ({kern['machine']['cpu']}, {kern['machine']['cpu_count']} cores, {kern['date']}, "
+      f"load average after {kern['loadavg']})")
 for row in kern["rows"]:
     print(f"  {row['threads']} thread(s)  {row['variant']:<48} {row['images_per_s']:6.0f} img/s  "
           f"{row['vs_first']:.2f}x")
 
 # %% [markdown]
 # That is the "before and after" of the recipe's two speed choices, measured in one process, in turns.
-# With one thread the kernels hardly differ; with two, the written-out attention scales better for 17
-# tokens than SDPA, and `foreach` AdamW adds more. `Trainer` picks `foreach` on a CPU (and the `fused` AdamW
+# With one thread the kernels hardly differ there; with two, the written-out attention scales better for 17
+# tokens than SDPA, and `foreach` AdamW adds more. (With one thread on the Xeon, §10.4 finds our SDPA path
+# a few percent ahead of the written-out one at 17 tokens: a kernel choice holds for the machine and the
+# thread count it was measured on.) `Trainer` picks `foreach` on a CPU (and the `fused` AdamW
 # kernel on a GPU); the recipe's config sets `fused_attn=False`.
 #
 # ## 10.4 Our model against timm and torchvision
@@ -302,19 +324,24 @@ ours_cpu = [best_ours([c["ours-explicit"], c["ours-sdpa"]])["vs_timm_cpu"] for c
 tv_cpu = [c["torchvision"]["vs_timm_cpu"] for c in one]
 print(f"fp32, eager, 1 thread, {len(one)} lines: best ours / timm in CPU time {min(ours_cpu):.2f}x to "
       f"{max(ours_cpu):.2f}x; torchvision / timm {min(tv_cpu):.2f}x to {max(tv_cpu):.2f}x")
+slowest = sum(c["torchvision"]["vs_timm_cpu"] < min(1.0, best_ours([c["ours-explicit"], c["ours-sdpa"]])["vs_timm_cpu"])
+              for c in one)
+apart = max(abs(r["vs_timm"] - r["vs_timm_cpu"]) for c in one for r in c.values())
+print(f"torchvision the slowest of the three in {slowest} of {len(one)} lines; wall-clock and CPU-time ratios at "
+      f"most {apart:.3f} apart")
 
 # %% [markdown]
-# In CPU time, the measure this busy machine disturbs least, our faster path and timm's model are level in
-# every line: the range printed above is as wide as the measurement's own scatter. The wall-clock ratios
-# wander further (the slowest and fastest rounds in the README table show how much the machine's load
-# moved under them). torchvision is the slowest of the three in most lines. The figure shows the CPU-time
-# ratios as bars and the wall-clock ratios as dots.
+# Our faster path and timm's model are within a few percent of each other in every line (the range printed
+# above). On this quiet machine the wall-clock ratios and the CPU-time ratios tell the same story (they
+# differ by the small amount printed); on a busy one, the CPU-time ratio is the steadier of the two.
+# torchvision is the slowest of the three in every line, by up to a fifth (the 17-token model's training).
+# The figure shows the CPU-time ratios as bars and the wall-clock ratios as dots.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
 for ax, mode in zip(axes, ("train", "infer")):
     order = ["fashion_mnist", "vit_ti_16_96", "vit_s_16", "vit_b_16"]  # by size, the same in both panels
-    cells = [(c, 1) for c in sorted(table(ROWS, "models", mode), key=order.index)]  # one thread: two are §10.5's
+    cells = [(c, 1) for c in sorted(table(ROWS, "models", mode), key=order.index)]  # one thread
     for i, impl in enumerate(("ours-explicit", "ours-sdpa", "torchvision")):
         rows_ = [table(ROWS, "models", mode, threads=th)[c][impl] for c, th in cells]
         xs_ = [j + 0.27 * (i - 1) for j in range(len(cells))]
@@ -380,17 +407,19 @@ assert set(calls["ours-sdpa"]) == set(calls["timm"])
 # Our model and timm's call the same operators, the same number of times, except for one more no-op
 # `aten::dropout` in timm (the dropout before its head, with probability 0). The matrix products, which take
 # most of the step's time, go to the same library routines with the same shapes. So there is no gap in the
-# code to close: what separates the two in the table above is measurement noise, and the one real lever is
-# the choice of attention kernel, where our written-out attention wins for the 17-token model with two
-# threads. torchvision builds its blocks on `nn.MultiheadAttention`, which copies and reshapes more on the
-# way (many more operator calls), and it is the slowest contestant in most lines.
+# code to close: what separates the two in the table above is a few percent either way, and the lever that
+# moves a line is the choice of attention kernel (which kernel wins depends on the number of tokens, §10.3,
+# on the number type, §10.5, and on the machine and its threads, the appendix). torchvision builds its
+# blocks on `nn.MultiheadAttention`, which copies and reshapes more on the way (many more operator calls),
+# and it is the slowest contestant in every line.
 #
-# ## 10.5 bf16, `torch.compile` and threads
+# ## 10.5 bf16 and `torch.compile`
 #
 # **bf16 autocast** runs matrix products in bfloat16 (7 stored mantissa bits instead of float32's 23; 8
-# and 24 counting the implicit leading bit) with float32 accumulation, and keeps weights, LayerNorms and the loss in float32. GPUs have tensor cores for it;
-# this CPU has AVX-512 BF16 instructions. **`torch.compile`** traces the model into a graph and generates
-# fused kernels (here C++ with OpenMP), saving memory traffic between small operators.
+# and 24 counting the implicit leading bit) with float32 accumulation, and keeps weights, LayerNorms and
+# the loss in float32. GPUs have tensor cores for it; this CPU has AVX-512 BF16 instructions.
+# **`torch.compile`** traces the model into a graph and generates fused kernels (here C++), saving memory
+# traffic between small operators.
 
 # %%
 def setting_lines(rows, what):
@@ -413,88 +442,98 @@ for what in ("bf16", "compile"):
 
 # %% [markdown]
 # A setting's speed-up compares lines measured minutes apart, not in turns, which is why it is computed
-# from CPU time, the measure that machine load disturbs least; the "vs timm" figures were measured in
-# turns.
+# from CPU time; the "vs timm" figures were measured in turns.
 #
-# **bf16 is not one switch but one per kernel.** Inference gains for every contestant. Training splits
-# them in two: the models whose attention calls `F.scaled_dot_product_attention` (ours-sdpa, timm,
-# torchvision) train the 17-token Fashion-MNIST model at about a third of their float32 speed, while our
-# written-out attention (three matrix products and a softmax, lesson 03) gets faster, so in bf16 it trains
-# several times faster than timm's model on this CPU (the `vs timm` column). The difference is the
-# backward pass of the fused CPU attention kernel in bfloat16, which these small shapes do not pay back;
-# at ViT-Ti's 37 tokens the gap is smaller, and on a GPU, where SDPA dispatches to flash-attention kernels
-# built for bf16, the picture is different again — measure there before choosing. **`torch.compile`**
-# (one thread, fp32) moved each contestant between a few percent slower and about a quarter faster: at these sizes most of a
-# step is matrix products that were already single library calls, and compilation can only fuse the small
-# operators around them.
-#
-# **Threads** are where load matters most. A matrix product split over two threads finishes only when both
-# halves do; when another program holds one of the cores, every split waits for it. Lesson 06's
-# `bench cpu-kernels` ran with the machine almost to itself (its load is printed in §10.3): a second thread
-# gave the recipe model up to 1.39x. The full measurement of this lesson ran with other programs wanting
-# many more than the two cores, and its two-thread lines show what a second thread does then:
+# **bf16 made every line slower on this CPU**: inference ran at a third to a half of its float32 speed,
+# training at a fifth to three quarters. The same code and the same torch on the AMD EPYC of the
+# appendix, whose full measurement is committed beside this one, saw the opposite for inference:
 
 # %%
-for r, b in setting_lines(ROWS, "2 threads"):
-    print(f"  {r['config']:<14}{r['mode']:<6}{r['impl']:<14} 2 threads: {r['images_per_s']:8.1f} img/s vs "
-          f"{b['images_per_s']:8.1f} with 1 (load {r['loadavg']} vs {b['loadavg']})")
+SHARED = json.loads(asset_path("results/speed/amd-epyc-2-cores/summary.json").read_text())
+for machine, rows in ((MEASURED["machine"]["cpu"], ROWS), (SHARED["machine"]["cpu"], SHARED["rows"])):
+    for mode in ("train", "infer"):
+        gain = {r["impl"]: r["images_per_cpu_s"] / b["images_per_cpu_s"] for r, b in setting_lines(rows, "bf16")
+                if r["mode"] == mode and r["config"] == "fashion_mnist"}
+        print(f"{machine:<24} bf16 / fp32, 17-token model, {mode}: " + ", ".join(f"{k} {v:.2f}x"
+                                                                             for k, v in gain.items()))
 
 # %% [markdown]
-# With no core free, two threads were several times *slower* than one. On a shared machine, run one thread
-# per process (the course's benchmarks offer `--threads 1`); measure with two only when the cores are yours.
+# So bf16 on a CPU is a question for each CPU: how fast its matrix routines run in bfloat16 decides it,
+# and the only way to know is to measure on the machine that will train. One thing the two machines agree
+# on is the fused attention kernel: the models whose attention calls `F.scaled_dot_product_attention`
+# (ours-sdpa, timm, torchvision) train the 17-token model at a fifth (Xeon) or a third (EPYC) of their
+# float32 speed, far below our written-out attention (three matrix products and a softmax, lesson 03), so in
+# bf16 our explicit path trains over three times as fast as timm's model on both (the `vs timm` column).
+# The cost is the backward pass of the fused CPU attention kernel in bfloat16, which these small shapes do
+# not pay back; at ViT-Ti's 37 tokens the gap is smaller, and on a GPU, where SDPA dispatches to
+# flash-attention kernels built for bf16, the picture is different again — measure there before choosing.
+#
+# **`torch.compile`** (one thread, fp32) made no line faster on this CPU: from no change to 30% slower (the
+# 17-token model's training step). At these sizes most of a step is matrix products that were already
+# single library calls; compilation can only fuse the small operators around them, and here that did not
+# pay for what the generated code does differently. Measure before you compile.
 #
 # ## 10.6 Memory grows with the number of tokens
 #
 # A training step keeps every block's activations for the backward pass. Most grow like the number of
 # tokens $n = N + 1$ (tokens times width), but the explicit attention also keeps its
-# $(B, h, N + 1, N + 1)$ probabilities, which grow like $n^2$. Halving the patch size quadruples the number
-# of patches $N$. Here is the peak memory of one training step of the course's Fashion-MNIST model with patches
-# of 14, 7 and 4 pixels, measured live by `contestants.peak_memory` (it follows every tensor allocated
-# during the step):
+# $(B, h, N + 1, N + 1)$ probabilities, which grow like $n^2$; the fused SDPA kernel keeps none and
+# recomputes what its backward pass needs. `bench speed` measures the peak memory of one training step of
+# the course's model (batch 64, float32) on images of 3×3 to 14×14 patches of 7 pixels — 21 to 98 pixels,
+# $n$ = 10 to 197 tokens — on both paths. `contestants.peak_memory` follows every tensor allocated during
+# the step, so these numbers are counted, not timed, and repeat exactly. The command, whose results are
+# committed with the timings:
+#
+# ```
+# python -m vit_lessons bench speed --configs fashion_mnist --sections memory
+# ```
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-def make_train_step(model, x, y):
-    """One training step on a fixed batch as a function of nothing: forward, cross-entropy, backward, AdamW."""
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
-
-    def step():
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-    return step, opt
-
-
-peaks, batch = {}, pick(ci=32, default=64)
-for p in (14, 7, 4):
-    cfg = ViTConfig.fashion_mnist_cpu(patch_size=p)
-    for path, fused in (("explicit", False), ("SDPA", True)):
-        torch.manual_seed(0)
-        m = VisionTransformer(cfg, fused_attn=fused)
-        x, y = contestants.batch_for(cfg, batch, "cpu")
-        step, opt = make_train_step(m, x, y)
-        step()  # AdamW's state exists from here on, as in any later step
-        peaks[(p, path)] = contestants.peak_memory(step, m, opt, (x, y), "cpu")
-    attn = cfg.depth * batch * cfg.num_heads * cfg.num_tokens**2 * 4 / 2**20
-    print(f"patch {p:>2}: N + 1 = {cfg.num_tokens:>3} tokens   peak {peaks[(p, 'explicit')]:6.1f} MB explicit, "
-          f"{peaks[(p, 'SDPA')]:6.1f} MB SDPA   (attention probabilities: {attn:5.1f} MB)")
+mem = {}
+for r in ROWS:
+    if r["section"] == "memory":
+        mem.setdefault(r["tokens"], {})[r["impl"]] = r
+mem = dict(sorted(mem.items()))  # tokens -> {"ours-explicit": row, "ours-sdpa": row}
+gap = {n: c["ours-explicit"]["peak_mem_mb"] - c["ours-sdpa"]["peak_mem_mb"] for n, c in mem.items()}
+print(next(r["command"] for r in ROWS if r["section"] == "memory"))
+print(f"{'tokens':>7}{'image':>7}{'explicit MB':>13}{'SDPA MB':>9}{'gap MB':>8}")
+for n, c in mem.items():
+    print(f"{n:>7}{c['ours-explicit']['img_size']:>5}px{c['ours-explicit']['peak_mem_mb']:>13.1f}"
+          f"{c['ours-sdpa']['peak_mem_mb']:>9.1f}{gap[n]:>8.1f}")
+small = [n for n in mem if n <= 82]
+slope = sum(n * n * gap[n] for n in small) / sum(n**4 for n in small)  # MB per n², least squares through 0
+print(f"a straight line through 0 fitted to the gaps up to 82 tokens: {slope * 2**20:,.0f} bytes per n²")
 
 # %%
-fig, ax = plt.subplots(figsize=(5.5, 3.4))
-for path in ("explicit", "SDPA"):
-    n = [ViTConfig.fashion_mnist_cpu(patch_size=p).num_tokens for p in (14, 7, 4)]
-    ax.plot(n, [peaks[(p, path)] for p in (14, 7, 4)], "o-", label=f"{path} attention")
-ax.set_xlabel("tokens N + 1 (patch 14, 7, 4)")
-ax.set_ylabel("peak memory of a training step (MB)")
-ax.set_title(f"Fashion-MNIST model, batch {batch}, float32")
-ax.legend()
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+for impl, label in (("ours-explicit", "explicit attention"), ("ours-sdpa", "SDPA")):
+    ax1.plot(list(mem), [c[impl]["peak_mem_mb"] for c in mem.values()], "o-", label=label)
+ax1.set_xlabel("tokens n = N + 1")
+ax1.set_ylabel("peak memory of a training step (MB)")
+ax1.set_title("both paths", fontsize=10)
+ax1.legend(fontsize=8)
+n2 = [n * n for n in mem]
+ax2.plot(n2, list(gap.values()), "o", color="tab:red", label="explicit minus SDPA, measured")
+ax2.plot([0, max(n2)], [0, slope * max(n2)], "k--", lw=1, label="straight line through 0, fitted up to 82 tokens")
+for n in (50, 82, 122, 197):
+    ax2.annotate(f"n = {n}", (n * n, gap[n]), textcoords="offset points", xytext=(-6, 4), ha="right", fontsize=7)
+ax2.set_xlabel("n² (tokens squared)")
+ax2.set_ylabel("gap between the peaks (MB)")
+ax2.set_title("the gap grows like n²", fontsize=10)
+ax2.legend(fontsize=8)
+fig.suptitle("Course model, batch 64, float32, 7-pixel patches on 21-98 px images: "
+             "bench speed --configs fashion_mnist --sections memory", fontsize=9)
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The fused SDPA kernel does not keep the probabilities (it recomputes what it needs in the backward pass),
-# so its peak grows more slowly — the same reason GPU training of long sequences uses it. Exercise 10.3
-# asks you to predict the explicit path's extra memory.
+# The gap between the two paths lies on a straight line in $n^2$: it is what the explicit path keeps and
+# SDPA does not, the probabilities of every block. Up to 82 tokens the line through zero passes through the
+# points; above that they rise above it, because the explicit path's backward pass also makes gradients of
+# the probabilities — temporary $(B, h, n, n)$ tensors of their own, which the SDPA kernel never
+# materialises — and at these sizes they are alive at the step's peak. At 197 tokens (ViT-S/16's count) the
+# explicit step needs more than twice the SDPA step's memory: the reason GPU training of long sequences uses fused
+# attention. Exercise 10.3 asks you to predict the slope of that line from the config.
 #
 # ## 10.7 From images per second to time to accuracy, and GPUs
 #
@@ -533,18 +572,21 @@ for gpu in ("H100", "A100", "L4"):
 # ## Summary
 #
 # - A step's cost follows from the config: $F_\text{fwd}$ is dominated by $nD^2$ and $nDM$ products, the
-#   $n^2D$ attention only matters at hundreds of tokens, and a training step costs about three forwards.
+#   $n^2D$ attention's share of a block is $n / (n + 2D + M)$, under 10% for every model here, and a
+#   training step costs about three forwards.
 #   `FlopCounterMode` agrees to the FLOP (but on a CPU it does not see inside SDPA).
 # - Measure in turns, report medians with their spread and the load, and compare ratios taken within a
-#   round; on a shared machine the CPU time of a one-thread process is the steadier measure.
+#   round; even on a quiet virtual machine single rounds differ by tens of percent.
 # - Our model issues the same matrix products as timm's, and those are most of a step, so the two are
-#   within a few percent of each other at ViT-S/16 and ViT-B/16 sizes; at 17 tokens the written-out
-#   attention is our edge. torchvision's `nn.MultiheadAttention` blocks are the slowest in most cells.
-# - bf16 autocast speeds up inference everywhere, but CPU training only on the written-out attention:
-#   the fused SDPA kernel's bf16 backward makes training slower at these token counts. `torch.compile`
-#   changed a step by -4% to +26% here; threads help only if the cores are free.
-# - Memory grows with tokens, the explicit attention's by $n^2$ ($n = N + 1$ tokens); SDPA avoids storing
-#   the probabilities.
+#   within a few percent of each other in every float32 line measured; the attention kernel is what moves a
+#   line, and which kernel wins depends on the number of tokens, the number type and the machine.
+#   torchvision's `nn.MultiheadAttention` blocks are the slowest in every line.
+# - bf16 autocast made every line of this Xeon slower and sped up inference on the EPYC: a question for each
+#   CPU. On both, the fused SDPA kernel's bf16 backward makes training at 17 tokens slow. `torch.compile`
+#   made no step faster here (up to 30% slower).
+# - Memory grows with tokens, the explicit attention's by $n^2$ ($n = N + 1$ tokens): measured, the gap to
+#   SDPA lies on a straight line in $n^2$, and at 197 tokens the explicit step needs twice the memory.
+# - A second thread helps only when the cores are free (appendix).
 #
 # ## Exercises
 #
@@ -556,12 +598,12 @@ for gpu in ("H100", "A100", "L4"):
 # [solutions/10_making_it_fast.ipynb](solutions/10_making_it_fast.ipynb).
 
 # %%
-from vit_lessons.exercises import check_attention_memory, check_paired_ratio, check_step_flops, hint
+from vit_lessons.exercises import check_attention_memory, check_race, check_step_flops, hint
 
 # %% [markdown]
-# **Exercise 10.1 · FLOPs of a step.** `my_step_flops(cfg, train)`: the FLOPs of one image's inference
-# forward pass (`train=False`) or training step (`train=True`) for a `ViTConfig`, from the formula of §10.1,
-# without `vit_lessons.bench.flops`. Use `cfg.num_patches`, `cfg.num_tokens`, `cfg.embed_dim`,
+# **Exercise 10.1 · FLOPs of a step (warm-up).** `my_step_flops(cfg, train)`: the FLOPs of one image's
+# inference forward pass (`train=False`) or training step (`train=True`) for a `ViTConfig`, from the formula
+# of §10.1, without `vit_lessons.bench.flops`. Use `cfg.num_patches`, `cfg.num_tokens`, `cfg.embed_dim`,
 # `cfg.mlp_hidden_dim`, `cfg.depth`, `cfg.patch_size`, `cfg.in_chans`, `cfg.num_classes`.
 
 # %%
@@ -572,21 +614,36 @@ def my_step_flops(cfg, train):
 ok = check_step_flops(my_step_flops)
 
 # %% [markdown]
-# **Exercise 10.2 · A ratio measured in turns.** `my_paired_ratio(seconds_a, seconds_b)`: two lists of
-# seconds per step, one entry per round, for contestants A and B timed in turns. Return how many times as
-# fast A is as B, robust to rounds in which the machine was busy.
+# **Exercise 10.2 · Predict, then race two configs.** Two models for the same 28-pixel images: the course's
+# model (D = 64, 6 blocks) and one twice as wide and half as deep (D = 128, 3 blocks). Which trains faster
+# on this CPU, and by how much?
+#
+# First **predict** from the FLOP formula (your `my_step_flops` answers it): `predicted_speedup`, how many
+# times as fast the course model trains as the wide one, if time followed FLOPs. Then write the race,
+# `my_race(step_a, step_b, rounds)`: `step_a` and `step_b` each run one training step when called; return
+# how many times as fast A is as B, measured as §10.2 measures — warm each step up first, time them in
+# turns in every round (`time.perf_counter()`), divide within the round and take the median over rounds.
+# The check runs your race on two steps whose answer it knows, then on real training steps of the two
+# models, and prints the FLOPs' answer beside the measured one.
 
 # %%
-def my_paired_ratio(seconds_a, seconds_b):
+from vit_lessons.exercises.l10_making_it_fast import RACE_CONFIGS
+
+course, wide = RACE_CONFIGS.values()  # two ViTConfigs
+predicted_speedup = None  # your prediction from the FLOP formula, e.g. 1.5
+
+
+def my_race(step_a, step_b, rounds):
     raise NotImplementedError("your code here")
 
 
-ok = check_paired_ratio(my_paired_ratio)
+ok = check_race(my_race)
 
 # %% [markdown]
 # **Exercise 10.3 · Memory that attention keeps.** `my_attention_memory(cfg, batch, bytes_per_number)`:
-# the bytes of attention probabilities the explicit path keeps for the backward pass, over all blocks.
-# Then compare your number with the difference between the explicit and SDPA peaks of §10.6.
+# the bytes of attention probabilities the explicit path keeps for the backward pass, over all blocks — a
+# prediction of the gap between the two lines of §10.6. The check compares your formula with the course
+# model's explicit and SDPA peaks on 56-pixel images, measured as it runs.
 
 # %%
 def my_attention_memory(cfg, batch, bytes_per_number):
@@ -594,3 +651,26 @@ def my_attention_memory(cfg, batch, bytes_per_number):
 
 
 ok = check_attention_memory(my_attention_memory)
+
+# %% [markdown]
+# ## Appendix · Threads on a shared machine
+#
+# Everything above ran one thread with the machine to itself. Lesson 06's recipe was tuned on another
+# machine, an AMD EPYC with 2 cores, and `bench speed` measured there too (its results are committed beside
+# this lesson's) — while other programs were running, which is what this appendix is about.
+#
+# A matrix product split over two threads finishes only when both halves do; when another program holds
+# one of the cores, every split waits for it. `bench cpu-kernels` (§10.3) ran on that machine with it
+# almost to itself (load after 1.67) and found a second thread worth up to 1.39x for the recipe model. The
+# EPYC's `bench speed` lines with two threads were timed while other programs wanted many more than its two
+# cores; here they are beside its one-thread lines of the same model:
+
+# %%
+for r, b in setting_lines(SHARED["rows"], "2 threads"):
+    print(f"  {r['config']:<14}{r['mode']:<6}{r['impl']:<14} 2 threads: {r['images_per_s']:8.1f} img/s vs "
+          f"{b['images_per_s']:8.1f} with 1 (load {r['loadavg']} vs {b['loadavg']})")
+
+# %% [markdown]
+# With the load at 12 on 2 cores, two threads were several times *slower* than one thread had been at a
+# load of 4. On a shared machine, run one thread per process (the course's benchmarks offer `--threads 1`);
+# measure with two only when the cores are yours.

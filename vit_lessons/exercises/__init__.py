@@ -38,7 +38,7 @@ from .l07_looking_inside import (
 )
 from .l08_pretrained_weights import check_freeze_backbone, check_grey_to_rgb, check_new_head, check_probe_features
 from .l09_small_data import check_distill_gradient, check_shift_stack, check_spt_view
-from .l10_making_it_fast import check_attention_memory, check_paired_ratio, check_step_flops
+from .l10_making_it_fast import check_attention_memory, check_race, check_step_flops
 from .l11_self_supervised import check_encoder_flops, check_grid_masking, check_knn_predict, check_random_masking
 
 __all__ = [
@@ -54,6 +54,6 @@ __all__ = [
     "check_cls_attention_map", "check_rollout", "check_mean_distance", "check_window_attention", "check_deletion_curve",
     "check_new_head", "check_freeze_backbone", "check_grey_to_rgb", "check_probe_features",
     "check_distill_gradient", "check_shift_stack", "check_spt_view",
-    "check_step_flops", "check_paired_ratio", "check_attention_memory",
+    "check_step_flops", "check_race", "check_attention_memory",
     "check_random_masking", "check_grid_masking", "check_encoder_flops", "check_knn_predict",
 ]
