@@ -36,7 +36,12 @@ from .l07_looking_inside import (
                           check_rollout,
                           check_window_attention,
 )
-from .l08_pretrained_weights import check_freeze_backbone, check_grey_to_rgb, check_new_head, check_probe_features
+from .l08_pretrained_weights import (
+                          check_bigger_patches,
+                          check_freeze_backbone,
+                          check_logistic_probe,
+                          check_train_last_blocks,
+)
 from .l09_small_data import check_distill_gradient, check_shift_stack, check_spt_view
 from .l10_making_it_fast import check_attention_memory, check_race, check_step_flops
 from .l11_self_supervised import check_encoder_flops, check_grid_masking, check_knn_predict, check_random_masking
@@ -52,7 +57,7 @@ __all__ = [
     "check_vit_param_count", "check_mean_pool", "check_vit_forward", "check_vit_forward_any",
     "check_train_step", "check_lr_schedule", "check_smoothing_gap", "check_accumulated_step", "check_lr_sweep",
     "check_cls_attention_map", "check_rollout", "check_mean_distance", "check_window_attention", "check_deletion_curve",
-    "check_new_head", "check_freeze_backbone", "check_grey_to_rgb", "check_probe_features",
+    "check_freeze_backbone", "check_train_last_blocks", "check_bigger_patches", "check_logistic_probe",
     "check_distill_gradient", "check_shift_stack", "check_spt_view",
     "check_step_flops", "check_race", "check_attention_memory",
     "check_random_masking", "check_grid_masking", "check_encoder_flops", "check_knn_predict",
