@@ -125,8 +125,9 @@ print("by hand == matrix form == attention() == F.scaled_dot_product_attention")
 # ## 3.2 Why divide by $\sqrt{d}$
 #
 # Vaswani et al. suspect that "for large values of $d_k$, the dot products grow large in magnitude,
-# pushing the softmax function into regions where it has extremely small gradients" (Sec. 3.2.1,
-# footnote 4). If the entries of $q$ and $k$ are independent with mean 0 and variance 1, then
+# pushing the softmax function into regions where it has extremely small gradients" (Sec. 3.2.1; their
+# footnote 4 gives the argument that follows). If the entries of $q$ and $k$ are independent with mean 0 and
+# variance 1, then
 # $q\cdot k = \sum_{i=1}^{d} q_i k_i$ is a sum of $d$ terms of variance 1, so
 # $\mathrm{Var}(q\cdot k) = d$. Dividing by $\sqrt d$ brings the variance back to 1 for every $d$.
 # Let's measure it, and measure what it does to the softmax: the largest weight in a row of 16 keys
@@ -199,8 +200,9 @@ assert grads[1024][0] < 0.5 * grads[1024][1], "at d=1024 less than half of what 
 # projections $W_Q, W_K, W_V$. Before anything is learned we can still look at what attention does
 # with the simplest projections of all, the identity: each patch of a Fashion-MNIST image (4×4
 # pixels, 49 patches, lesson 01), normalised with the dataset's mean and std (lesson 00), is its own
-# query, key and value. Then the weight of patch $i$ on patch $j$ is large when the two patches look
-# alike and are bright.
+# query, key and value. Then the score of patch $i$ against patch $j$ is large when the two patches look
+# alike and both lie far from the dataset's average grey, on the same side: two bright patches, or two black
+# ones.
 
 # %%
 data = load_dataset("fashion-mnist")
@@ -214,31 +216,62 @@ assert_close(attn_map.sum(-1), torch.ones(49), atol=1e-5, rtol=0)
 
 # %%
 query = 3 * 7 + 3  # the centre patch (row 3, column 3 of the 7x7 grid)
-vmax = attn_map.max().item()  # one colour scale for both maps, so a colour means the same weight in each
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), gridspec_kw={"width_ratios": [1, 1.15, 1]})
-axes[0].imshow(img[0], cmap="gray_r")
-axes[0].add_patch(plt.Rectangle((3 * 4 - 0.5, 3 * 4 - 0.5), 4, 4, fill=False, ec="tab:red", lw=2))
+row = attn_map[query]  # (49,): the query's weights over the 49 key patches
+
+
+def query_box():
+    """The query patch, outlined on a 28x28 image."""
+    return plt.Rectangle((3 * 4 - 0.5, 3 * 4 - 0.5), 4, 4, fill=False, ec="tab:red", lw=2)
+
+
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), gridspec_kw={"width_ratios": [1, 1.2, 1.2]})
+axes[0].imshow(img[0], cmap="gray", vmin=0, vmax=1)  # bright pixels light, as in lesson 00
+axes[0].add_patch(query_box())
 axes[0].set_title(f"{label}: query patch {query} in red", fontsize=10)
-axes[1].imshow(attn_map, cmap="magma", vmin=0, vmax=vmax)
+im_all = axes[1].imshow(attn_map, cmap="magma", vmin=0)
 axes[1].set(xlabel="key patch j", ylabel="query patch i")
 axes[1].set_title("attention weights, all 49 x 49", fontsize=10)
-axes[2].imshow(img[0], cmap="gray_r")
-im = axes[2].imshow(attn_map[query].reshape(7, 7), cmap="magma", vmin=0, vmax=vmax, alpha=0.55,
-                    extent=(-0.5, 27.5, 27.5, -0.5))
-axes[2].contour(img[0], levels=[0.15], colors="cyan", linewidths=1.2)  # the garment's outline stays visible
-axes[2].add_patch(plt.Rectangle((3 * 4 - 0.5, 3 * 4 - 0.5), 4, 4, fill=False, ec="tab:red", lw=2))
-axes[2].set_title(f"row {query} on the image (boot outlined)", fontsize=10)
+fig.colorbar(im_all, ax=axes[1], fraction=0.046, pad=0.03, label="weight")
+im_row = axes[2].imshow(row.reshape(7, 7), cmap="inferno", vmin=0, vmax=row.max().item(),
+                        extent=(-0.5, 27.5, 27.5, -0.5))  # 7x7 patches stretched over the 28x28 pixels
+axes[2].contour(img[0], levels=[0.15], colors="cyan", linewidths=1.2)  # the boot's outline
+axes[2].add_patch(query_box())
+axes[2].set_title(f"row {query}: where patch {query} looks (boot outlined)", fontsize=10)
+fig.colorbar(im_row, ax=axes[2], fraction=0.046, pad=0.03, label=f"weight of query {query} (its own scale)")
 for ax in (axes[0], axes[2]):
     ax.axis("off")
-fig.colorbar(im, ax=axes[1:], fraction=0.03, pad=0.02, label="attention weight (shared scale)")
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Each row is one query's distribution over the 49 keys. Background patches (all the same value)
-# spread their weight evenly; a bright query concentrates on the brightest, most similar patches,
-# wherever they are in the image: attention has no notion of distance, only of content (position
-# information must come from the position embeddings of lesson 02). A trained ViT learns $W_Q, W_K, W_V$ so that the matches become
-# useful for the task; lesson 07 looks at trained attention maps.
+# The same row in numbers, with a background patch's row for comparison (patch brightness is the mean pixel
+# value of the patch, 0 black to 1 white):
+
+# %%
+brightness = patchify(img[None], 4)[0].mean(-1)  # (49,): mean pixel value of each patch
+background = brightness < 0.02  # (49,): the black patches around the boot
+top = row.topk(6)
+print(f"query {query} (brightness {brightness[query]:.2f}): its 6 largest weights go to patches {top.indices.tolist()}")
+print("  weights:   ", " ".join(f"{w:.3f}" for w in top.values.tolist()), f"(uniform would be 1/49 = {1 / 49:.3f})")
+print("  brightness:", " ".join(f"{b:.3f}" for b in brightness[top.indices].tolist()))
+print(f"  the 6 brightest patches of the image: {brightness.topk(6).indices.tolist()}")
+print(f"  all {int(background.sum())} background patches together: {row[background].sum():.1e}")
+bg_row = attn_map[0]  # patch 0, the top-left corner, is background
+print(f"query 0 (background): each background patch gets {bg_row[background].min():.3f} to "
+      f"{bg_row[background].max():.3f} (an even share would be 1/{int(background.sum())} = "
+      f"{1 / background.sum():.3f}); the boot's patches {bg_row[~background].sum():.2f} together")
+assert set(top.indices.tolist()[1:]) <= set(brightness.topk(7).indices.tolist()) and top.indices[0] == query
+assert row[background].sum() < 1e-3 and bg_row[background].max() < 2 * bg_row[background].min()
+
+# %% [markdown]
+# Each row of the middle matrix is one query's distribution over the 49 keys; the right panel draws row 24 on
+# the image, on a colour scale fitted to that row. The query, a bright patch in the middle of the boot, keeps
+# the largest weight for itself and gives most of the rest to the other brightest patches of the boot, wherever
+# they lie; the black background gets almost nothing (the numbers above). A background query does the
+# opposite: it spreads its weight nearly evenly over the other background patches, which all look the same.
+# Nothing in the computation knows where a patch is, only what it contains: attention has no notion of
+# distance (position information must come from the position embeddings of lesson 02). A trained ViT learns
+# $W_Q, W_K, W_V$ so that the matches become useful for the task; lesson 07 looks at trained attention maps.
 #
 # ## 3.4 Multi-head self-attention, four ways
 #
@@ -572,11 +605,12 @@ plt.show()
 # **Why time is not FLOPs.** The count is exact, yet the GFLOP/s column above is not constant: time is
 # not only multiply-adds. The $n^2$ part of a forward *writes* the (B, h, n, n) score matrix, runs a
 # softmax over it (a few operations per entry, which the count leaves out) and *reads* it again for the
-# weighted sum. While that matrix fits in the CPU's caches these passes are cheap; once it does not (the
-# memory table above: 8 MiB at $n = 256$, 32 MiB at 512, 128 MiB at 1024 for this batch), every pass waits
-# on main memory. Timing the three steps on their own, at a size whose matrix fits in cache and at the
-# largest size above, shows where the time goes (one thread again; the first line prints this CPU's
-# caches, on Linux):
+# weighted sum. While that matrix is small enough for the core's own fast caches these passes are cheap;
+# once it outgrows them (the memory table above: 8 MiB at $n = 256$, 32 MiB at 512, 128 MiB at 1024 for this
+# batch), every pass waits on slower memory. Timing the three steps on their own, at a small size (2 MiB, at
+# $n = 128$) and at the largest size above, shows where the time goes (one thread again; the first line prints
+# this CPU's caches, on Linux; a large L3 is shared by all the cores of the machine, so one core only gets a
+# part of it):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -617,11 +651,12 @@ with torch.no_grad():
 torch.set_num_threads(threads)
 
 # %% [markdown]
-# Read the two lines side by side. The softmax, which the FLOP count ignores, takes about as long as a
-# matrix product. The product that *writes* the large matrix, q @ kᵀ, runs at a fraction of its
-# small-size rate. So between the sizes whose matrix fits in cache and the sizes whose matrix does not,
-# the measured time climbs faster than the count; past that point it grows like $n^2$ again, as the last
-# slope printed above shows. Counted FLOPs say how much work there is; how long it takes also depends on
+# Read the two lines side by side. At the large size the softmax, which the FLOP count ignores, takes about
+# as long as a matrix product, and the product that *writes* the large matrix, q @ kᵀ, runs at a fraction of
+# its small-size rate. So between the sizes whose matrix is small and the sizes whose matrix is large, the
+# measured time climbs faster than the count (the GFLOP/s of the forward drop between $n = 256$ and 512);
+# past that point the rate settles again (compare the GFLOP/s at 512 and 1024), and the time grows about as
+# fast as the count. Counted FLOPs say how much work there is; how long it takes also depends on
 # how many bytes move, which is what memory-saving kernels (the end of this section) attack.
 
 # %% [markdown]
@@ -646,7 +681,7 @@ assert table[16][0] == 197 and table[14][0] == 257
 assert table[8][1] > 14 * table[16][1]  # half the patch side: ~16x the attention memory
 
 # %% [markdown]
-# With 16×16 patches (the paper's default) attention is a small part of the work; with 4×4 patches
+# With 16×16 patches (ViT-B/16) attention is a small part of the work; with 4×4 patches
 # on a 224 px image it would need gigabytes per image just for the weights. This is why ViT cuts
 # images into fairly large patches, why small-image courses like this one use small images, and why
 # the paper notes that smaller patches are more expensive (Sec. 4.1: the sequence length is
@@ -668,8 +703,8 @@ assert table[8][1] > 14 * table[16][1]  # half the patch side: ~16x the attentio
 # - Attention's own work is $4n^2D$ FLOPs ($2n^2D$ multiply-adds) per layer against $8nD^2$ FLOPs for the
 #   projections, so it dominates from $n = 2D$ tokens on; its memory grows like $n^2$ ($n = N + 1$), so
 #   the patch size trades detail for cost. Measured time also pays for moving the $n \times n$ matrix
-#   through memory (the softmax costs as much as a product), so it outgrows the FLOP count where that
-#   matrix no longer fits in the CPU's caches.
+#   through memory (at large $n$ the softmax costs as much as a product), so it outgrows the FLOP count
+#   where that matrix outgrows the fast caches.
 #
 # Next, lesson 04 wraps attention with LayerNorm, an MLP and residual connections into the encoder
 # block.
@@ -685,11 +720,11 @@ assert table[8][1] > 14 * table[16][1]  # half the patch side: ~16x the attentio
 # [solutions/03_attention.ipynb](solutions/03_attention.ipynb).
 
 # %%
-from vit_lessons.exercises import (check_masked_attention, check_merge_heads, check_multi_head_attention,
-                                   check_scaled_dot_product, check_split_heads, hint)
+from vit_lessons.exercises import (check_masked_attention, check_scaled_dot_product, check_window_cost,
+                                   check_windowed_attention, hint)
 
 # %% [markdown]
-# **Exercise 03.1 · Scaled dot-product attention.** `my_attention(q, k, v)` takes q, k of shape
+# **Exercise 03.1 · Scaled dot-product attention (warm-up).** `my_attention(q, k, v)` takes q, k of shape
 # (B, n, d) and v of shape (B, n, d_v), for sequences of n tokens ($n = N + 1$ in a ViT), and returns
 # softmax(q kᵀ / √d) v, shape (B, n, d_v).
 
@@ -701,41 +736,7 @@ def my_attention(q, k, v):
 ok = check_scaled_dot_product(my_attention)
 
 # %% [markdown]
-# **Exercise 03.2 · Split the heads.** `my_split_heads(x, num_heads)`: (B, n, D) → (B, h, n, d), head
-# $i$ taking the $i$-th block of $d$ features, as in way 2 above.
-
-# %%
-def my_split_heads(x, num_heads):
-    raise NotImplementedError("your code here")
-
-
-ok = check_split_heads(my_split_heads)
-
-# %% [markdown]
-# **Exercise 03.3 · Merge the heads.** `my_merge_heads(x)`: (B, h, n, d) → (B, n, D), the heads
-# concatenated along the features (the inverse of 03.2).
-
-# %%
-def my_merge_heads(x):
-    raise NotImplementedError("your code here")
-
-
-ok = check_merge_heads(my_merge_heads)
-
-# %% [markdown]
-# **Exercise 03.4 · Multi-head self-attention as a function.** Given the fused `qkv` projection
-# (weight (3D, D), bias (3D,)), the output projection (weight (D, D), bias (D,)) and $h$, compute the
-# whole module of way 3 for x of shape (B, n, D). Mind which $d$ goes under the square root.
-
-# %%
-def my_multi_head_attention(x, qkv_weight, qkv_bias, proj_weight, proj_bias, num_heads):
-    raise NotImplementedError("your code here")
-
-
-ok = check_multi_head_attention(my_multi_head_attention)
-
-# %% [markdown]
-# **Exercise 03.5 · Attention with a padding mask.** A ViT's sequences all have the same length, but
+# **Exercise 03.2 · Attention with a padding mask.** A ViT's sequences all have the same length, but
 # a batch of images of *different* sizes (or sentences of different lengths) is padded to one length,
 # and no query may read the padding. Write `my_masked_attention(q, k, v, key_padding_mask)`: like
 # `my_attention`, with `key_padding_mask` of shape (B, n), True where a token is padding; padded keys must
@@ -747,3 +748,35 @@ def my_masked_attention(q, k, v, key_padding_mask):
 
 
 ok = check_masked_attention(my_masked_attention)
+
+# %% [markdown]
+# **Exercise 03.3 · Attention inside windows (Swin).** Section 3.6 showed attention's $n^2$ cost. The Swin
+# Transformer (Liu et al. 2021, Sec. 3.2, "Self-attention in non-overlapped windows") avoids it by cutting the
+# grid of patches into non-overlapping windows of $w \times w$ patches and letting each patch attend only to the
+# patches of its own window. Write `my_windowed_attention(q, k, v, grid_size, window)`: q, k of shape (B, N, d)
+# and v of shape (B, N, d_v) hold the $N$ = `grid_size`² patches of a `grid_size` × `grid_size` grid in raster
+# order (row by row, no class token); return (B, N, d_v), each patch attending only inside its `window` ×
+# `window` window. For a 4×4 grid with 2×2 windows, patches 0, 1, 4 and 5 form the first window.
+
+# %%
+def my_windowed_attention(q, k, v, grid_size, window):
+    raise NotImplementedError("your code here")
+
+
+ok = check_windowed_attention(my_windowed_attention)
+
+# %% [markdown]
+# **Exercise 03.4 · What windows save, predicted then counted.** Before you run anything, predict the cost of
+# exercise 03.3's windowed attention when it is computed window by window (as Swin does, never forming the
+# $n \times n$ scores): `my_window_cost(grid_size, window, dim, num_heads)` returns two numbers for one image,
+# the number of attention weights over all heads and the FLOPs of the two products $qk^\top$ and weights · v
+# (a multiply-add counts 2, as in §3.6). Write them from the sizes alone; the check then builds the windows,
+# runs them under PyTorch's FLOP counter, and compares. Swin's Eq. (1) and (2) state the same saving for a whole
+# attention module, counted in multiply-adds.
+
+# %%
+def my_window_cost(grid_size, window, dim, num_heads):
+    raise NotImplementedError("your code here")
+
+
+ok = check_window_cost(my_window_cost)

@@ -8,14 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vit_lessons.attention import Attention, scaled_dot_product_attention
+from vit_lessons.attention import scaled_dot_product_attention
 from vit_lessons.exercises import (
     ExerciseError,
     check_masked_attention,
-    check_merge_heads,
-    check_multi_head_attention,
     check_scaled_dot_product,
-    check_split_heads,
+    check_window_cost,
+    check_windowed_attention,
 )
 
 from .conftest import assert_solutions_pass, mistakes
@@ -32,19 +31,6 @@ def test_package_and_sdpa_pass():
     assert check_scaled_dot_product(F.scaled_dot_product_attention) is True
 
 
-def test_multi_head_attention_package_passes():
-    def via_package(x, wq, bq, wp, bp, h):
-        a = Attention(x.shape[-1], h)
-        with torch.no_grad():
-            a.qkv.weight.copy_(wq)
-            a.qkv.bias.copy_(bq)
-            a.proj.weight.copy_(wp)
-            a.proj.bias.copy_(bp)
-        return a(x)
-
-    assert check_multi_head_attention(via_package) is True
-
-
 def _sdpa(scale=None, dim=-1, transpose_w=False, transpose_s=False, softmax=True):
     def f(q, k, v):
         s = q @ k.transpose(-2, -1)
@@ -55,24 +41,6 @@ def _sdpa(scale=None, dim=-1, transpose_w=False, transpose_s=False, softmax=True
         if transpose_w:
             w = w.transpose(-2, -1)
         return w @ v
-    return f
-
-
-def _mha(scale="d", proj=True, bias=True, split="3hd", merge=True):
-    def f(x, wq, bq, wp, bp, h):
-        B, N, D = x.shape
-        d = D // h
-        qkv = F.linear(x, wq, bq if bias else None)
-        if split == "3hd":
-            q, k, v = qkv.view(B, N, 3, h, d).permute(2, 0, 3, 1, 4)
-        else:
-            q, k, v = qkv.view(B, N, h, 3, d).permute(3, 0, 2, 1, 4)
-        sc = {"d": math.sqrt(d), "D": math.sqrt(D), "none": 1.0}[scale]
-        out = (q @ k.transpose(-2, -1) / sc).softmax(-1) @ v
-        if not merge:
-            return out
-        out = out.transpose(1, 2).reshape(B, N, D)
-        return F.linear(out, wp, bp) if proj else out
     return f
 
 
@@ -90,28 +58,6 @@ MISTAKES = {
         (lambda q, k, v: (_sdpa()(q, k, v), None), "return one tensor"),
         (lambda q, k, v: _sdpa()(q, k, v) + 0.1, "wrong values"),
     ],
-    check_split_heads: [
-        (lambda x, h: x.view(x.shape[0], x.shape[1], h, -1), r"add \.transpose\(1, 2\)"),
-        (lambda x, h: x.view(x.shape[0], h, x.shape[1], -1), "mixes tokens into the heads"),
-        (lambda x, h: x.view(x.shape[0], x.shape[1], -1, h).permute(0, 3, 1, 2), "interleaved"),
-        (lambda x, h: x.view(x.shape[0], x.shape[1], h, -1).permute(0, 2, 3, 1), "tokens and features are swapped"),
-        (lambda x, h: x.view(x.shape[0], x.shape[1], -1, h).transpose(1, 2), "slower-moving"),
-    ],
-    check_merge_heads: [
-        (lambda x: x.reshape(x.shape[0], x.shape[2], -1), "reshaped without transposing"),
-        (lambda x: x.permute(0, 2, 3, 1).reshape(x.shape[0], x.shape[2], -1), "interleaved across heads"),
-        (lambda x: x.transpose(1, 2), "not concatenated yet"),
-        (lambda x: x.reshape(x.shape[0], x.shape[1], -1), "merged the tokens with the features"),
-    ],
-    check_multi_head_attention: [
-        (_mha(scale="D"), r"sqrt\(D\), the full width"),
-        (_mha(scale="none"), "forgot the 1/sqrt"),
-        (_mha(proj=False), "forgot the output projection"),
-        (_mha(bias=False), "forgot the qkv bias"),
-        (_mha(split="h3d"), r"\(h, 3, d\)"),
-        (_mha(merge=False), "heads are not merged back"),
-        (lambda x, wq, bq, wp, bp, h: F.linear(x, wq, bq), "qkv projection's output"),
-    ],
 }
 
 
@@ -121,7 +67,7 @@ def test_mistake_is_named(check, fn, match):
         check(fn)
 
 
-# ---- 03.5: attention with a padding mask ----
+# ---- 03.2: attention with a padding mask ----
 def _masked(how="ok"):
     def f(q, k, v, pad):
         scores = q @ k.transpose(-2, -1) / (1 if how == "no_scale" else math.sqrt(q.shape[-1]))
@@ -150,3 +96,98 @@ def test_masked_attention_solution_and_sdpa():
 def test_masked_attention_mistakes(how, match):
     with pytest.raises(ExerciseError, match=match):
         check_masked_attention(_masked(how))
+
+
+# ---- 03.3: attention inside windows ----
+def _windowed(how="ok"):
+    def f(q, k, v, grid, window):
+        n = grid * grid
+        row, col = torch.arange(n) // grid, torch.arange(n) % grid
+        if how == "strips":  # window² consecutive tokens in raster order
+            ids = torch.arange(n) // (window * window)
+        elif how == "rows":
+            ids = row // window
+        elif how == "count":  # `window` read as the number of windows per side
+            side = grid // window
+            ids = (row // side) * window + col // side
+        else:
+            ids = (row // window) * (grid // window) + col // window
+        allowed = ids[:, None] == ids[None, :]
+        if how == "centred":
+            allowed = torch.maximum((row[:, None] - row).abs(), (col[:, None] - col).abs()) <= window // 2
+        if how == "inverted":
+            allowed = ~allowed
+        scores = q @ k.transpose(-2, -1) / (1.0 if how == "no_scale" else math.sqrt(q.shape[-1]))
+        if how == "unused":
+            return scores.softmax(-1) @ v
+        if how == "after":
+            return (scores.softmax(-1) * allowed) @ v
+        if how == "all_masked":  # masks every key of some queries
+            allowed = allowed & (torch.arange(n) > 0)[:, None]
+        return scores.masked_fill(~allowed, float("-inf")).softmax(-1) @ v
+    return f
+
+
+def _windowed_by_tiles(q, k, v, grid, window):
+    """The other way to write it: cut the grid into tiles, attend inside each tile, put the tiles back."""
+    b, n, d = q.shape
+    m = grid // window
+
+    def tiles(t):  # (B, N, d) -> (B, windows, window², d)
+        return t.view(b, m, window, m, window, -1).transpose(2, 3).reshape(b, m * m, window * window, -1)
+
+    out = F.scaled_dot_product_attention(tiles(q), tiles(k), tiles(v))  # (B, windows, window², d_v)
+    return out.view(b, m, m, window, window, -1).transpose(2, 3).reshape(b, n, -1)
+
+
+def test_windowed_attention_solution_and_tiles_pass():
+    assert check_windowed_attention(_windowed()) is True
+    assert check_windowed_attention(_windowed_by_tiles) is True
+
+
+@pytest.mark.parametrize("how, match", [
+    ("unused", "windows are not used"), ("strips", "consecutive patches in raster order"),
+    ("rows", "bands of rows"), ("centred", "centred on itself"), ("inverted", "mask is inverted"),
+    ("no_scale", r"1/sqrt\(d\)"), ("after", "after the softmax"), ("count", "side of one window"),
+    ("all_masked", "NaNs")])
+def test_windowed_attention_mistakes(how, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_windowed_attention(_windowed(how))
+
+
+def test_windowed_attention_wrong_shape():
+    with pytest.raises(ExerciseError, match="multiply it by v"):
+        check_windowed_attention(lambda q, k, v, g, w: (q @ k.transpose(-2, -1)).softmax(-1))
+
+
+# ---- 03.4: what windows save ----
+def _cost(weights=lambda g, w, D, h: h * g * g * w * w, flops=lambda g, w, D, h: 4 * g * g * w * w * D):
+    return lambda g, w, D, h: (weights(g, w, D, h), flops(g, w, D, h))
+
+
+def test_window_cost_prediction_passes_and_matches_the_count(capsys):
+    assert check_window_cost(_cost()) is True
+    assert "115,248 weights" in capsys.readouterr().out  # 12 heads x 196 queries x 49 keys
+
+
+@pytest.mark.parametrize("fn, match", [
+    (_cost(weights=lambda g, w, D, h: h * g**4), "full attention's h·n² weights"),
+    (_cost(weights=lambda g, w, D, h: h * g * g), "one weight per query and head"),
+    (_cost(weights=lambda g, w, D, h: g * g * w * w), "counted one head"),
+    (_cost(weights=lambda g, w, D, h: h * g * g * w), "holds window² patches"),
+    (_cost(weights=lambda g, w, D, h: h * g * g * w * w + 1), "predicted 115,249 weights, counted 115,248"),
+    (_cost(flops=lambda g, w, D, h: 4 * g**4 * D), "full attention's 4 n² D"),
+    (_cost(flops=lambda g, w, D, h: 2 * g * g * w * w * D), "a multiply-add is 2 FLOPs"),
+    (_cost(flops=lambda g, w, D, h: 4 * g * g * w * w * (D // h)), "head width d"),
+    (_cost(flops=lambda g, w, D, h: 4 * g * g * w * D), "holds window² patches"),
+    (_cost(flops=lambda g, w, D, h: 4 * g * g * w * w * D + 8 * g * g * D * D), "projections"),
+    (lambda g, w, D, h: 4 * g * g * w * w * D, r"two numbers, \(weights, flops\)"),
+    (lambda g, w, D, h: ("115k", 1), "should return an int"),
+])
+def test_window_cost_mistakes(fn, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_window_cost(fn)
+
+
+def test_window_cost_accepts_whole_floats():
+    assert check_window_cost(_cost(flops=lambda g, w, D, h: 4.0 * g * g * w * w * D)) is True
