@@ -106,7 +106,7 @@ print("layer_norm by hand == nn.LayerNorm(eps=1e-6); each token has mean 0 and v
 # %% [markdown]
 # **The epsilon.** PyTorch's default is `eps=1e-5`; the paper's JAX code and timm use `1e-6`, and
 # pretrained weights expect the value they were trained with (`ViTConfig.layer_norm_eps` is 1e-6).
-# For ordinary tokens the two agree to about $10^{-5}$; for a token that is almost constant (a
+# For ordinary tokens the two agree to a few $10^{-6}$ (printed below); for a token that is almost constant (a
 # patch of flat background, say) $\epsilon$ dominates the denominator and the outputs differ a lot.
 # The unbiased variance is a bigger mistake: it shrinks every output by $\sqrt{(D-1)/D}$.
 
@@ -226,9 +226,9 @@ fig.tight_layout()
 # ## 4.4 Pre-norm and post-norm
 #
 # Where the LayerNorm goes is the one structural difference between ViT's block and the original
-# Transformer's. Vaswani et al. (2017) normalise *after* the residual addition (**post-norm**); ViT,
-# like GPT-2 and most later models, normalises only the *input* of each branch (**pre-norm**) and
-# leaves the residual stream itself untouched:
+# Transformer's. Vaswani et al. (2017, Sec. 3.1: "LayerNorm(x + Sublayer(x))") normalise *after* the
+# residual addition (**post-norm**); ViT, like GPT-2 (Radford et al. 2019, Sec. 2.3) and most later models,
+# normalises only the *input* of each branch (**pre-norm**) and leaves the residual stream itself untouched:
 #
 # $$\text{post-norm: } z' = \mathrm{LN}(z + \mathrm{MSA}(z)),\ z'' = \mathrm{LN}(z' + \mathrm{MLP}(z'))
 #   \qquad \text{pre-norm: } z' = z + \mathrm{MSA}(\mathrm{LN}(z)),\ z'' = z' + \mathrm{MLP}(\mathrm{LN}(z'))$$
@@ -236,9 +236,9 @@ fig.tight_layout()
 # Consequences: in pre-norm the identity path from the last block back to the first passes through
 # no LayerNorm at all, and the stream grows as blocks add to it, which is why ViT applies one more
 # LayerNorm (`norm`) after the last block. In post-norm every block's output is normalised, and the
-# gradient to early blocks passes through $2L$ LayerNorms; Xiong et al. (2020) show that this makes
-# the gradients near the output large at initialisation, so post-norm needs a learning-rate warm-up
-# while pre-norm trains without one. Both blocks below use the package's attention from lesson 03.
+# gradient to early blocks passes through $2L$ LayerNorms; Xiong et al. (2020, Sec. 3.3, Theorem 1) show
+# that this makes the gradients near the output large at initialisation, so post-norm needs a learning-rate
+# warm-up, while pre-norm trains without one (their Sec. 4). Both blocks below use the package's attention from lesson 03.
 
 # %%
 class PostNormBlock(nn.Module):
@@ -320,12 +320,12 @@ assert grads["post", 6][-1] < grads["post", 24][-1] < grads["post", 48][-1], "po
 # - **Post-norm**: the last block's gradient *grows* with depth (164, 184, 218 for 6, 24, 48 blocks,
 #   printed above), and in the 48-block stack the gradient rises from the input end to the output end: the
 #   first block, behind $2 \times 48$ LayerNorms, gets 130, the last 218. Xiong et al. (2020, *On Layer
-#   Normalization in the Transformer Architecture*) derive that post-norm's gradients near the output are
+#   Normalization in the Transformer Architecture*, Sec. 3.3) derive that post-norm's gradients near the output are
 #   large at initialisation and conclude that a post-norm Transformer needs a learning-rate **warm-up**: at
 #   the full learning rate the first updates of the top blocks are too large.
 # - **Pre-norm**: the first block gets the most, and the last block's gradient *shrinks* with depth (150,
 #   110, 93): every block adds to the residual stream, the stream grows, and the final LayerNorm divides by
-#   its scale. Nothing grows with depth, so pre-norm Transformers train without warm-up (Xiong et al.) and
+#   its scale. Nothing grows with depth, so pre-norm Transformers train without warm-up (Xiong et al., Sec. 4) and
 #   deep stacks stay trainable. The final LayerNorm (`norm`) is part of the design, and ViT has it.
 #
 # At 6 blocks the two gradient profiles are hard to tell apart: the difference is a matter of depth.
@@ -408,7 +408,7 @@ assert max(pre[small] + post[small]) < 1.9, "at the small rate both learn"
 # warm-up is the usual cure, starting with small steps until the weights have moved away from their
 # initialisation; a pre-norm stack does not depend on it, and the deeper the stack the more that matters.
 #
-# This is why ViT, like GPT-2 and nearly every Transformer since, is pre-norm. (The recipe of lesson 06
+# This is why ViT, like GPT-2 and most Transformers since, is pre-norm. (The recipe of lesson 06
 # still warms up: Adam's first steps are noisy whatever the block.)
 #
 # ## 4.5 One block, and a stack
@@ -447,19 +447,22 @@ print(f"6 blocks with D={D}: {count_params(encoder):,} parameters")
 # regularisers. All three act only in training mode (`model.train()`); in `model.eval()` they do nothing,
 # so a trained model's predictions are deterministic.
 #
-# **Dropout** (Srivastava et al. 2014) sets each number of an activation to zero with probability $p$ and
-# multiplies the survivors by $1/(1-p)$, so the expected value stays the same and nothing needs rescaling
-# at test time. The network cannot rely on any single feature being there, which fights overfitting.
+# **Dropout** (Srivastava et al. 2014) sets each number of an activation to zero with probability $p$. The
+# network cannot rely on any single feature being there, which fights overfitting. PyTorch's `nn.Dropout`
+# multiplies the survivors by $1/(1-p)$ while training, so the expected value stays the same and nothing
+# changes at test time; the paper scales the weights down at test time instead (its Sec. 1 and Fig. 2), which
+# gives the same expected outputs.
 # `drop` applies it after the MLP's layers and after the attention's output projection, `attn_drop` to the
 # attention probabilities. The ViT paper trains with dropout 0.1 on ImageNet and ImageNet-21k and without
 # it on the much larger JFT-300M (its Table 3): regularisation matters when data is scarce.
 #
-# **Stochastic depth**, or **drop path** (Huang et al. 2016), drops a whole residual branch instead: for
-# each image in the batch, with probability $p$, the block's attention (or MLP) output is replaced by zero,
-# so that image skips the branch and goes on through the residual "+" alone; kept branches are scaled by
-# $1/(1-p)$. Each image trains a randomly shallower network, which regularises a deep stack without
-# changing its width. DeiT (Touvron et al. 2021) trains ViTs on ImageNet alone with stochastic depth 0.1
-# and *no* dropout, and timm's ViT follows it; the rate usually rises linearly from 0 at the first block to
+# **Stochastic depth**, or **drop path**, drops a whole residual branch instead. Huang et al. (2016, Sec. 3)
+# drop a residual block for a whole mini-batch at a time; the version ViTs use (timm's `DropPath`, and ours)
+# decides for each image in the batch: with probability $p$ the block's attention (or MLP) output is replaced
+# by zero, so that image skips the branch and goes on through the residual "+" alone; kept branches are
+# scaled by $1/(1-p)$. Each image trains a randomly shallower network, which regularises a deep stack without
+# changing its width. DeiT (Touvron et al. 2021, Sec. 6 and Table 9) trains ViTs on ImageNet alone with
+# stochastic depth 0.1 and *no* dropout, and timm's ViT follows it; the rate usually rises linearly from 0 at the first block to
 # its maximum at the last (`ViTConfig.drop_path_rate`). The paper's ViT does not use it.
 #
 # The two side by side, on the same activation of 8 images:
@@ -590,11 +593,10 @@ print(f"tintn's model: D = {tintn_cfg.embed_dim}, {tintn_cfg.depth} blocks, {tin
 # [solutions/04_encoder_block.ipynb](solutions/04_encoder_block.ipynb).
 
 # %%
-from vit_lessons.exercises import (check_block_params, check_drop_path, check_gelu, check_layer_norm,
-                                   check_pre_norm_block, hint)
+from vit_lessons.exercises import check_block_cost, check_drop_path, check_layer_norm, check_layerscale_block, hint
 
 # %% [markdown]
-# **Exercise 04.1 · LayerNorm by hand.** `my_layer_norm(x, weight, bias, eps)` normalises the last
+# **Exercise 04.1 · LayerNorm by hand (warm-up).** `my_layer_norm(x, weight, bias, eps)` normalises the last
 # dimension of x and applies weight and bias, without `nn.LayerNorm` or `F.layer_norm`.
 
 # %%
@@ -605,41 +607,40 @@ def my_layer_norm(x, weight, bias, eps=1e-6):
 ok = check_layer_norm(my_layer_norm)
 
 # %% [markdown]
-# **Exercise 04.2 · GELU.** `my_gelu(x)`: the exact GELU, $x\,\Phi(x)$, with `torch.erf` (not
-# `F.gelu`).
+# **Exercise 04.2 · A block's parameters and FLOPs, predicted.** §4.5 counted $12D^2 + 13D$ parameters for MLP
+# ratio 4. Now predict both costs of a block for any width, number of heads and MLP ratio, before running one:
+# `my_block_cost(dim, num_heads, mlp_ratio, tokens)` returns (parameters, FLOPs of one forward pass on one
+# sequence of `tokens` tokens). Count the FLOPs of the matrix products as lesson 03 did (§3.6: a multiply-add is
+# 2 FLOPs; LayerNorm, GELU, softmax and the bias additions are left out, as PyTorch's counter does). The check
+# then builds the block, counts its parameters, and runs it under PyTorch's FLOP counter. Before you write the
+# code: which of the two numbers depends on `num_heads`?
 
 # %%
-def my_gelu(x):
+def my_block_cost(dim, num_heads, mlp_ratio, tokens):
     raise NotImplementedError("your code here")
 
 
-ok = check_gelu(my_gelu)
+ok = check_block_cost(my_block_cost)
 
 # %% [markdown]
-# **Exercise 04.3 · The pre-norm block.** Given a `vit_lessons.blocks.Block`, compute its forward pass
-# from its parts, `block.norm1`, `block.attn`, `block.norm2` and `block.mlp` (paper Eq. 2–3).
+# **Exercise 04.3 · LayerScale (CaiT).** To train deeper ViTs, CaiT (Touvron et al. 2021, *Going deeper with
+# Image Transformers*, Sec. 2 and Fig. 1(d)) changes only the residual branches: each branch's output is
+# multiplied, channel by channel, by a learned vector initialised to a small value $\varepsilon$ before it is
+# added to the stream, $x + \mathrm{diag}(\gamma_1)\,\mathrm{MSA}(\mathrm{LN}(x))$, then
+# $x + \mathrm{diag}(\gamma_2)\,\mathrm{MLP}(\mathrm{LN}(x))$; they start from $\varepsilon = 0.1$ for up to 18
+# blocks, $10^{-5}$ at 24 and $10^{-6}$ deeper. Write `my_layerscale_block(block, x, gamma1, gamma2)`: the forward
+# pass of a `vit_lessons.blocks.Block` from its parts (`block.norm1`, `block.attn`, `block.norm2`, `block.mlp`)
+# with LayerScale, `gamma1` and `gamma2` of shape (D,).
 
 # %%
-def my_block_forward(block, x):
+def my_layerscale_block(block, x, gamma1, gamma2):
     raise NotImplementedError("your code here")
 
 
-ok = check_pre_norm_block(my_block_forward)
+ok = check_layerscale_block(my_layerscale_block)
 
 # %% [markdown]
-# **Exercise 04.4 · Parameters of a block.** `my_block_params(dim, mlp_ratio)`: how many parameters
-# one block has (two LayerNorms, the qkv and output projections with biases, the two MLP layers),
-# as a formula, without building it.
-
-# %%
-def my_block_params(dim, mlp_ratio=4.0):
-    raise NotImplementedError("your code here")
-
-
-ok = check_block_params(my_block_params)
-
-# %% [markdown]
-# **Exercise 04.5 · Stochastic depth for any residual branch.** §4.6 showed what drop path does; now
+# **Exercise 04.4 · Stochastic depth for any residual branch.** §4.6 showed what drop path does; now
 # write it. `my_drop_path(x, p, training)` takes a branch output `x` of any shape whose first dimension is
 # the batch, and returns it with the whole branch of each sample zeroed with probability `p`, the kept
 # samples scaled so that the expected output is `x`; outside training, or with `p = 0`, `x` as it is. The

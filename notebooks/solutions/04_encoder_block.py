@@ -30,14 +30,15 @@ if "google.colab" in sys.modules:
 # NBVAL_IGNORE_OUTPUT
 from vit_lessons.lesson import setup, pick
 device = setup(seed=0)
-import math
 
 import torch
-from vit_lessons.exercises import (check_block_params, check_drop_path, check_gelu, check_layer_norm,
-                                   check_pre_norm_block)
+from torch.utils.flop_counter import FlopCounterMode
+
+from vit_lessons.blocks import Block
+from vit_lessons.exercises import check_block_cost, check_drop_path, check_layer_norm, check_layerscale_block
 
 # %% [markdown]
-# ## Exercise 04.1 · LayerNorm by hand
+# ## Exercise 04.1 · LayerNorm by hand (warm-up)
 #
 # Mean and *biased* variance over the last dim, $\epsilon$ inside the square root, then the learned
 # scale and shift.
@@ -53,55 +54,76 @@ def my_layer_norm(x, weight, bias, eps=1e-6):
 ok = check_layer_norm(my_layer_norm)
 
 # %% [markdown]
-# ## Exercise 04.2 · GELU
+# ## Exercise 04.2 · A block's parameters and FLOPs, predicted
 #
-# $\Phi(x) = \tfrac12\left(1 + \mathrm{erf}(x/\sqrt2)\right)$ is the standard normal CDF.
+# Parameters: two LayerNorms ($2D$ each), qkv ($3D^2 + 3D$), the output projection ($D^2 + D$), the MLP
+# ($DH + H$ and $HD + D$ with $H$ hidden units); with $H = 4D$ that is lesson 04's $12D^2 + 13D$.
+#
+# FLOPs on $n$ tokens: a Linear from $a$ to $b$ is $n \cdot a \cdot b$ multiply-adds, $2nab$ FLOPs, so qkv, proj,
+# fc1 and fc2 cost $2n(3D^2 + D^2 + 2DH)$; attention's two $n \times n$ products cost $2n^2D$ each, all heads
+# together (lesson 03, §3.6). The number of heads appears nowhere: the heads split $D$, they add nothing.
 
 # %%
-def my_gelu(x):
-    """Exact GELU, x * Phi(x)."""
-    return x * 0.5 * (1 + torch.erf(x / math.sqrt(2)))
+def my_block_cost(dim, num_heads, mlp_ratio, tokens):
+    """(parameters, FLOPs of one forward on one sequence) of a pre-norm block; num_heads does not matter."""
+    D, H, n = dim, int(dim * mlp_ratio), tokens
+    params = 2 * (2 * D) + (3 * D * D + 3 * D) + (D * D + D) + (D * H + H) + (H * D + D)
+    flops = 2 * n * (3 * D * D + D * D + 2 * D * H) + 2 * (2 * n * n * D)  # linear layers + the two n x n products
+    return params, flops
 
 
-ok = check_gelu(my_gelu)
+ok = check_block_cost(my_block_cost)
 
 # %% [markdown]
-# ## Exercise 04.3 · The pre-norm block
-#
-# Two residual updates; each branch reads a normalised copy of the stream, the stream itself is
-# never normalised.
+# How the share of the $n^2$ products grows with the sequence, for ViT-B/16's block (predicted), and one
+# point counted by PyTorch's FLOP counter on the meta device (shapes only, no memory):
 
 # %%
-def my_block_forward(block, x):
-    """Paper Eq. 2-3: (B, N + 1, D) -> (B, N + 1, D)."""
-    x = x + block.attn(block.norm1(x))  # z' = MSA(LN(z)) + z
-    x = x + block.mlp(block.norm2(x))  # z = MLP(LN(z')) + z'
-    return x
-
-
-ok = check_pre_norm_block(my_block_forward)
+for n in (50, 197, 577, 1025):  # ViT-B at 224 px with P = 32 and 16, and at 384 px and 512 px with P = 16
+    params, flops = my_block_cost(768, 12, 4.0, n)
+    share = 4 * n * n * 768 / flops  # attention's two n x n products
+    print(f"n = {n:5d}: {flops / 1e9:6.2f} GFLOPs per block, {share:4.0%} in attention's n x n products")
+with torch.device("meta"):
+    blk, x = Block(768, 12, 4.0, fused_attn=False), torch.zeros(1, 577, 768)
+with FlopCounterMode(display=False) as counter, torch.no_grad():
+    blk(x)
+assert counter.get_total_flops() == my_block_cost(768, 12, 4.0, 577)[1]
+print("counted at n = 577:", f"{counter.get_total_flops() / 1e9:.2f} GFLOPs")
 
 # %% [markdown]
-# ## Exercise 04.4 · Parameters of a block
+# ## Exercise 04.3 · LayerScale (CaiT)
 #
-# Two LayerNorms ($2D$ each), qkv ($3D^2 + 3D$), the output projection ($D^2 + D$), and the MLP
-# ($DH + H$ and $HD + D$ with $H$ hidden units). With $H = 4D$ that is $12D^2 + 13D$.
+# Only the branches change: each one's output is multiplied, channel by channel, by its own learned vector before
+# the "+". Multiplying by a (D,) vector is multiplying by the diagonal matrix $\mathrm{diag}(\gamma)$ of
+# CaiT's equations; the stream and the branches' inputs are untouched.
 
 # %%
-def my_block_params(dim, mlp_ratio=4.0):
-    """Parameters of one pre-norm encoder block."""
-    hidden = int(dim * mlp_ratio)
-    norms = 2 * (2 * dim)
-    attn = (3 * dim * dim + 3 * dim) + (dim * dim + dim)
-    mlp = (dim * hidden + hidden) + (hidden * dim + dim)
-    return norms + attn + mlp
+def my_layerscale_block(block, x, gamma1, gamma2):
+    """x + diag(gamma1) attn(norm1(x)), then x + diag(gamma2) mlp(norm2(x)); gammas (D,)."""
+    x = x + gamma1 * block.attn(block.norm1(x))  # (B, N + 1, D)
+    return x + gamma2 * block.mlp(block.norm2(x))  # (B, N + 1, D)
 
 
-ok = check_block_params(my_block_params)
-assert my_block_params(768) == 12 * 768**2 + 13 * 768 == 7_087_872
+ok = check_layerscale_block(my_layerscale_block)
 
 # %% [markdown]
-# ## Exercise 04.5 · Stochastic depth for any residual branch
+# Started at a small $\gamma$, a deep stack begins close to the identity: a stack of 24 blocks with
+# PyTorch's default initialisation changes its input by far less with $\gamma = 10^{-5}$ (CaiT's start at
+# depth 24) than without LayerScale.
+
+# %%
+torch.manual_seed(0)
+stack = [Block(64, 4).eval() for _ in range(24)]
+x0 = torch.randn(2, 17, 64)  # (B, N + 1, D)
+with torch.no_grad():
+    for gamma in (1.0, 1e-1, 1e-5):
+        x = x0
+        for blk in stack:
+            x = my_layerscale_block(blk, x, torch.full((64,), gamma), torch.full((64,), gamma))
+        print(f"gamma {gamma:g}: 24 blocks change the input by {(x - x0).norm() / x0.norm():.2e} of its size")
+
+# %% [markdown]
+# ## Exercise 04.4 · Stochastic depth for any residual branch
 #
 # One keep-or-drop decision per sample: the mask has the batch dimension and a 1 for every other
 # dimension, so it broadcasts over tokens and features, or over channels, height and width. Keeping with

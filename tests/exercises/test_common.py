@@ -12,7 +12,7 @@ from conftest import stub
 from torch import nn
 
 from vit_lessons import exercises
-from vit_lessons.exercises import EXERCISES, ExerciseError, check_gelu, hint
+from vit_lessons.exercises import EXERCISES, ExerciseError, check_layer_norm, hint
 from vit_lessons.exercises._common import exercise
 
 from .conftest import CHECKS
@@ -54,15 +54,16 @@ def test_check_leaves_global_rng_alone(exercise_id, capsys):
 
 
 def test_wrong_answer_names_the_exercise_and_the_hint():
-    with pytest.raises(ExerciseError, match="this is ReLU") as err:
-        check_gelu(torch.relu)
-    assert str(err.value).startswith("Exercise 04.2 · GELU: GELU output: this is ReLU")
-    assert 'hint("04.2")' in str(err.value)
+    with pytest.raises(ExerciseError, match="forgot the bias") as err:
+        check_layer_norm(lambda x, w, b, eps: (x - x.mean(-1, keepdim=True)) / (x.var(-1, keepdim=True, unbiased=False)
+                                                                              + eps).sqrt() * w)
+    assert str(err.value).startswith("Exercise 04.1 · LayerNorm by hand (warm-up): LayerNorm output: forgot the bias")
+    assert 'hint("04.1")' in str(err.value)
 
 
 def test_not_implemented_inside_torch_is_not_taken_for_a_stub(capsys):
     with pytest.raises(NotImplementedError, match="forward"):
-        check_gelu(lambda x: nn.Module()(x))  # a Module without forward: torch raises, not the learner's stub
+        check_layer_norm(lambda x, w, b, eps: nn.Module()(x))  # no forward: torch raises, not the learner's stub
     assert "Not attempted" not in capsys.readouterr().out
 
 

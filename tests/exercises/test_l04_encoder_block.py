@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,11 +9,10 @@ import torch.nn.functional as F
 from vit_lessons.blocks import DropPath
 from vit_lessons.exercises import (
     ExerciseError,
-    check_block_params,
+    check_block_cost,
     check_drop_path,
-    check_gelu,
     check_layer_norm,
-    check_pre_norm_block,
+    check_layerscale_block,
 )
 
 from .conftest import assert_solutions_pass, mistakes
@@ -29,8 +26,6 @@ def test_solutions_pass(sol, capsys):
 
 def test_package_versions_pass():
     assert check_layer_norm(lambda x, w, b, eps: F.layer_norm(x, (x.shape[-1],), w, b, eps)) is True
-    assert check_gelu(F.gelu) is True
-    assert check_pre_norm_block(lambda blk, x: blk(x)) is True
     assert check_drop_path(lambda x, p, training: DropPath(p).train(training)(x)) is True
 
 
@@ -58,21 +53,6 @@ def _dp(per="sample", scale="divide", keep_prob="1-p", eval_identity=True, mask_
     return f
 
 
-def _post(b, x):
-    x = b.norm1(x + b.attn(x))
-    return b.norm2(x + b.mlp(x))
-
-
-def _bp(norms=2, qkv=3, proj=True, mlp_layers=2, biases=True, as_float=False):
-    def f(dim, ratio=4.0):
-        hid = int(dim * ratio)
-        b = 1 if biases else 0
-        n = norms * 2 * dim + qkv * (dim * dim + b * dim) + (dim * dim + b * dim if proj else 0)
-        n += (dim * hid + b * hid) + ((hid * dim + b * dim) if mlp_layers == 2 else 0)
-        return float(n) + 0.5 if as_float else n
-    return f
-
-
 MISTAKES = {
     check_layer_norm: [
         (_ln(unbiased=True), "unbiased variance"),
@@ -85,34 +65,6 @@ MISTAKES = {
         (_ln(dim=0), "like BatchNorm"),
         (_ln(dim=-2), "over the tokens"),
         (lambda x, w, b, e: x.mean(-1, keepdim=True), "one number per token"),
-    ],
-    check_gelu: [
-        (lambda x: F.gelu(x, approximate="tanh"), "tanh approximation"),
-        (lambda x: x * torch.sigmoid(1.702 * x), "sigmoid approximation"),
-        (lambda x: x * 0.5 * (1 + torch.erf(x)), r"divide by sqrt\(2\)"),
-        (lambda x: 0.5 * (1 + torch.erf(x / math.sqrt(2))), r"Phi\(x\) alone"),
-        (lambda x: x * (1 + torch.erf(x / math.sqrt(2))), "factor 1/2"),
-        (torch.relu, "ReLU"),
-    ],
-    check_pre_norm_block: [
-        (_post, "post-norm"),
-        (lambda b, x: (lambda h: h + b.mlp(b.norm2(h)))(b.attn(b.norm1(x))), "residual around attention"),
-        (lambda b, x: b.mlp(b.norm2(x + b.attn(b.norm1(x)))), "residual around the MLP"),
-        (lambda b, x: (lambda y: y + b.mlp(b.norm2(y)))(b.norm1(x) + b.attn(b.norm1(x))), "normalised the residual"),
-        (lambda b, x: (lambda h: h + b.mlp(b.norm1(h)))(x + b.attn(b.norm1(x))), "has its own norm2"),
-        (lambda b, x: (lambda y: y + b.attn(b.norm1(y)))(x + b.mlp(b.norm2(x))), "MLP before attention"),
-        (lambda b, x: x + b.attn(b.norm1(x)), "forgot the MLP"),
-        (lambda b, x: x + b.attn(b.norm1(x)) + b.mlp(b.norm2(x)), "read the block's input"),
-    ],
-    check_block_params: [
-        (_bp(norms=0), "forgot the two LayerNorms"),
-        (_bp(norms=1), "counted one LayerNorm"),
-        (_bp(biases=False), "forgot the biases"),
-        (_bp(qkv=1), "counted the qkv projection as D x D"),
-        (_bp(proj=False), "output projection"),
-        (_bp(mlp_layers=1), "only one MLP layer"),
-        (_bp(as_float=True), "should return an int"),
-        (lambda dim, ratio=4.0: 12 * dim * dim + 13 * dim, r"block_params\(96, 2.0\)"),  # right only for ratio 4
     ],
     check_drop_path: [
         (_dp(per="number"), "that is dropout"),
@@ -131,3 +83,120 @@ MISTAKES = {
 def test_mistake_is_named(check, fn, match):
     with pytest.raises(ExerciseError, match=match):
         check(fn)
+
+
+# ---- 04.2: a block's parameters and FLOPs ----
+def _cost(norms=2, qkv=3, proj=True, mlp_layers=2, biases=True, hidden=None, macs=False, attn_products=2,
+          attn_width="D", uses_heads=False):
+    def f(dim, heads, ratio, n):
+        hid = int(dim * ratio) if hidden is None else hidden(dim)
+        b = 1 if biases else 0
+        p = norms * 2 * dim + qkv * (dim * dim + b * dim) + (dim * dim + b * dim if proj else 0)
+        p += (dim * hid + b * hid) + ((hid * dim + b * dim) if mlp_layers == 2 else 0)
+        width = dim // heads if attn_width == "d" else dim
+        fl = 2 * n * (qkv * dim * dim + (dim * dim if proj else 0) + mlp_layers * dim * hid)
+        fl += attn_products * 2 * n * n * width
+        if uses_heads:
+            p += heads
+        return p, fl // 2 if macs else fl
+    return f
+
+
+def test_block_cost_prediction_passes(capsys):
+    assert check_block_cost(_cost()) is True
+    assert "7,087,872 parameters" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fn, match", [
+    (_cost(norms=0), "forgot the two LayerNorms"),
+    (_cost(norms=1), "counted one LayerNorm"),
+    (_cost(biases=False), "forgot the biases"),
+    (_cost(qkv=1), "counted the qkv projection as D x D"),
+    (_cost(proj=False), "output projection"),
+    (_cost(mlp_layers=1), "only one MLP layer"),
+    (_cost(hidden=lambda d: 4 * d), "hidden width of 4D"),
+    (_cost(uses_heads=True), "neither the parameters nor the FLOPs"),
+    (_cost(macs=True), "a multiply-add is 2 FLOPs"),
+    (_cost(attn_products=0), "forgot attention's two n x n products"),
+    (_cost(attn_products=1), "counted one of attention's two"),
+    (_cost(attn_width="d"), "for one head"),
+    (lambda dim, h, r, n: (_cost()(dim, h, r, n)[0], 2 * n * _cost()(dim, h, r, n)[0]), "2 FLOPs per parameter"),
+    (lambda dim, h, r, n: (_cost()(dim, h, r, n)[0], _cost()(dim, h, r, n)[1] + 1), "predicted 2,907,909,121 FLOPs"),
+    (lambda dim, h, r, n: _cost()(dim, h, r, n)[0], r"two numbers, \(params, flops\)"),
+    (lambda dim, h, r, n: (12.5, 0), "should return an int"),
+])
+def test_block_cost_mistakes(fn, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_block_cost(fn)
+
+
+def test_block_cost_mlp_and_qkv_flop_mistakes():
+    def flops_off(delta):
+        return lambda dim, h, r, n: (_cost()(dim, h, r, n)[0], _cost()(dim, h, r, n)[1] - delta(dim, int(dim * r), n))
+
+    for delta, match in ((lambda d, hid, n: 4 * n * d * hid, "forgot the MLP"),
+                         (lambda d, hid, n: 4 * n * d * d, "counted qkv as D -> D"),
+                         (lambda d, hid, n: 2 * n * d * d, "forgot the output projection")):
+        with pytest.raises(ExerciseError, match=match):
+            check_block_cost(flops_off(delta))
+
+
+# ---- 04.3: LayerScale ----
+def _ls(where="out", swap=False, first=True, second=True, scalar=False, residual=True, parallel=False):
+    def f(b, x, g1, g2):
+        if swap:
+            g1, g2 = g2, g1
+        if scalar:
+            g1, g2 = g1.mean(), g2.mean()
+        g1 = g1 if first else torch.ones_like(g1)
+        g2 = g2 if second else torch.ones_like(g2)
+        if parallel:
+            return x + g1 * b.attn(b.norm1(x)) + g2 * b.mlp(b.norm2(x))
+        if where == "stream":
+            h = g1 * (x + b.attn(b.norm1(x)))
+            return g2 * (h + b.mlp(b.norm2(h)))
+        if where == "input":
+            h = x + b.attn(b.norm1(g1 * x))
+            return h + b.mlp(b.norm2(g2 * h))
+        if where == "normed":
+            h = x + b.attn(g1 * b.norm1(x))
+            return h + b.mlp(g2 * b.norm2(h))
+        h = (x if residual else 0) + g1 * b.attn(b.norm1(x))
+        return h + g2 * b.mlp(b.norm2(h))
+    return f
+
+
+def _timm_layerscale(b, x, g1, g2):
+    """timm's LayerScale modules around the package's block parts: the same computation, written as modules."""
+    from timm.layers import LayerScale
+
+    ls1, ls2 = LayerScale(x.shape[-1]), LayerScale(x.shape[-1])
+    with torch.no_grad():
+        ls1.gamma.copy_(g1)
+        ls2.gamma.copy_(g2)
+    x = x + ls1(b.attn(b.norm1(x)))
+    return x + ls2(b.mlp(b.norm2(x)))
+
+
+def test_layerscale_solution_and_timm_pass(capsys):
+    assert check_layerscale_block(_ls()) is True
+    assert check_layerscale_block(_timm_layerscale) is True
+    assert "changes its input by" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fn, match", [
+    (lambda b, x, g1, g2: b(x), "not used: this is the plain pre-norm block"),
+    (_ls(where="stream"), "scaled the whole stream"),
+    (_ls(where="input"), "scaled the branch's input"),
+    (_ls(where="normed"), "scaled the normalised input"),
+    (_ls(swap=True), "swapped the two"),
+    (_ls(second=False), "forgot gamma2"),
+    (_ls(first=False), "forgot gamma1"),
+    (_ls(scalar=True), "one number per branch"),
+    (_ls(parallel=True), "read the block's input"),
+    (_ls(residual=False), "forgot the residual around attention"),
+    (lambda b, x, g1, g2: _ls()(b, x, g1, g2)[:, 0], "has shape"),
+])
+def test_layerscale_mistakes(fn, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_layerscale_block(fn)

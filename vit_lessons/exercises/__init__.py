@@ -14,7 +14,7 @@ from .l00_setup_and_data import check_channel_stats, check_predict_normalised_st
 from .l01_patches import check_inflate, check_num_patches, check_overlapping_patches, check_patchify, check_tubelets
 from .l02_embeddings import check_at_new_size, check_rope_2d, check_sincos_1d, check_sincos_2d
 from .l03_attention import check_masked_attention, check_scaled_dot_product, check_window_cost, check_windowed_attention
-from .l04_encoder_block import check_block_params, check_drop_path, check_gelu, check_layer_norm, check_pre_norm_block
+from .l04_encoder_block import check_block_cost, check_drop_path, check_layer_norm, check_layerscale_block
 from .l05_vision_transformer import check_mean_pool, check_vit_forward, check_vit_forward_any, check_vit_param_count
 from .l06_training import (
                           check_accumulated_step,
@@ -46,7 +46,7 @@ __all__ = [
     "check_patchify", "check_num_patches", "check_tubelets", "check_inflate", "check_overlapping_patches",
     "check_sincos_1d", "check_sincos_2d", "check_at_new_size", "check_rope_2d",
     "check_scaled_dot_product", "check_masked_attention", "check_windowed_attention", "check_window_cost",
-    "check_layer_norm", "check_gelu", "check_pre_norm_block", "check_block_params", "check_drop_path",
+    "check_layer_norm", "check_block_cost", "check_layerscale_block", "check_drop_path",
     "check_vit_param_count", "check_mean_pool", "check_vit_forward", "check_vit_forward_any",
     "check_train_step", "check_lr_schedule", "check_smoothing_gap", "check_accumulated_step", "check_lr_sweep",
     "check_cls_attention_map", "check_rollout", "check_mean_distance", "check_window_attention", "check_deletion_curve",
