@@ -22,8 +22,8 @@
 # - **assemble the model** inline in a few lines and prove it equal to `vit_lessons.VisionTransformer`;
 # - compare **class-token and mean pooling**, including a common bug;
 # - walk through **ViT-B/16** and find where its 86,567,656 parameters are;
-# - count the parameters of **ViT-Ti/S/B/L/H** in an instant (on the `meta` device) and match the
-#   paper's Table 1 and torchvision exactly;
+# - count the parameters of **ViT-Ti/S/B/L/H** in an instant (on the `meta` device), equal to torchvision's
+#   and timm's counts exactly and to the papers' rounded figures (the paper's Table 1, DeiT's Table 1);
 # - load the weights of **timm's and torchvision's ViT-B/16** into our model and get the same logits;
 # - run the course's **Fashion-MNIST model** on real images, take a few training steps, and read out
 #   its **attention maps**.
@@ -56,13 +56,13 @@ from torch import nn
 from torch.testing import assert_close
 
 from vit_lessons import ViTConfig, VisionTransformer, count_params
+from vit_lessons.assets import asset_path
 from vit_lessons.blocks import Block
 from vit_lessons.data import load_dataset
 from vit_lessons.diagram import architecture_figure
 from vit_lessons.patches import PatchEmbed
 from vit_lessons.pretrained import convert_torchvision_state_dict
 from vit_lessons.shapes import check_shape
-from vit_lessons.viz import asset_path
 
 # %% [markdown]
 # ## 5.1 The model in one class
@@ -139,7 +139,7 @@ print("inline ViT == vit_lessons.VisionTransformer(ViTConfig.fashion_mnist_p4())
 # %% [markdown]
 # ## 5.2 Class token or mean pooling
 #
-# The paper follows BERT and classifies from the class token; it also reports that averaging the
+# The paper follows BERT and classifies from the class token (Sec. 3.1); it also reports that averaging the
 # patch tokens ("global average pooling") works as well once the learning rate is tuned (Appendix
 # D.3, Fig. 9). With mean pooling the class token is unnecessary, and when there is one it must be
 # **left out** of the average, because it is not a patch. Averaging all $N + 1$ tokens is an easy bug:
@@ -320,8 +320,9 @@ print(f"{count_params(model):,} parameters; loss before training {loss0:.3f} (ln
 assert abs(loss0 - math.log(10)) < 0.3
 
 # %% [markdown]
-# A model that can learn should at least be able to memorise one batch. A few AdamW steps on the same
-# fixed batch (a standard sanity check before real training; lesson 06 trains properly):
+# A model that can learn should at least be able to fit one batch it sees again and again: on a fixed batch
+# its loss should fall step after step. A few AdamW steps on the same fixed batch (a standard sanity check
+# before real training; lesson 06 trains properly):
 
 # %%
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -405,7 +406,7 @@ bar = fig.colorbar(im, cax=fig.add_axes((0.9, 0.08, 0.02, 0.38)),
 #   counts equal torchvision's for B/16, B/32, L/16, L/32 and H/14.
 # - timm's weights load as they are; torchvision's after renaming; both give the same logits as the
 #   original model.
-# - The Fashion-MNIST model starts at loss ≈ ln 10 and can memorise a batch;
+# - The Fashion-MNIST model starts at loss ≈ ln 10, and a few steps on one fixed batch lower its loss there;
 #   `return_attention=True` exposes the attention maps without changing the logits.
 #
 # Lesson 06 trains it.
@@ -421,34 +422,11 @@ bar = fig.colorbar(im, cax=fig.add_axes((0.9, 0.08, 0.02, 0.38)),
 # [solutions/05_vision_transformer.ipynb](solutions/05_vision_transformer.ipynb).
 
 # %%
-from vit_lessons.exercises import check_mean_pool, check_vit_forward, check_vit_forward_any, check_vit_param_count, hint
+from vit_lessons.exercises import (check_distilled_forward, check_distilled_keys, check_vit_forward,
+                                   check_vit_forward_any, check_vit_param_count, hint)
 
 # %% [markdown]
-# **Exercise 05.1 · Count the parameters from the config.** `my_vit_param_count(config)` returns the
-# number of parameters of `VisionTransformer(config)` from the config's numbers alone (no model).
-# Mind the options: `num_classes=0` (no head), `class_token=False`, `pos_embed="sincos2d"` (fixed, not
-# learned).
-
-# %%
-def my_vit_param_count(config):
-    raise NotImplementedError("your code here")
-
-
-ok = check_vit_param_count(my_vit_param_count)
-
-# %% [markdown]
-# **Exercise 05.2 · Mean pooling.** `my_mean_pool(tokens)`: (B, N + 1, D) with the class token at
-# index 0 → (B, D), the average of the N patch tokens.
-
-# %%
-def my_mean_pool(tokens):
-    raise NotImplementedError("your code here")
-
-
-ok = check_mean_pool(my_mean_pool)
-
-# %% [markdown]
-# **Exercise 05.3 · The forward pass from the parts.** `my_vit_forward(model, images)` computes the
+# **Exercise 05.1 · The forward pass from the parts (warm-up).** `my_vit_forward(model, images)` computes the
 # logits of a `VisionTransformer` (class-token pooling) with its parts: `model.patch_embed`,
 # `model.cls_token`, `model.pos_embed`, `model.blocks`, `model.norm`, `model.head`.
 
@@ -460,13 +438,27 @@ def my_vit_forward(model, images):
 ok = check_vit_forward(my_vit_forward)
 
 # %% [markdown]
-# **Exercise 05.4 · One forward pass for every pooling choice.** The paper's appendix D.3 trains ViTs with
-# a class token and with global average pooling; many later models (among them the paper's own
-# follow-ups) drop the class token altogether. `my_vit_forward_any(model, images)` returns the logits of a
-# `VisionTransformer` for *any* of these set-ups: `model.config.class_token` says whether there is a class
-# token to prepend (`model.cls_token` is `None` without one), `model.config.pool` whether the head reads
-# the class token (`"cls"`) or the mean of the patch tokens (`"mean"`). The check runs it on three tiny
-# models: class token with `"cls"`, class token with `"mean"`, and no class token with `"mean"`.
+# **Exercise 05.2 · The parameter count, predicted from the config.** §5.3 counted ViT-B/16 by building it.
+# `my_vit_param_count(config)` predicts the number of parameters of `VisionTransformer(config)` from the
+# config's numbers alone, for any config; the check then builds each model on the meta device and counts. Mind
+# the options: `num_classes=0` (no head), `class_token=False`, `pos_embed="sincos2d"` (fixed, not learned), and
+# `distilled=True` (exercise 05.4's distillation token, with a second head).
+
+# %%
+def my_vit_param_count(config):
+    raise NotImplementedError("your code here")
+
+
+ok = check_vit_param_count(my_vit_param_count)
+
+# %% [markdown]
+# **Exercise 05.3 · One forward pass for every pooling choice.** The paper's Appendix D.3 (Fig. 9) trains ViTs
+# with a class token and with global average pooling of the patch tokens, and finds that both work once the
+# learning rate suits each; with the mean, the class token is not needed at all. `my_vit_forward_any(model,
+# images)` returns the logits of a `VisionTransformer` for *any* of these set-ups: `model.config.class_token`
+# says whether there is a class token to prepend (`model.cls_token` is `None` without one), `model.config.pool`
+# whether the head reads the class token (`"cls"`) or the mean of the patch tokens (`"mean"`). The check runs it
+# on three tiny models: class token with `"cls"`, class token with `"mean"`, and no class token with `"mean"`.
 
 # %%
 def my_vit_forward_any(model, images):
@@ -474,3 +466,35 @@ def my_vit_forward_any(model, images):
 
 
 ok = check_vit_forward_any(my_vit_forward_any)
+
+# %% [markdown]
+# **Exercise 05.4 · A distillation token (DeiT).** DeiT (Touvron et al. 2021, Sec. 4 and Fig. 2) puts a second
+# learned token, the *distillation token*, next to the class token. It goes through every block like the
+# others; after the final LayerNorm it has its own head, trained to reproduce a teacher's predictions (lesson
+# 09), while the class token's head learns the true labels. The package builds it with
+# `ViTConfig(distilled=True)`, with timm's names: `model.dist_token` (1, 1, D) and `model.head_dist`; the
+# sequence is [class token, distillation token, patches], and a prediction averages the two heads' logits, as
+# timm's does. Write `my_distilled_forward(model, images)`: the logits of such a model, from its parts.
+
+# %%
+def my_distilled_forward(model, images):
+    raise NotImplementedError("your code here")
+
+
+ok = check_distilled_forward(my_distilled_forward)
+
+# %% [markdown]
+# **Exercise 05.5 · What a distillation token adds to the state dict.** Weights trained with a distillation
+# token only load into a model built the same way (`load_state_dict` matches tensors by name and shape).
+# Predict, from a config alone, which state-dict entries `distilled=True` adds to `VisionTransformer(config)`
+# or gives a new shape:
+# `my_distilled_keys(config)` returns `{name: shape}`, such as `{"dist_token": (1, 1, D), ...}`. The check
+# builds both models for three configs (learned position embeddings, sin-cos ones, no head) and compares
+# their state dicts.
+
+# %%
+def my_distilled_keys(config):
+    raise NotImplementedError("your code here")
+
+
+ok = check_distilled_keys(my_distilled_keys)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vit_lessons import VisionTransformer, ViTConfig, count_params
+from vit_lessons import VisionTransformer, count_params
 from vit_lessons.exercises import (
     ExerciseError,
-    check_mean_pool,
+    check_distilled_forward,
+    check_distilled_keys,
     check_vit_forward,
     check_vit_forward_any,
     check_vit_param_count,
@@ -31,18 +32,13 @@ def test_package_versions_pass():
     assert check_vit_param_count(build_and_count) is True
     assert check_vit_forward(lambda m, x: m(x)) is True
     assert check_vit_forward_any(lambda m, x: m(x)) is True
-
-
-def test_mean_pool_matches_package():
-    m = VisionTransformer(ViTConfig.tiny(pool="mean"))
-    assert check_mean_pool(m.pool) is True
+    assert check_distilled_forward(lambda m, x: m(x)) is True
 
 
 def test_checks_do_not_change_global_rng():
     torch.manual_seed(123)
     a = torch.rand(3)
     torch.manual_seed(123)
-    check_mean_pool(lambda t: t[:, 1:].mean(1))
     check_vit_forward(lambda m, x: m(x))  # builds a seeded model inside
     torch.testing.assert_close(torch.rand(3), a, rtol=0, atol=0)
 
@@ -84,6 +80,20 @@ def test_vit_param_count_option_mistakes(sol):
         check_vit_param_count(lambda cfg: "86M")
 
 
+@pytest.mark.parametrize("forgot, match", [
+    (lambda c: c.embed_dim * c.num_classes + c.num_classes, "with distilled=True there are two"),
+    (lambda c: c.embed_dim, "or the distillation token"),
+    (lambda c: c.embed_dim * (1 + (c.pos_embed == "learned")) + c.embed_dim * c.num_classes + c.num_classes,
+     "forgot all that distilled=True adds"),
+])
+def test_vit_param_count_distilled_mistakes(sol, forgot, match):
+    def wrong(cfg):
+        return sol.my_vit_param_count(cfg) - (forgot(cfg) if cfg.distilled else 0)
+
+    with pytest.raises(ExerciseError, match=match):
+        check_vit_param_count(wrong)
+
+
 def _fwd(pos=True, norm=True, pool="cls", cls_first=True, head=True):
     def f(model, x):
         t = model.patch_embed(x)
@@ -117,17 +127,6 @@ def _any(skip="prefix", pool="config", ret=True):
 
 
 MISTAKES = {
-    check_mean_pool: [
-        (lambda t: t.mean(1), "included the class token"),
-        (lambda t: t[:, 0], "this is the class token"),
-        (lambda t: t[:, :-1].mean(1), "dropped the last token"),
-        (lambda t: t[:, 1:].sum(1), "summed instead of averaging"),
-        (lambda t: t[:, 1:].sum(1) / t.shape[1], "counting the class token"),
-        (lambda t: t[:, 1:].mean(-1), "averaged over the features"),
-        (lambda t: t.mean(-1), "averaged over the features"),
-        (lambda t: t[:, 1:].mean(0), "averaged over the batch"),
-        (lambda t: t[:, 1:].mean(1, keepdim=True), "without keepdim"),
-    ],
     check_vit_forward: [
         (_fwd(pos=False), "forgot the position embeddings"),
         (_fwd(norm=False), "forgot the final LayerNorm"),
@@ -152,3 +151,103 @@ MISTAKES = {
 def test_mistake_is_named(check, fn, match):
     with pytest.raises(ExerciseError, match=match):
         check(fn)
+
+
+# ---- 05.4: the distillation token's forward pass ----
+def _dist(order="cd", pos=True, read=(0, 1), heads="both", fuse="mean"):
+    def f(model, images):
+        x = model.patch_embed(images)
+        b = x.shape[0]
+        cls, dist = model.cls_token.expand(b, -1, -1), model.dist_token.expand(b, -1, -1)
+        prefix = [cls, dist] if order == "cd" else [dist, cls] if order == "dc" else [cls]
+        x = torch.cat(prefix + [x], dim=1)
+        if pos:
+            x = x + model.pos_embed
+        for blk in model.blocks:
+            x = blk(x)
+        x = model.norm(x)
+        a, d = model.head(x[:, read[0]]), model.head_dist(x[:, read[1]])
+        if heads == "cls":
+            return a
+        if heads == "dist":
+            return d
+        if fuse == "sum":
+            return a + d
+        if fuse == "probs":
+            return (a.softmax(-1) + d.softmax(-1)) / 2
+        if fuse == "logprobs":
+            return ((a.softmax(-1) + d.softmax(-1)) / 2).log()
+        return (a + d) / 2
+    return f
+
+
+def test_distilled_forward_solution_passes(sol):
+    assert check_distilled_forward(sol.my_distilled_forward) is True
+    assert check_distilled_forward(_dist()) is True
+
+
+@pytest.mark.parametrize("fn, match", [
+    (_dist(heads="cls"), "only the class token's head"),
+    (_dist(heads="dist"), "only the distillation head"),
+    (_dist(read=(0, 0)), "both heads read the class token"),
+    (_dist(read=(1, 0)), "each other's token"),
+    (_dist(fuse="sum"), "summed the two heads"),
+    (_dist(fuse="probs"), "late fusion"),
+    (_dist(fuse="logprobs"), "took the log"),
+    (_dist(order="dc"), "put the distillation token first"),
+    (_dist(order="dc", read=(1, 0)), "put the distillation token first"),
+    (_dist(pos=False), "forgot the position embeddings"),
+    (_dist(order="c"), "pos_embed has N [+] 2 rows"),
+    (lambda m, x: m.forward_features(x)[:, 0], "these are features"),
+    (lambda m, x: (_dist()(m, x) + 0.1), "wrong values"),
+])
+def test_distilled_forward_mistakes(fn, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_distilled_forward(fn)
+
+
+def test_distilled_forward_other_errors_are_not_hidden():
+    def broken(model, images):
+        raise RuntimeError("an unrelated bug")
+
+    with pytest.raises(RuntimeError, match="unrelated bug"):
+        check_distilled_forward(broken)
+
+
+# ---- 05.5: what a distillation token adds to the state dict ----
+def _keys(pos="learned_only", head="if_classes", bias=True, weight_shape="KD", token_shape=None, extra=()):
+    def f(cfg):
+        D, K, n = cfg.embed_dim, cfg.num_classes, cfg.num_patches + 2
+        keys = {"dist_token": token_shape or (1, 1, D)}
+        if pos == "always" or (pos == "learned_only" and cfg.pos_embed == "learned"):
+            keys["pos_embed"] = (1, n, D)
+        if head == "always" or (head == "if_classes" and K):
+            keys["head_dist.weight"] = (K, D) if weight_shape == "KD" else (D, K)
+            if bias:
+                keys["head_dist.bias"] = (K,)
+        for k in extra:
+            keys[k] = (1, 1, D) if k == "cls_token" else (99,)
+        return keys
+    return f
+
+
+def test_distilled_keys_prediction_passes(sol):
+    assert check_distilled_keys(_keys()) is True
+    assert check_distilled_keys(sol.my_distilled_keys) is True
+
+
+@pytest.mark.parametrize("fn, match", [
+    (_keys(pos="never"), "pos_embed is missing"),
+    (_keys(pos="always"), "persistent=False"),
+    (_keys(head="always"), "no head_dist"),
+    (_keys(bias=False), "head_dist.bias is missing"),
+    (_keys(weight_shape="DK"), r"\(out_features, in_features\)"),
+    (_keys(token_shape=(64,)), r"stored like cls_token, \(1, 1, D\)"),
+    (_keys(extra=("cls_token",)), "in both models with the same shape"),
+    (_keys(extra=("dist_head.weight",)), "the names follow timm"),
+    (lambda cfg: ["dist_token"], "should return a dict"),
+    (lambda cfg: {"dist_token": "(1, 1, D)"}, "is not a shape"),
+])
+def test_distilled_keys_mistakes(fn, match):
+    with pytest.raises(ExerciseError, match=match):
+        check_distilled_keys(fn)

@@ -15,7 +15,13 @@ from .l01_patches import check_inflate, check_num_patches, check_overlapping_pat
 from .l02_embeddings import check_at_new_size, check_rope_2d, check_sincos_1d, check_sincos_2d
 from .l03_attention import check_masked_attention, check_scaled_dot_product, check_window_cost, check_windowed_attention
 from .l04_encoder_block import check_block_cost, check_drop_path, check_layer_norm, check_layerscale_block
-from .l05_vision_transformer import check_mean_pool, check_vit_forward, check_vit_forward_any, check_vit_param_count
+from .l05_vision_transformer import (
+                          check_distilled_forward,
+                          check_distilled_keys,
+                          check_vit_forward,
+                          check_vit_forward_any,
+                          check_vit_param_count,
+)
 from .l06_training import (
                           check_accumulated_step,
                           check_lr_schedule,
@@ -47,7 +53,8 @@ __all__ = [
     "check_sincos_1d", "check_sincos_2d", "check_at_new_size", "check_rope_2d",
     "check_scaled_dot_product", "check_masked_attention", "check_windowed_attention", "check_window_cost",
     "check_layer_norm", "check_block_cost", "check_layerscale_block", "check_drop_path",
-    "check_vit_param_count", "check_mean_pool", "check_vit_forward", "check_vit_forward_any",
+    "check_vit_forward", "check_vit_param_count", "check_vit_forward_any", "check_distilled_forward",
+    "check_distilled_keys",
     "check_train_step", "check_lr_schedule", "check_smoothing_gap", "check_accumulated_step", "check_lr_sweep",
     "check_cls_attention_map", "check_rollout", "check_mean_distance", "check_window_attention", "check_deletion_curve",
     "check_freeze_backbone", "check_train_last_blocks", "check_bigger_patches", "check_logistic_probe",
