@@ -6,7 +6,7 @@ NotImplementedError (returning None), or raises :class:`ExerciseError` saying wh
 ``hint("03.2")`` prints a nudge for exercise 03.2, ``hint("03.2", 2)`` the key line.
 Worked solutions live in notebooks/solutions/.
 
-Used in the exercises of notebooks/00_setup_and_data to notebooks/06_training.
+Used in the exercises of notebooks/00_setup_and_data to notebooks/11_self_supervised.
 """
 
 from ._common import EXERCISES, Exercise, ExerciseError, hint
