@@ -71,7 +71,7 @@ from vit_lessons.shapes import check_shape
 # Attention works on a sequence of any length $n$. In a ViT the sequence is the $N + 1$ tokens of
 # lesson 02 ($N$ patches and the class token), so $n = N + 1$: the shape comments write `N + 1`, the code
 # and the cost formulas of 3.6 write `n`. (Vaswani et al. call the length $n$ too; their $N$ is the
-# number of layers.)
+# number of layers, Sec. 3.1.)
 
 # %%
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
@@ -468,7 +468,7 @@ print("inline FusedMSA == vit_lessons.attention.Attention:", sorted(fused.state_
 # A language model predicts the next word, so token $i$ must not see tokens after it: a *causal mask*
 # sets the scores above the diagonal to $-\infty$ before the softmax. An image has no "later":
 # patch 30 is not the future of patch 29, and every patch may use every other. ViT's encoder, like
-# BERT's, uses **no mask**.
+# BERT's (Devlin et al. 2019, Sec. 3: "bidirectional self-attention"), uses **no mask**.
 #
 # A causal mask would also break the classifier. The class token sits at position 0, and ViT reads
 # the prediction from it alone (lesson 05). Under a causal mask row 0 may only attend to position 0,

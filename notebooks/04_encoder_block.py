@@ -129,7 +129,7 @@ assert_close(unbiased, z * math.sqrt((D - 1) / D), atol=1e-5, rtol=1e-5)
 #
 # The MLP "contains two layers with a GELU non-linearity" (paper, Sec. 3.1): $D \to 4D \to D$ in
 # ViT-B (3072 hidden units), applied to every token separately; tokens only mix in attention. GELU
-# (Hendrycks & Gimpel 2016) weights its input by the probability that a standard normal variable
+# (Hendrycks & Gimpel 2016, Sec. 2) weights its input by the probability that a standard normal variable
 # is smaller:
 #
 # $$\mathrm{GELU}(x) = x\,\Phi(x) = \tfrac{x}{2}\left(1 + \mathrm{erf}(x/\sqrt2)\right)
@@ -462,8 +462,9 @@ print(f"6 blocks with D={D}: {count_params(encoder):,} parameters")
 # by zero, so that image skips the branch and goes on through the residual "+" alone; kept branches are
 # scaled by $1/(1-p)$. Each image trains a randomly shallower network, which regularises a deep stack without
 # changing its width. DeiT (Touvron et al. 2021, Sec. 6 and Table 9) trains ViTs on ImageNet alone with
-# stochastic depth 0.1 and *no* dropout, and timm's ViT follows it; the rate usually rises linearly from 0 at the first block to
-# its maximum at the last (`ViTConfig.drop_path_rate`). The paper's ViT does not use it.
+# stochastic depth 0.1 and *no* dropout, and timm's ViT follows it; the rate usually rises linearly from 0 at
+# the first block to its maximum at the last (`ViTConfig.drop_path_rate`). The paper's ViT does not use it
+# (its Table 3 lists none).
 #
 # The two side by side, on the same activation of 8 images:
 
@@ -564,7 +565,7 @@ print(f"tintn's model: D = {tintn_cfg.embed_dim}, {tintn_cfg.depth} blocks, {tin
 #
 # - LayerNorm normalises each token over its features with the biased variance and $\epsilon$ inside
 #   the square root; ViT uses `eps=1e-6`.
-# - The MLP is Linear → GELU → Linear per token, hidden width $4D$ in the paper; exact and tanh GELU
+# - The MLP is Linear → GELU → Linear per token, hidden width $4D$ in the paper (Table 1); exact and tanh GELU
 #   differ by less than $10^{-3}$.
 # - Residual connections give the gradient an identity path: without them almost nothing reaches the
 #   first layer of a deep stack.
