@@ -241,7 +241,7 @@ for ax, mode in zip(axes, ("train", "infer")):
         rel = [att[c][way]["images_per_cpu_s"] / att[c]["fused qkv"]["images_per_cpu_s"] for c in names]
         ax.bar([j + 0.2 * (i - 1.5) for j in range(len(names))], rel, width=0.2, label=way)
     ax.axhline(1, color="k", lw=0.8)
-    ax.set_xticks(range(len(names)), [f"{c}\n{att[c]['SDPA']['tokens']} tokens" for c in names], fontsize=8)
+    ax.set_xticks(range(len(names)), [f"{c}\nN + 1 = {att[c]['SDPA']['tokens']}" for c in names], fontsize=8)
     ax.set_ylim(0, 1.45)
     ax.set_title(f"attention alone, {mode} (fp32, 1 thread)")
 axes[0].set_ylabel("images per CPU-second\nrelative to fused qkv")
