@@ -44,7 +44,8 @@ def _trainable(model) -> list[str]:
     "whose name does not start with 'head.'; the head's stay on.",
     "for name, p in model.named_parameters(): p.requires_grad_(name.startswith('head.'))"))
 def check_freeze_backbone(freeze_backbone) -> bool | None:
-    """Exercise 08.1 · Freeze the backbone: ``freeze_backbone(model)`` leaves only the head trainable (a linear probe).
+    """Exercise 08.1 · Freeze the backbone (warm-up): ``freeze_backbone(model)`` leaves only the head trainable (a
+    linear probe).
 
     Used in notebooks/08_pretrained_weights.
     """
@@ -205,8 +206,8 @@ def _logistic_ref(train_f, train_y, test_f, test_y) -> float:
     "clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(train_feats.numpy(), "
     "train_y.numpy()); return clf.score(test_feats.numpy(), test_y.numpy())"))
 def check_logistic_probe(logistic_probe) -> bool | None:
-    """Exercise 08.4 · A logistic-regression probe, predicted then measured:
-    ``logistic_probe(train_feats, train_y, test_feats, test_y)`` -> test accuracy (a fraction) of a logistic
+    """Exercise 08.4 · A logistic-regression probe, predicted then measured: ``logistic_probe(train_feats, train_y,
+    test_feats, test_y)`` -> test accuracy (a fraction) of a logistic
     regression fitted on the training features. The learner's ``predicted_probe_acc`` is then compared with the
     probe on the course backbone's digit features. Used in notebooks/08_pretrained_weights.
     """
