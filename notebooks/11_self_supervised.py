@@ -153,7 +153,8 @@ plt.show()
 
 # %% [markdown]
 # Images are drawn dark ink on white, as everywhere in the course; a hidden patch is painted mid-grey. At 75%
-# the four visible patches show parts of the ankle boot, and the rest must be inferred. That is the point of a
+# two of the four visible patches hold part of the ankle boot (its top, a strip of the sole) and two only
+# background; the rest must be inferred. That is the point of a
 # high ratio (the paper's Fig. 5: 75% is good for fine-tuning and for linear probing): with few hidden patches,
 # neighbouring pixels give the answer away and the task teaches little.
 
